@@ -1,0 +1,110 @@
+"""`sdsynth aggregate`: released aggregate counts of attribute combinations (k-anonymous)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import (
+    DelimiterOpt,
+    InputArg,
+    MissingOpt,
+    MultiValueLegacyOpt,
+    MultiValueOpt,
+    OverwriteOpt,
+    QuietOpt,
+    RecordLimitOpt,
+    RichProgress,
+    SchemaOpt,
+    SensitiveZerosOpt,
+    SubjectIdOpt,
+    ThreadsOpt,
+    UseColumnsOpt,
+    err_console,
+    handle_errors,
+    ingest_options,
+    resolve_input,
+)
+
+ReportingLengthOpt = Annotated[
+    int,
+    typer.Option(
+        "--reporting-length", "-r", help="Longest attribute combination counted (R, at least 1).", show_default=True
+    ),
+]
+ResolutionOpt = Annotated[
+    int,
+    typer.Option(
+        "--resolution", "-k", help="k of k-anonymity: counts are rounded down to multiples of k.", show_default=True
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Release folder to write (must not exist).")]
+PrivateOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--private-out",
+        help="Folder for statistics computed from the sensitive data (rare/unique records analysis). Never publish.",
+    ),
+]
+
+
+@handle_errors
+def aggregate(
+    input: InputArg = None,
+    out: OutOpt = Path("release"),
+    reporting_length: ReportingLengthOpt = 3,
+    resolution: ResolutionOpt = 10,
+    private_out: PrivateOutOpt = None,
+    schema: SchemaOpt = None,
+    use_columns: UseColumnsOpt = None,
+    sensitive_zeros: SensitiveZerosOpt = None,
+    multi_value: MultiValueOpt = None,
+    multi_value_columns: MultiValueLegacyOpt = None,
+    subject_id: SubjectIdOpt = None,
+    record_limit: RecordLimitOpt = 0,
+    missing_values: MissingOpt = None,
+    delimiter: DelimiterOpt = None,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Count every combination of up to R attributes and release the k-anonymous counts.
+
+    Writes OUT/aggregates.tsv (the reference's format), OUT/aggregates.parquet and OUT/release.duckdb (tables
+    aggregates, release_info, release_levels; view aggregates_by_source_column). Query it with `sdsynth query OUT`.
+    """
+    from sdsynth.engine.errors import ParameterError
+    from sdsynth.engine.pipeline import run_aggregate
+    from sdsynth.engine.release import check_output_dir
+
+    if reporting_length < 1:
+        raise ParameterError(f"--reporting-length must be at least 1, got {reporting_length}")
+    if resolution < 1:
+        raise ParameterError(f"--resolution must be at least 1, got {resolution}")
+    check_output_dir(out, overwrite)
+    if private_out is not None:
+        check_output_dir(private_out, overwrite)
+    path = resolve_input(input, quiet)
+    options = ingest_options(
+        schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, record_limit,
+        missing_values, delimiter, input,
+    )
+    progress = RichProgress(quiet)
+    result = run_aggregate(
+        path, options, out, reporting_length=reporting_length, resolution=resolution, private_out=private_out,
+        overwrite=overwrite, n_threads=threads, progress=progress,
+    )
+    if not quiet:
+        aggs = result.aggregates
+        by_len = ", ".join(
+            f"length {lvl['length']}: {lvl['released_combinations']:,}" for lvl in aggs.levels
+        )
+        err_console.print(
+            f"released {aggs.n_combinations:,} combinations ({by_len}); record count as released "
+            f"{aggs.record_count:,} (k = {resolution})"
+        )
+        err_console.print(f"wrote {out}/ — try: sdsynth query {out} \"SELECT * FROM aggregates LIMIT 10\"")
+        if private_out is not None:
+            err_console.print(f"wrote private statistics to {private_out}/ (do not publish)")

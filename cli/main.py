@@ -1,0 +1,51 @@
+"""The `sdsynth` command line: a thin layer over `sdsynth.engine`.
+
+Heavy imports happen inside commands, so `sdsynth --help` answers at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import aggregate_cmd, query_cmd, sample_cmd, schema_cmd
+
+app = typer.Typer(
+    name="sdsynth",
+    help="Publish safe aggregate counts and synthetic records from sensitive case data "
+    "(k-anonymity or differential privacy).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a traceback must never print a record
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from sdsynth.engine._version import __version__
+
+        typer.echo(f"sdsynth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """sdsynth: safe-to-share aggregates and synthetic data (see `sdsynth COMMAND --help`)."""
+
+
+app.command("aggregate")(aggregate_cmd.aggregate)
+app.command("query")(query_cmd.query)
+app.command("sample-data")(sample_cmd.sample_data)
+app.add_typer(schema_cmd.app, name="schema")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

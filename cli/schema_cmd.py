@@ -1,0 +1,93 @@
+"""`sdsynth schema infer|validate`: draft a schema from data, check data against a schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import (
+    DelimiterOpt,
+    MissingOpt,
+    MultiValueOpt,
+    OverwriteOpt,
+    UseColumnsOpt,
+    err_console,
+    fail,
+    handle_errors,
+    ingest_options,
+    out_console,
+    split_names,
+)
+
+app = typer.Typer(help="Draft a schema from data, or check data against a schema.", no_args_is_help=True)
+
+
+@app.command("infer")
+@handle_errors
+def infer(
+    input: Annotated[Path, typer.Argument(help="Table to describe: CSV, TSV or Parquet.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the draft here (default: print it).")] = None,
+    name: Annotated[str, typer.Option("--name", help="Name recorded in the schema.")] = "",
+    delimiter: DelimiterOpt = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Rows to look at.")] = 1_000_000,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Write a draft schema (YAML) from the data: kinds, allowed values, missing tokens, numeric bins.
+
+    The draft lists values seen in the sensitive data and bins computed from it (marked `inferred: true`):
+    review it, and keep it private. Bins inferred from data leak in DP mode; replace them with public edges.
+    """
+    from sdsynth.engine.release import atomic_file
+    from sdsynth.engine.schema_tools import infer_schema
+
+    schema = infer_schema(input, name=name or input.stem, delimiter=delimiter, max_rows=max_rows)
+    text = "# Draft schema inferred by `sdsynth schema infer`: review it; it lists values seen in the data.\n"
+    text += schema.to_yaml()
+    if out is None:
+        out_console.print(text, end="", markup=False, highlight=False)
+        return
+    with atomic_file(out, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {out} ({len(schema.columns)} columns)")
+    if schema.inferred_bin_columns:
+        err_console.print(
+            "note: bins of " + ", ".join(schema.inferred_bin_columns) + " were inferred from the data "
+            "(they leak in a DP release: replace them with public edges)"
+        )
+
+
+@app.command("validate")
+@handle_errors
+def validate(
+    input: Annotated[Path, typer.Argument(help="Table to check: CSV, TSV or Parquet.")],
+    schema: Annotated[str, typer.Option("--schema", help="Schema file or shipped schema name.")],
+    use_columns: UseColumnsOpt = None,
+    multi_value: MultiValueOpt = None,
+    missing_values: MissingOpt = None,
+    delimiter: DelimiterOpt = None,
+    max_report: Annotated[
+        int, typer.Option("--max-report", min=0, help="Print at most this many violations (0 = all).")
+    ] = 0,
+) -> None:
+    """Report every cell the schema does not allow (file, row, column, value); exit 1 if there is any.
+
+    Rows are data rows counted from 1 (the header is not counted).
+    """
+    from sdsynth.engine.schema_tools import validate_table
+
+    options = ingest_options(
+        schema, split_names(use_columns), None, multi_value, None, None, 0, missing_values, delimiter, input
+    )
+    n = 0
+    for violation in validate_table(input, options):
+        n += 1
+        if not max_report or n <= max_report:
+            out_console.print(str(violation), markup=False, highlight=False)
+    if n:
+        shown = f" (first {max_report} shown)" if max_report and n > max_report else ""
+        err_console.print(f"{n} violation(s) of schema {schema}{shown}")
+        raise typer.Exit(1)
+    err_console.print(f"{input}: matches schema {schema}")
+    del fail

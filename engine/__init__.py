@@ -1,0 +1,62 @@
+"""sdsynth: safe-to-share aggregate counts and synthetic records from sensitive case data.
+
+The public API is small; each name is documented where it is defined.
+
+>>> import polars as pl
+>>> from sdsynth.engine import encode, count_combinations, protect_k_anonymity
+>>> data = pl.DataFrame({"A": ["a1", "a1", "a2"], "B": ["b1", "b1", ""]})
+>>> counts = count_combinations(encode(data), reporting_length=2)
+>>> protect_k_anonymity(counts, resolution=2).as_dict()
+{'A:a1': 2, 'A:a1;B:b1': 2, 'B:b1': 2}
+"""
+
+from ._version import __version__
+from .aggregate import (
+    Aggregates,
+    CombinationCounts,
+    count_combinations,
+    protect_k_anonymity,
+)
+from .analysis import RecordsAnalysis, SensitiveStatistics, sensitive_statistics
+from .encode import AttributeTable, EncodedData, encode, stream_encoded
+from .errors import (
+    BudgetExceededError,
+    InputError,
+    OutputError,
+    ParameterError,
+    PrivacyParameterError,
+    SchemaError,
+    SdsynthError,
+)
+from .ingest import IngestOptions
+from .release import run_query, write_aggregates_release
+from .schema import Bins, ColumnSpec, Schema, load_schema
+
+__all__ = [
+    "Aggregates",
+    "AttributeTable",
+    "Bins",
+    "BudgetExceededError",
+    "ColumnSpec",
+    "CombinationCounts",
+    "EncodedData",
+    "IngestOptions",
+    "InputError",
+    "OutputError",
+    "ParameterError",
+    "PrivacyParameterError",
+    "RecordsAnalysis",
+    "Schema",
+    "SchemaError",
+    "SdsynthError",
+    "SensitiveStatistics",
+    "__version__",
+    "count_combinations",
+    "encode",
+    "load_schema",
+    "protect_k_anonymity",
+    "run_query",
+    "sensitive_statistics",
+    "stream_encoded",
+    "write_aggregates_release",
+]

@@ -1,0 +1,371 @@
+"""Integer-encoded records: the attribute dictionary and the records as CSR arrays (spec §1.7–1.8).
+
+Every (column, value) attribute gets a dense id assigned in the canonical order of its human string
+`"{header}:{value}"`, so the canonical order of a combination is simply ascending id order. Multi-value columns are
+expanded into one binary column per part, named `{column}_{part}`, placed where the source column was. Records are
+stored as CSR: `offsets` (int64, length N+1) and `ids` (int32, ascending within each record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .errors import InputError
+from .ingest import (
+    ColumnPlan,
+    IngestOptions,
+    NormalizedBatch,
+    iter_normalized,
+    open_and_plan,
+    unescape,
+)
+from .kernels.csr import build_csr, gather_rows
+from .progress import NullProgress, Progress
+from .table_source import DEFAULT_BATCH_ROWS, TableSource
+
+
+@dataclass(frozen=True)
+class ExpandedColumn:
+    """A column after multi-value expansion (spec §1.7). Names and values are in the escaped (normalised) form."""
+
+    name: str
+    source: str
+    source_position: int
+    part: str | None = None
+    delimiter: str | None = None
+
+    @property
+    def is_part(self) -> bool:
+        return self.part is not None
+
+
+@dataclass(frozen=True)
+class AttributeTable:
+    """The attribute dictionary: id → (expanded column, value), ids in canonical order."""
+
+    columns: tuple[ExpandedColumn, ...]
+    column_of: np.ndarray  # int32, attribute id → index into `columns`
+    values: tuple[str, ...]  # escaped value of each attribute ("1" for multi-value parts)
+
+    @property
+    def n_attributes(self) -> int:
+        return len(self.values)
+
+    @property
+    def labels(self) -> list[str]:
+        """Human strings `header:value` (escaped), the reference's attribute form."""
+        return [f"{self.columns[c].name}:{v}" for c, v in zip(self.column_of.tolist(), self.values, strict=True)]
+
+    @property
+    def source_columns(self) -> list[str]:
+        """Source column names (escaped), in input order, as written back in synthetic records."""
+        seen: dict[int, str] = {}
+        for col in self.columns:
+            seen.setdefault(col.source_position, col.source)
+        return [seen[k] for k in sorted(seen)]
+
+    def source_index_of(self) -> np.ndarray:
+        """Attribute id → index into `source_columns`."""
+        positions = sorted({c.source_position for c in self.columns})
+        rank = {p: i for i, p in enumerate(positions)}
+        per_column = np.array([rank[c.source_position] for c in self.columns], dtype=np.int32)
+        return per_column[self.column_of] if self.n_attributes else np.zeros(0, dtype=np.int32)
+
+    def display_column_names(self) -> list[str]:
+        return [unescape(c.name) for c in self.columns]
+
+    def display_values(self) -> list[str]:
+        return [unescape(v) for v in self.values]
+
+    def to_frame(self) -> pl.DataFrame:
+        """One row per attribute: id, column, value (unescaped), label (escaped human form)."""
+        cols = self.display_column_names()
+        return pl.DataFrame(
+            {
+                "id": np.arange(self.n_attributes, dtype=np.int32),
+                "column": [cols[c] for c in self.column_of.tolist()],
+                "value": self.display_values(),
+                "label": self.labels,
+            }
+        )
+
+
+def build_attribute_table(plan: ColumnPlan, uniques: list[set[str]]) -> AttributeTable:
+    """Expand multi-value columns and assign ids in canonical (human-string) order."""
+    columns: list[ExpandedColumn] = []
+    entries: list[tuple[str, int, str]] = []  # (label, column index, value)
+    for pos, col in enumerate(plan.columns):
+        if col.multi_delimiter is not None:
+            for part in sorted(uniques[pos], key=lambda p: f"{col.name}_{p}"):
+                columns.append(
+                    ExpandedColumn(f"{col.name}_{part}", col.name, pos, part=part, delimiter=col.multi_delimiter)
+                )
+                entries.append((f"{col.name}_{part}:1", len(columns) - 1, "1"))
+        else:
+            columns.append(ExpandedColumn(col.name, col.name, pos))
+            entries.extend((f"{col.name}:{v}", len(columns) - 1, v) for v in uniques[pos])
+    names = [c.name.lower() for c in columns]
+    if len(set(names)) != len(names):
+        dup = sorted({unescape(c.name) for c in columns if names.count(c.name.lower()) > 1})
+        raise InputError(
+            f"{plan.source_name}: column name(s) {', '.join(map(repr, dup))} appear twice after multi-value "
+            "expansion (a header equals `column_part` of a multi-value column); rename one"
+        )
+    entries.sort(key=lambda e: e[0])
+    labels = [e[0] for e in entries]
+    if len(set(labels)) != len(labels):
+        raise InputError(f"{plan.source_name}: two different values have the same normalised form")
+    return AttributeTable(
+        columns=tuple(columns),
+        column_of=np.array([e[1] for e in entries], dtype=np.int32),
+        values=tuple(e[2] for e in entries),
+    )
+
+
+def collect_uniques(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[set[str]]:
+    """Distinct values (single-valued columns) or parts (multi-valued columns) per planned column."""
+    uniques: list[set[str]] = [set() for _ in plan.columns]
+    for nb in batches:
+        for pos, col in enumerate(plan.columns):
+            s = nb.frame.get_column(f"c{pos}")
+            if col.multi_delimiter is not None:
+                s = s.explode()
+            uniques[pos].update(v for v in s.drop_nulls().unique().to_list())
+    return uniques
+
+
+class BatchEncoder:
+    """Turns normalised batches into CSR arrays of attribute ids with a fixed dictionary."""
+
+    def __init__(self, plan: ColumnPlan, attributes: AttributeTable) -> None:
+        self.plan = plan
+        self.attributes = attributes
+        self._maps: list[tuple[list[str], list[int]]] = []
+        labels = {}
+        for a, (c, v) in enumerate(zip(attributes.column_of.tolist(), attributes.values, strict=True)):
+            labels[(c, v)] = a
+        for pos, col in enumerate(plan.columns):
+            keys, ids = [], []
+            for ci, ec in enumerate(attributes.columns):
+                if ec.source_position != pos:
+                    continue
+                if ec.is_part:
+                    keys.append(ec.part)
+                    ids.append(labels[(ci, "1")])
+                else:
+                    for (c, v), a in labels.items():
+                        if c == ci:
+                            keys.append(v)
+                            ids.append(a)
+            self._maps.append((keys, ids))
+
+    def encode(self, nb: NormalizedBatch) -> tuple[np.ndarray, np.ndarray]:
+        n = nb.height
+        single_pos = [p for p, c in enumerate(self.plan.columns) if c.multi_delimiter is None]
+        multi_pos = [p for p, c in enumerate(self.plan.columns) if c.multi_delimiter is not None]
+        codes = np.full((n, len(single_pos)), -1, dtype=np.int32)
+        for j, pos in enumerate(single_pos):
+            keys, ids = self._maps[pos]
+            col = nb.frame.get_column(f"c{pos}").replace_strict(keys, ids, default=-1, return_dtype=pl.Int32)
+            codes[:, j] = col.fill_null(-1).to_numpy()
+        lists = []
+        for pos in multi_pos:
+            keys, ids = self._maps[pos]
+            s = nb.frame.get_column(f"c{pos}").list.eval(
+                pl.element().replace_strict(keys, ids, default=-1, return_dtype=pl.Int32)
+            )
+            lengths = s.list.len().fill_null(0).to_numpy().astype(np.int64)
+            off = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(lengths, out=off[1:])
+            flat = s.explode().drop_nulls().to_numpy().astype(np.int32) if off[-1] else np.zeros(0, np.int32)
+            lists.append((off, flat))
+        width = max([len(f) for _, f in lists], default=0)
+        multi_offsets = np.zeros((len(lists), n + 1), dtype=np.int64)
+        multi_values = np.full((len(lists), max(width, 1)), -1, dtype=np.int32)
+        for m, (off, flat) in enumerate(lists):
+            multi_offsets[m] = off
+            multi_values[m, : len(flat)] = flat
+        offsets, ids = build_csr(codes, multi_offsets, multi_values)
+        if ids.size and ids.min() < 0:
+            raise InputError(f"{self.plan.source_name}: a value changed between the two reading passes")
+        return offsets, ids
+
+
+@dataclass
+class EncodedData:
+    """Encoded records held in memory (see the module docstring)."""
+
+    attributes: AttributeTable
+    offsets: np.ndarray
+    ids: np.ndarray
+    source_name: str = "input"
+
+    @property
+    def n_records(self) -> int:
+        return len(self.offsets) - 1
+
+    def record(self, r: int) -> np.ndarray:
+        return self.ids[self.offsets[r] : self.offsets[r + 1]]
+
+    def record_lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The records as CSR batches (offsets rebased to 0), as a streamed source would yield them."""
+        for start in range(0, self.n_records, batch_rows):
+            stop = min(start + batch_rows, self.n_records)
+            lo, hi = self.offsets[start], self.offsets[stop]
+            yield self.offsets[start : stop + 1] - lo, self.ids[lo:hi]
+
+    def take(self, rows: np.ndarray) -> EncodedData:
+        offsets, ids = gather_rows(self.offsets, self.ids, np.asarray(rows, dtype=np.int64))
+        return EncodedData(self.attributes, offsets, ids, self.source_name)
+
+
+@dataclass
+class EncodedStream:
+    """Encoded records that are read again from the source at each pass, so memory does not grow with N.
+
+    Records are produced in batches of CSR arrays; `attributes` is known up front (from a first pass).
+    """
+
+    attributes: AttributeTable
+    make_batches: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
+    source_name: str = "input"
+
+    def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        del batch_rows
+        return self.make_batches()
+
+
+Records = EncodedData | EncodedStream
+
+
+def encode(
+    data: Any,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> EncodedData:
+    """Read, normalise and encode a table into memory (joining records by subject id when one is set)."""
+    options = options or IngestOptions()
+    progress = progress or NullProgress()
+    source, plan = open_and_plan(data, options)
+    with progress.stage("reading", unit="rows") as bar:
+        batches = []
+        for nb in iter_normalized(source, plan, batch_rows):
+            batches.append(nb)
+            bar.advance(nb.height)
+    attributes = build_attribute_table(plan, collect_uniques(iter(batches), plan))
+    encoder = BatchEncoder(plan, attributes)
+    with progress.stage("encoding", total=sum(b.height for b in batches), unit="rows") as bar:
+        parts = []
+        for nb in batches:
+            parts.append(encoder.encode(nb))
+            bar.advance(nb.height)
+    offsets, ids = _concat_csr(parts)
+    data_out = EncodedData(attributes, offsets, ids, source.name)
+    if plan.subject_id_index is not None and data_out.n_records:
+        subject_ids = pl.concat([b.subject_ids for b in batches if b.subject_ids is not None])
+        data_out = join_by_subject(data_out, subject_ids, plan)
+    return data_out
+
+
+def stream_encoded(
+    data: Any,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Records:
+    """Encoded records for one-pass-at-a-time consumers (counting): streamed from files, in memory otherwise.
+
+    Files are read once to build the dictionary, and again at every pass, so memory is bounded by a batch. With a
+    subject id, records must be joined across the whole file, so the data are encoded into memory instead.
+    """
+    options = options or IngestOptions()
+    progress = progress or NullProgress()
+    source, plan = open_and_plan(data, options)
+    if plan.subject_id_index is not None or not _is_file_source(source):
+        return encode(data, options, progress, batch_rows)
+    with progress.stage("scanning values", unit="rows") as bar:
+        uniques = collect_uniques(_advancing(iter_normalized(source, plan, batch_rows), bar), plan)
+    attributes = build_attribute_table(plan, uniques)
+    encoder = BatchEncoder(plan, attributes)
+
+    def make_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for nb in iter_normalized(source, plan, batch_rows):
+            yield encoder.encode(nb)
+
+    return EncodedStream(attributes, make_batches, source.name)
+
+
+def _is_file_source(source: TableSource) -> bool:
+    return hasattr(source, "path")
+
+
+def _advancing(batches: Iterator[NormalizedBatch], bar: Any) -> Iterator[NormalizedBatch]:
+    for nb in batches:
+        bar.advance(nb.height)
+        yield nb
+
+
+def _concat_csr(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if not parts:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    if len(parts) == 1:
+        return parts[0]
+    offsets = [parts[0][0]]
+    base = parts[0][0][-1]
+    for off, _ in parts[1:]:
+        offsets.append(off[1:] + base)
+        base += off[-1]
+    return np.concatenate(offsets), np.concatenate([ids for _, ids in parts])
+
+
+def join_by_subject(data: EncodedData, subject_ids: pl.Series, plan: ColumnPlan) -> EncodedData:
+    """Join records that share a subject id (spec §1.6).
+
+    Records are ordered by id (byte order) like the reference. A single-valued column with two different values in
+    one group is a conflict: the error names every such column and suggests declaring them multi-value.
+    """
+    attributes = data.attributes
+    n = data.n_records
+    order_frame = pl.DataFrame({"sid": subject_ids}).with_row_index("row")
+    groups = order_frame.sort("sid").with_columns(pl.col("sid").rle_id().alias("g"))
+    group_of_row = np.empty(n, dtype=np.int64)
+    group_of_row[groups.get_column("row").to_numpy()] = groups.get_column("g").to_numpy()
+    n_groups = int(groups.get_column("g").max()) + 1  # type: ignore[arg-type]
+    lengths = np.diff(data.offsets)
+    columns = attributes.column_of[data.ids]
+    is_single = np.array([not c.is_part for c in attributes.columns], dtype=bool)[columns]
+    long = pl.DataFrame(
+        {"g": np.repeat(group_of_row, lengths), "a": data.ids, "col": columns, "single": is_single}
+    ).unique()
+    conflicts = (
+        long.filter(pl.col("single"))
+        .group_by("g", "col")
+        .agg(pl.len().alias("n"))
+        .filter(pl.col("n") > 1)
+        .get_column("col")
+        .unique()
+        .sort()
+        .to_list()
+    )
+    if conflicts:
+        names = ", ".join(attributes.columns[c].name for c in conflicts)
+        raise InputError(
+            f"{data.source_name}: records with duplicated IDs, please set the following columns as multi value if "
+            f"you want to join records with duplicated IDs: {names}"
+        )
+    long = long.sort("g", "a")
+    counts = np.bincount(long.get_column("g").to_numpy(), minlength=n_groups)
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    ids = long.get_column("a").to_numpy().astype(np.int32)
+    del plan
+    return EncodedData(attributes, offsets, ids, data.source_name)

@@ -1,0 +1,263 @@
+"""Counting attribute combinations of records with an open-addressing hash table (Numba).
+
+Every record's k-subsets (k = 1..R) are enumerated depth-first over its ascending ids, so each subset's key is its
+prefix's key plus one slot (see `keys.py`), and added to a table of (key, count). Memory is bounded by the number of
+distinct combinations, never by records × combinations. Tables are plain arrays so they can persist across batches,
+live one per thread, and be merged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+INITIAL_CAPACITY = 1 << 16
+
+
+@njit(inline="always")
+def _slot(key: np.uint64, mask: np.uint64) -> np.uint64:
+    h = key * _GOLDEN
+    h ^= h >> np.uint64(29)
+    return h & mask
+
+
+@njit(cache=True, nogil=True)
+def new_table(capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    cap = 1
+    while cap < capacity:
+        cap *= 2
+    return np.zeros(cap, dtype=np.uint64), np.zeros(cap, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _grow(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cap = keys.shape[0] * 2
+    new_keys = np.zeros(cap, dtype=np.uint64)
+    new_counts = np.zeros(cap, dtype=np.int64)
+    mask = np.uint64(cap - 1)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k != 0:
+            j = _slot(k, mask)
+            while new_keys[j] != 0:
+                j = (j + np.uint64(1)) & mask
+            new_keys[j] = k
+            new_counts[j] = counts[i]
+    return new_keys, new_counts
+
+
+@njit(cache=True, nogil=True)
+def table_add(
+    keys: np.ndarray, counts: np.ndarray, used: int, new_keys: np.ndarray, new_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Add (key, count) pairs into a table (used to merge per-thread tables and partial results)."""
+    for i in range(new_keys.shape[0]):
+        k = new_keys[i]
+        if k == 0:
+            continue
+        if (used + 1) * 2 > keys.shape[0]:
+            keys, counts = _grow(keys, counts)
+        mask = np.uint64(keys.shape[0] - 1)
+        j = _slot(k, mask)
+        while True:
+            kk = keys[j]
+            if kk == k:
+                counts[j] += new_counts[i]
+                break
+            if kk == 0:
+                keys[j] = k
+                counts[j] = new_counts[i]
+                used += 1
+                break
+            j = (j + np.uint64(1)) & mask
+    return keys, counts, used
+
+
+@njit(cache=True, nogil=True)
+def table_lookup(keys: np.ndarray, counts: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Counts of the query keys (0 where absent)."""
+    out = np.zeros(query.shape[0], dtype=np.int64)
+    mask = np.uint64(keys.shape[0] - 1)
+    for i in range(query.shape[0]):
+        k = query[i]
+        j = _slot(k, mask)
+        while True:
+            kk = keys[j]
+            if kk == k:
+                out[i] = counts[j]
+                break
+            if kk == 0:
+                break
+            j = (j + np.uint64(1)) & mask
+    return out
+
+
+@njit(inline="always")
+def _get(keys: np.ndarray, counts: np.ndarray, mask: np.uint64, k: np.uint64) -> np.int64:
+    j = _slot(k, mask)
+    while True:
+        kk = keys[j]
+        if kk == k:
+            return counts[j]
+        if kk == 0:
+            return 0
+        j = (j + np.uint64(1)) & mask
+
+
+@njit(cache=True, nogil=True)
+def count_csr(
+    offsets: np.ndarray,
+    ids: np.ndarray,
+    row_start: int,
+    row_stop: int,
+    max_length: int,
+    bits: int,
+    slots: int,
+    keys: np.ndarray,
+    counts: np.ndarray,
+    used: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Add every combination of length 1..max_length of records [row_start, row_stop) to the table."""
+    shifts = np.empty(slots, dtype=np.uint64)
+    for d in range(slots):
+        shifts[d] = np.uint64(bits * (slots - 1 - d))
+    pos = np.zeros(max_length + 1, dtype=np.int64)
+    prefix = np.zeros(max_length + 1, dtype=np.uint64)
+    mask = np.uint64(keys.shape[0] - 1)
+    for r in range(row_start, row_stop):
+        base = offsets[r]
+        w = offsets[r + 1] - base
+        if w == 0:
+            continue
+        d = 0
+        pos[0] = 0
+        prefix[0] = 0
+        while d >= 0:
+            i = pos[d]
+            if i >= w:
+                d -= 1
+                continue
+            pos[d] = i + 1
+            key = prefix[d] | (np.uint64(ids[base + i] + 1) << shifts[d])
+            if (used + 1) * 2 > keys.shape[0]:
+                keys, counts = _grow(keys, counts)
+                mask = np.uint64(keys.shape[0] - 1)
+            j = _slot(key, mask)
+            while True:
+                kk = keys[j]
+                if kk == key:
+                    counts[j] += 1
+                    break
+                if kk == 0:
+                    keys[j] = key
+                    counts[j] = 1
+                    used += 1
+                    break
+                j = (j + np.uint64(1)) & mask
+            if d + 1 < max_length and i + 1 < w:
+                d += 1
+                pos[d] = i + 1
+                prefix[d] = key
+    return keys, counts, used
+
+
+@njit(cache=True, nogil=True)
+def analyse_csr(
+    offsets: np.ndarray,
+    ids: np.ndarray,
+    row_start: int,
+    row_stop: int,
+    max_length: int,
+    bits: int,
+    slots: int,
+    keys: np.ndarray,
+    counts: np.ndarray,
+    resolution: int,
+    source_of: np.ndarray,
+    n_sources: int,
+    unique_by_len: np.ndarray,  # out: records by shortest length with a unique combination
+    rare_only_by_len: np.ndarray,  # out: records with rare but no unique combination, by shortest rare length
+    rare_records_per_attr: np.ndarray,  # out: records with a rare combination containing the attribute
+    unique_records_per_source: np.ndarray,  # out: records with a unique combination touching the column
+    totals: np.ndarray,  # out: [records with a rare combination, records with a unique combination]
+) -> None:
+    """Second pass over records, probing final counts: the records analysis of spec §2.4–2.5 without record sets."""
+    shifts = np.empty(slots, dtype=np.uint64)
+    for d in range(slots):
+        shifts[d] = np.uint64(bits * (slots - 1 - d))
+    pos = np.zeros(max_length + 1, dtype=np.int64)
+    prefix = np.zeros(max_length + 1, dtype=np.uint64)
+    mask = np.uint64(keys.shape[0] - 1)
+    max_w = 0
+    for r in range(row_start, row_stop):
+        max_w = max(max_w, offsets[r + 1] - offsets[r])
+    in_rare = np.zeros(max_w + 1, dtype=np.bool_)
+    src_mark = np.zeros(n_sources, dtype=np.bool_)
+    for r in range(row_start, row_stop):
+        base = offsets[r]
+        w = offsets[r + 1] - base
+        if w == 0:
+            continue
+        min_unique = 0
+        min_rare = 0
+        any_src = False
+        d = 0
+        pos[0] = 0
+        prefix[0] = 0
+        while d >= 0:
+            i = pos[d]
+            if i >= w:
+                d -= 1
+                continue
+            pos[d] = i + 1
+            key = prefix[d] | (np.uint64(ids[base + i] + 1) << shifts[d])
+            c = _get(keys, counts, mask, key)
+            length = d + 1
+            if c < resolution:
+                if min_rare == 0 or length < min_rare:
+                    min_rare = length
+                for q in range(d + 1):
+                    in_rare[pos[q] - 1] = True
+            if c == 1:
+                if min_unique == 0 or length < min_unique:
+                    min_unique = length
+                for q in range(d + 1):
+                    src_mark[source_of[ids[base + pos[q] - 1]]] = True
+                any_src = True
+            if d + 1 < max_length and i + 1 < w:
+                d += 1
+                pos[d] = i + 1
+                prefix[d] = key
+        if min_unique > 0:
+            unique_by_len[min_unique] += 1
+            totals[1] += 1
+        elif min_rare > 0:
+            rare_only_by_len[min_rare] += 1
+        if min_rare > 0:
+            totals[0] += 1
+        for i in range(w):
+            if in_rare[i]:
+                rare_records_per_attr[ids[base + i]] += 1
+                in_rare[i] = False
+        if any_src:
+            for s in range(n_sources):
+                if src_mark[s]:
+                    unique_records_per_source[s] += 1
+                    src_mark[s] = False
+
+
+def table_items(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The occupied (key, count) pairs of a table, sorted by key."""
+    occupied = keys != 0
+    k = keys[occupied]
+    c = counts[occupied]
+    order = np.argsort(k, kind="stable")
+    return k[order], c[order]
+
+
+def build_lookup_table(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A hash table holding the given pairs, for fast probing (load factor at most 1/2)."""
+    table_keys, table_counts = new_table(max(INITIAL_CAPACITY, 2 * len(keys) + 2))
+    table_keys, table_counts, _ = table_add(table_keys, table_counts, 0, keys, counts)
+    return table_keys, table_counts

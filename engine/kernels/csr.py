@@ -1,0 +1,66 @@
+"""Building the compressed sparse rows (CSR) of records: per record, its attribute ids in ascending order."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def build_csr(
+    single_codes: np.ndarray,  # (n_rows, n_single) int32, -1 = absent
+    multi_offsets: np.ndarray,  # (n_multi, n_rows + 1) int64 offsets into multi_values
+    multi_values: np.ndarray,  # (n_multi, total) int32 attribute ids, padded per column
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gather each row's attribute ids from dense single-value codes and multi-value lists, sorted ascending."""
+    n_rows = single_codes.shape[0]
+    n_single = single_codes.shape[1]
+    n_multi = multi_offsets.shape[0]
+    offsets = np.empty(n_rows + 1, dtype=np.int64)
+    offsets[0] = 0
+    for r in range(n_rows):
+        w = 0
+        for c in range(n_single):
+            if single_codes[r, c] >= 0:
+                w += 1
+        for m in range(n_multi):
+            w += multi_offsets[m, r + 1] - multi_offsets[m, r]
+        offsets[r + 1] = offsets[r] + w
+    ids = np.empty(offsets[n_rows], dtype=np.int32)
+    for r in range(n_rows):
+        pos = offsets[r]
+        for c in range(n_single):
+            v = single_codes[r, c]
+            if v >= 0:
+                ids[pos] = v
+                pos += 1
+        for m in range(n_multi):
+            for k in range(multi_offsets[m, r], multi_offsets[m, r + 1]):
+                ids[pos] = multi_values[m, k]
+                pos += 1
+        # insertion sort: records hold a few dozen attributes at most
+        start = offsets[r]
+        for i in range(start + 1, pos):
+            x = ids[i]
+            j = i - 1
+            while j >= start and ids[j] > x:
+                ids[j + 1] = ids[j]
+                j -= 1
+            ids[j + 1] = x
+    return offsets, ids
+
+
+@njit(cache=True, nogil=True)
+def gather_rows(offsets: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR of a subset (or reordering) of records."""
+    n = rows.shape[0]
+    out_offsets = np.empty(n + 1, dtype=np.int64)
+    out_offsets[0] = 0
+    for i in range(n):
+        r = rows[i]
+        out_offsets[i + 1] = out_offsets[i] + offsets[r + 1] - offsets[r]
+    out_ids = np.empty(out_offsets[n], dtype=ids.dtype)
+    for i in range(n):
+        r = rows[i]
+        out_ids[out_offsets[i] : out_offsets[i + 1]] = ids[offsets[r] : offsets[r + 1]]
+    return out_offsets, out_ids

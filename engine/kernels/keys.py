@@ -1,0 +1,81 @@
+"""Packing attribute combinations into one `uint64` key.
+
+A combination is its attribute ids in ascending (canonical) order. Slot `d` (from the most significant end) holds
+`id + 1` in `bits` bits, unused slots hold 0, so:
+- the empty combination is key 0 (free slot marker of the hash tables),
+- keys sort like the id tuples (lexicographically, shorter prefix first),
+- the layout depends only on the number of attributes, so keys from different passes or machines agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from ..errors import ParameterError
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    bits: int
+    slots: int
+
+    @staticmethod
+    def for_attributes(n_attributes: int, reporting_length: int) -> KeyLayout:
+        bits = max(1, int(n_attributes).bit_length())
+        slots = 64 // bits
+        if reporting_length > slots:
+            raise ParameterError(
+                f"combinations of length {reporting_length} over {n_attributes} distinct attributes do not fit the "
+                f"64-bit keys (at most length {slots}); lower the reporting length, bin numeric columns or drop "
+                "high-cardinality columns"
+            )
+        return KeyLayout(bits, slots)
+
+    def shifts(self) -> np.ndarray:
+        return np.array([self.bits * (self.slots - 1 - d) for d in range(self.slots)], dtype=np.uint64)
+
+    def pack(self, ids: list[int] | np.ndarray) -> int:
+        """The key of one combination (ids in any order)."""
+        key = 0
+        for d, a in enumerate(sorted(int(x) for x in ids)):
+            key |= (a + 1) << (self.bits * (self.slots - 1 - d))
+        return key
+
+    def unpack(self, keys: np.ndarray, max_length: int) -> np.ndarray:
+        """An (n, max_length) int32 array of ids, -1 where the combination is shorter."""
+        return unpack_keys(np.asarray(keys, dtype=np.uint64), self.bits, self.slots, max_length)
+
+    def lengths(self, keys: np.ndarray) -> np.ndarray:
+        return key_lengths(np.asarray(keys, dtype=np.uint64), self.bits, self.slots)
+
+
+@njit(cache=True, nogil=True)
+def unpack_keys(keys: np.ndarray, bits: int, slots: int, max_length: int) -> np.ndarray:
+    out = np.full((keys.shape[0], max_length), -1, dtype=np.int32)
+    mask = np.uint64((1 << bits) - 1)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        for d in range(max_length):
+            v = (k >> np.uint64(bits * (slots - 1 - d))) & mask
+            if v == 0:
+                break
+            out[i, d] = np.int32(v) - 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def key_lengths(keys: np.ndarray, bits: int, slots: int) -> np.ndarray:
+    out = np.zeros(keys.shape[0], dtype=np.int8)
+    mask = np.uint64((1 << bits) - 1)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        n = 0
+        for d in range(slots):
+            if (k >> np.uint64(bits * (slots - 1 - d))) & mask == 0:
+                break
+            n += 1
+        out[i] = n
+    return out

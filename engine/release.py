@@ -1,0 +1,273 @@
+"""Writing a release: the reference's aggregates TSV, Parquet, and a DuckDB file SQL users can query.
+
+Only what is safe to publish goes here. In particular the attribute dictionary is *not* written: it lists every
+value seen in the sensitive data, rare ones included. A multi-value part becomes a column only when some released
+combination uses it. Outputs are written into a temporary folder and renamed into place when complete, so a
+failed run never leaves a half-written release.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ._version import __version__
+from .aggregate import Aggregates
+from .errors import OutputError
+from .ingest import unescape
+
+RELEASE_DB = "release.duckdb"
+AGGREGATES_TSV = "aggregates.tsv"
+AGGREGATES_PARQUET = "aggregates.parquet"
+
+
+def check_output_dir(path: str | Path, overwrite: bool) -> Path:
+    """Refuse an existing output folder unless overwriting; called before any work starts."""
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: already exists; choose another --out or pass --overwrite")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    parent = out.resolve().parent
+    if not parent.exists():
+        raise OutputError(f"{parent}: the parent folder of the output does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{parent}: not writable")
+    return out
+
+
+@contextmanager
+def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to `path`; on success it replaces `path`, on failure it is removed."""
+    out = check_output_dir(path, overwrite)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary file path next to `path`, renamed into place on success."""
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: already exists; pass --overwrite to replace it")
+    if not out.resolve().parent.exists():
+        raise OutputError(f"{out.resolve().parent}: the folder does not exist")
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)
+
+
+# ------------------------------------------------------------------------------------------------------ TSV / Parquet
+def aggregates_sorted_frame(aggs: Aggregates) -> pl.DataFrame:
+    """Keys and counts in the reference's order: length ascending, count descending, then key (spec §2.6)."""
+    return (
+        pl.DataFrame(
+            {"key": aggs.key_strings(), "length": aggs.lengths.astype(np.int32), "count": aggs.counts},
+            schema={"key": pl.String, "length": pl.Int32, "count": pl.Int64},
+        )
+        .sort(["length", "count", "key"], descending=[False, True, False])
+    )
+
+
+def write_aggregates_tsv(aggs: Aggregates, path: Path, delimiter: str = "\t") -> None:
+    """The reference's aggregates file: header, `record_count`, then one `key<TAB>count` line per combination."""
+    frame = aggregates_sorted_frame(aggs)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        fh.write(f"selections{delimiter}protected_count\n")
+        fh.write(f"record_count{delimiter}{aggs.record_count}\n")
+        if frame.height:
+            frame.select(pl.concat_str([pl.col("key"), pl.col("count").cast(pl.String)], separator=delimiter)).write_csv(
+                fh, include_header=False, quote_style="never"
+            )
+
+
+def aggregates_wide_frame(aggs: Aggregates) -> pl.DataFrame:
+    """One VARCHAR column per (expanded) column, NULL where the column is not in the combination; length, count."""
+    attrs = aggs.attributes
+    ids = aggs.ids()
+    n = ids.shape[0]
+    n_columns = len(attrs.columns)
+    in_column = np.full((n, n_columns), -1, dtype=np.int64)
+    rows = np.arange(n)
+    for d in range(ids.shape[1]):
+        present = ids[:, d] >= 0
+        a = ids[present, d]
+        in_column[rows[present], attrs.column_of[a]] = a
+    used = (in_column >= 0).any(axis=0)
+    names = attrs.display_column_names()
+    values = pl.Series("v", [*attrs.display_values(), None], dtype=pl.String)
+    missing = len(values) - 1
+    series = []
+    for c, col in enumerate(attrs.columns):
+        if col.is_part and not used[c]:
+            continue  # a part seen only in suppressed combinations must not even be named
+        codes = in_column[:, c]
+        series.append(values.gather(np.where(codes >= 0, codes, missing)).alias(names[c]))
+    frame = pl.DataFrame(series)
+    return frame.with_columns(
+        pl.Series("length", aggs.lengths.astype(np.int32)), pl.Series("count", aggs.counts.astype(np.int64))
+    ).sort(["length", "count"], descending=[False, True], maintain_order=True)
+
+
+def source_column_sql(aggs: Aggregates, available: list[str]) -> list[str]:
+    """SQL select items that show multi-value parts under their source column (parts re-joined)."""
+    attrs = aggs.attributes
+    items: list[str] = []
+    seen: set[int] = set()
+    for col in attrs.columns:
+        if col.source_position in seen:
+            continue
+        seen.add(col.source_position)
+        source = unescape(col.source)
+        if not col.is_part:
+            items.append(_quote(source))
+            continue
+        parts = [
+            c for c in attrs.columns if c.source_position == col.source_position and unescape(c.name) in available
+        ]
+        if not parts:
+            items.append(f"CAST(NULL AS VARCHAR) AS {_quote(source)}")
+            continue
+        delim = (col.delimiter or ";").replace("'", "''")
+        pieces = ", ".join(
+            f"CASE WHEN {_quote(unescape(p.name))} IS NOT NULL THEN {_literal(unescape(p.part or ''))} END"
+            for p in parts
+        )
+        items.append(f"NULLIF(concat_ws('{delim}', {pieces}), '') AS {_quote(source)}")
+    return items
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------------------------------------------------------ DuckDB
+def release_info_rows(aggs: Aggregates, extra: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    info: dict[str, Any] = {
+        "software": f"sdsynth {__version__}",
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mode": aggs.mode,
+        "reporting_length": aggs.reporting_length,
+        "record_count": aggs.record_count,
+        "released_combinations": aggs.n_combinations,
+    }
+    info.update(aggs.parameters)
+    if extra:
+        info.update(extra)
+    return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in info.items()]
+
+
+def write_duckdb(
+    path: Path,
+    aggs: Aggregates,
+    info_extra: Mapping[str, Any] | None = None,
+    tables: Mapping[str, pl.DataFrame] | None = None,
+) -> None:
+    """The release database: `aggregates`, `aggregates_by_source_column`, `release_info`, `release_levels`, and
+    any extra released tables (for example `synthetic`)."""
+    wide = aggregates_wide_frame(aggs)
+    con = duckdb.connect(str(path))
+    try:
+        con.register("wide_frame", wide.to_arrow())
+        con.execute("CREATE TABLE aggregates AS SELECT * FROM wide_frame")
+        con.unregister("wide_frame")
+        available = [c for c in wide.columns if c not in ("length", "count")]
+        items = source_column_sql(aggs, available)
+        con.execute(
+            "CREATE VIEW aggregates_by_source_column AS SELECT "
+            + ", ".join([*items, '"length"', '"count"'])
+            + " FROM aggregates"
+        )
+        info = pl.DataFrame(release_info_rows(aggs, info_extra), schema=["key", "value"], orient="row")
+        con.register("info_frame", info.to_arrow())
+        con.execute("CREATE TABLE release_info AS SELECT * FROM info_frame")
+        con.unregister("info_frame")
+        levels = pl.DataFrame(aggs.levels) if aggs.levels else pl.DataFrame({"length": []}, schema={"length": pl.Int32})
+        con.register("levels_frame", levels.to_arrow())
+        con.execute("CREATE TABLE release_levels AS SELECT * FROM levels_frame ORDER BY length")
+        con.unregister("levels_frame")
+        for name, frame in (tables or {}).items():
+            con.register("extra_frame", frame.to_arrow())
+            con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM extra_frame")
+            con.unregister("extra_frame")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def write_aggregates_release(
+    aggs: Aggregates,
+    out_dir: Path,
+    info_extra: Mapping[str, Any] | None = None,
+    tables: Mapping[str, pl.DataFrame] | None = None,
+) -> list[Path]:
+    """Write `aggregates.tsv`, `aggregates.parquet` and `release.duckdb` into an (already temporary) folder."""
+    tsv = out_dir / AGGREGATES_TSV
+    write_aggregates_tsv(aggs, tsv)
+    parquet = out_dir / AGGREGATES_PARQUET
+    aggregates_wide_frame(aggs).write_parquet(parquet)
+    db = out_dir / RELEASE_DB
+    write_duckdb(db, aggs, info_extra, tables)
+    return [tsv, parquet, db]
+
+
+def relation_arrow(relation: Any) -> Any:
+    """A DuckDB relation as an Arrow table (the method's name changed in DuckDB 2)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()
+
+
+def run_query(release_dir: str | Path, sql: str) -> pl.DataFrame:
+    """Run SQL on a release folder's DuckDB file (read-only)."""
+    from .errors import InputError, ParameterError
+
+    db = Path(release_dir)
+    if db.is_dir():
+        db = db / RELEASE_DB
+    if not db.is_file():
+        raise InputError(f"{db}: no release database here (expected a folder written by `sdsynth aggregate`)")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        try:
+            relation = con.sql(sql)
+            if relation is None:  # a statement without a result
+                return pl.DataFrame()
+            table = relation_arrow(relation)
+        except duckdb.Error as exc:
+            message = str(exc).strip().splitlines()[0]
+            raise ParameterError(f"query failed: {message}") from None
+        return pl.from_arrow(table)  # type: ignore[return-value]
+    finally:
+        con.close()

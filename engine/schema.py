@@ -1,0 +1,352 @@
+"""Schemas: what the columns of a sensitive table mean, in a small YAML file.
+
+A schema says, per column, its kind (categorical, flag, multi-value with a delimiter, numeric with bins), which
+values are allowed, which tokens mean "missing", whether zeros are sensitive and whether the column is used at all;
+and for the table, the subject id. The format is documented in `docs/schema-format.md`; `data/schemas/` holds the
+schemas we ship (the CTDC victim-perpetrator codebook first).
+
+Binned numeric columns carry `inferred: true` when their edges were computed from the data: such edges are a
+function of the sensitive data, which a DP release must not depend on, so `release` warns about them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import SchemaError
+
+ColumnKind = Literal["categorical", "flag", "multi_value", "numeric"]
+COLUMN_KINDS: tuple[str, ...] = ("categorical", "flag", "multi_value", "numeric")
+FORMAT_VERSION = 1
+
+
+def cmp_key(name: str) -> str:
+    """How user-supplied column names are matched to headers (spec §1.2): trimmed and case-insensitive."""
+    return name.strip().lower()
+
+
+@dataclass(frozen=True)
+class Bins:
+    """Edges and labels that turn a numeric column into categories.
+
+    Intervals are closed on the left, `[edges[i], edges[i+1])`, except the last which is closed on both sides, so a
+    value equal to the top edge still falls in the last bin. Edges may be `-inf`/`inf`.
+    """
+
+    edges: tuple[float, ...]
+    labels: tuple[str, ...]
+    inferred: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.edges) < 2:
+            raise SchemaError("bins need at least two edges")
+        if any(not (a < b) for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise SchemaError(f"bin edges must increase strictly: {list(self.edges)}")
+        if len(self.labels) != len(self.edges) - 1:
+            raise SchemaError(f"{len(self.edges) - 1} bins need {len(self.edges) - 1} labels, got {len(self.labels)}")
+        if len(set(self.labels)) != len(self.labels):
+            raise SchemaError(f"bin labels must be distinct: {list(self.labels)}")
+
+    @staticmethod
+    def default_labels(edges: Sequence[float]) -> tuple[str, ...]:
+        """Readable labels such as `17-24` for integer edges, `[0.5, 1.5)` otherwise."""
+
+        def fmt(x: float) -> str:
+            return str(int(x)) if math.isfinite(x) and float(x).is_integer() else str(x)
+
+        labels = []
+        last = len(edges) - 2
+        for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False)):
+            integral = all(math.isfinite(v) and float(v).is_integer() for v in (lo, hi))
+            if not math.isfinite(lo):
+                labels.append(f"<{fmt(hi)}" if i < last else "any")
+            elif not math.isfinite(hi):
+                labels.append(f"{fmt(lo)}+")
+            elif integral:
+                top = int(hi) if i == last else int(hi) - 1
+                labels.append(f"{int(lo)}-{top}" if top != int(lo) else f"{int(lo)}")
+            else:
+                labels.append(f"[{fmt(lo)}, {fmt(hi)}{']' if i == last else ')'}")
+        return tuple(labels)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a schema."""
+
+    name: str
+    kind: ColumnKind = "categorical"
+    values: tuple[str, ...] | None = None
+    pattern: str | None = None
+    delimiter: str | None = None
+    bins: Bins | None = None
+    sensitive_zeros: bool = False
+    use: bool = True
+    missing_values: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise SchemaError("a column has an empty name")
+        if self.kind not in COLUMN_KINDS:
+            raise SchemaError(f"column {self.name!r}: kind must be one of {', '.join(COLUMN_KINDS)}, got {self.kind!r}")
+        if self.kind == "multi_value" and not self.delimiter:
+            raise SchemaError(f"column {self.name!r}: a multi_value column needs a delimiter")
+        if self.kind != "multi_value" and self.delimiter:
+            raise SchemaError(f"column {self.name!r}: only multi_value columns take a delimiter")
+        if self.kind == "numeric" and self.bins is None:
+            raise SchemaError(f"column {self.name!r}: a numeric column needs bins (edges and labels)")
+        if self.kind != "numeric" and self.bins is not None:
+            raise SchemaError(f"column {self.name!r}: only numeric columns take bins")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise SchemaError(f"column {self.name!r}: invalid pattern {self.pattern!r}: {exc}") from None
+
+    @property
+    def allowed_values(self) -> frozenset[str] | None:
+        """Values accepted as they are (after trimming); None means any value."""
+        if self.kind == "numeric":
+            return None
+        if self.values is None:
+            return frozenset({"1"}) if self.kind == "flag" else None
+        return frozenset(self.values)
+
+    def accepts(self, value: str) -> bool:
+        """Whether a trimmed, non-missing value (or multi-value part) is allowed by this column."""
+        allowed = self.allowed_values
+        if allowed is None and self.pattern is None:
+            return True
+        if allowed is not None and value in allowed:
+            return True
+        return self.pattern is not None and re.fullmatch(self.pattern, value) is not None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns of a table and how to read them (see the module docstring)."""
+
+    columns: tuple[ColumnSpec, ...]
+    name: str = ""
+    description: str = ""
+    subject_id: str | None = None
+    missing_values: tuple[str, ...] = ()
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for col in self.columns:
+            key = cmp_key(col.name)
+            if key in seen:
+                raise SchemaError(f"schema lists column {col.name!r} twice")
+            seen[key] = col.name
+
+    def column(self, name: str) -> ColumnSpec | None:
+        """The spec of a column, matched as headers are (trimmed, case-insensitive)."""
+        key = cmp_key(name)
+        for col in self.columns:
+            if cmp_key(col.name) == key:
+                return col
+        return None
+
+    @property
+    def inferred_bin_columns(self) -> list[str]:
+        """Numeric columns whose bin edges were computed from data (they leak in DP mode)."""
+        return [c.name for c in self.columns if c.bins is not None and c.bins.inferred]
+
+    def with_columns(self, columns: Iterable[ColumnSpec]) -> Schema:
+        return replace(self, columns=tuple(columns))
+
+    # ------------------------------------------------------------------------------------------------ (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format_version": FORMAT_VERSION}
+        if self.name:
+            out["name"] = self.name
+        if self.description:
+            out["description"] = self.description
+        if self.subject_id:
+            out["subject_id"] = self.subject_id
+        if self.missing_values:
+            out["missing_values"] = list(self.missing_values)
+        out["columns"] = [_column_to_dict(c) for c in self.columns]
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=120)
+
+
+def _column_to_dict(col: ColumnSpec) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": col.name, "kind": col.kind}
+    if col.description:
+        d["description"] = col.description
+    if col.delimiter:
+        d["delimiter"] = col.delimiter
+    if col.values is not None:
+        d["values"] = list(col.values)
+    if col.pattern:
+        d["pattern"] = col.pattern
+    if col.bins is not None:
+        d["bins"] = {
+            "edges": [_edge_out(e) for e in col.bins.edges],
+            "labels": list(col.bins.labels),
+            "inferred": col.bins.inferred,
+        }
+    if col.sensitive_zeros:
+        d["sensitive_zeros"] = True
+    if not col.use:
+        d["use"] = False
+    if col.missing_values:
+        d["missing_values"] = list(col.missing_values)
+    return d
+
+
+def _edge_out(e: float) -> float | int | str:
+    if math.isinf(e):
+        return "inf" if e > 0 else "-inf"
+    return int(e) if float(e).is_integer() else e
+
+
+def _edge_in(e: Any, where: str) -> float:
+    if isinstance(e, bool):
+        raise SchemaError(f"{where}: bin edge {e!r} is not a number")
+    if isinstance(e, int | float):
+        return float(e)
+    if isinstance(e, str) and e.strip().lower() in {"inf", "+inf", "-inf", "infinity", "-infinity"}:
+        return float(e.strip().lower().replace("infinity", "inf"))
+    raise SchemaError(f"{where}: bin edge {e!r} is not a number")
+
+
+_COLUMN_KEYS = {
+    "name", "kind", "values", "pattern", "delimiter", "bins", "sensitive_zeros", "use", "missing_values", "description",
+}
+_SCHEMA_KEYS = {"format_version", "name", "description", "subject_id", "missing_values", "columns"}
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise SchemaError(f"{where} must be a list")
+    return tuple(_scalar_str(v, where) for v in value)
+
+
+def _scalar_str(v: Any, where: str) -> str:
+    if isinstance(v, bool) or v is None or isinstance(v, list | dict):
+        raise SchemaError(f"{where}: {v!r} is not a text value (quote it in YAML)")
+    return str(v)
+
+
+def schema_from_dict(data: Mapping[str, Any], source: str | None = None) -> Schema:
+    """Build a Schema from parsed YAML/JSON, with errors that name the offending entry."""
+    where = source or "schema"
+    if not isinstance(data, Mapping):
+        raise SchemaError(f"{where}: the top level must be a mapping with a 'columns' list")
+    unknown = set(data) - _SCHEMA_KEYS
+    if unknown:
+        raise SchemaError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    version = data.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise SchemaError(f"{where}: format_version {version!r} is not supported (this sdsynth reads {FORMAT_VERSION})")
+    raw_columns = data.get("columns")
+    if not isinstance(raw_columns, list) or not raw_columns:
+        raise SchemaError(f"{where}: 'columns' must be a non-empty list")
+    columns = []
+    for i, raw in enumerate(raw_columns):
+        if not isinstance(raw, Mapping) or "name" not in raw:
+            raise SchemaError(f"{where}: column entry {i + 1} must be a mapping with a 'name'")
+        cw = f"{where}, column {raw['name']!r}"
+        unknown = set(raw) - _COLUMN_KEYS
+        if unknown:
+            raise SchemaError(f"{cw}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        bins = None
+        if raw.get("bins") is not None:
+            b = raw["bins"]
+            if not isinstance(b, Mapping) or "edges" not in b:
+                raise SchemaError(f"{cw}: 'bins' must be a mapping with 'edges' (and optional 'labels')")
+            if not isinstance(b["edges"], list):
+                raise SchemaError(f"{cw}: bin edges must be a list")
+            edges = tuple(_edge_in(e, cw) for e in b["edges"])
+            labels = _str_list(b["labels"], f"{cw} bin labels") if "labels" in b else Bins.default_labels(edges)
+            try:
+                bins = Bins(edges=edges, labels=labels, inferred=bool(b.get("inferred", False)))
+            except SchemaError as exc:
+                raise SchemaError(f"{cw}: {exc}") from None
+        try:
+            columns.append(
+                ColumnSpec(
+                    name=_scalar_str(raw["name"], cw),
+                    kind=raw.get("kind", "categorical"),
+                    values=_str_list(raw["values"], f"{cw} values") if raw.get("values") is not None else None,
+                    pattern=raw.get("pattern"),
+                    delimiter=raw.get("delimiter"),
+                    bins=bins,
+                    sensitive_zeros=bool(raw.get("sensitive_zeros", False)),
+                    use=bool(raw.get("use", True)),
+                    missing_values=_str_list(raw.get("missing_values", []), f"{cw} missing_values"),
+                    description=str(raw.get("description", "")),
+                )
+            )
+        except SchemaError as exc:
+            raise SchemaError(f"{where}: {exc}") from None
+    try:
+        return Schema(
+            columns=tuple(columns),
+            name=str(data.get("name", "")),
+            description=str(data.get("description", "")),
+            subject_id=data.get("subject_id"),
+            missing_values=_str_list(data.get("missing_values", []), f"{where} missing_values"),
+            source=source,
+        )
+    except SchemaError as exc:
+        raise SchemaError(f"{where}: {exc}") from None
+
+
+def builtin_schemas() -> list[str]:
+    """Names of the schemas shipped with sdsynth (usable as `--schema NAME`)."""
+    files = resources.files("sdsynth.schemas")
+    return sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_schema(path_or_name: str | Path) -> Schema:
+    """Load a schema from a YAML/JSON file, or a shipped schema by name (e.g. `ctdc-victim-perpetrator`)."""
+    path = Path(path_or_name)
+    if path.is_file():
+        text = _read_text(path)
+        source = str(path)
+    else:
+        name = str(path_or_name).removesuffix(".yaml")
+        if name in builtin_schemas():
+            text = resources.files("sdsynth.schemas").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+            source = name
+        else:
+            raise SchemaError(
+                f"schema {str(path_or_name)!r} is neither a file nor a shipped schema "
+                f"(shipped: {', '.join(builtin_schemas())})"
+            )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise SchemaError(f"{source}: not valid YAML/JSON{at}") from None
+    return schema_from_dict(data, source=source)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SchemaError(f"{path}: schema file is not UTF-8 text") from None
+    except OSError as exc:
+        raise SchemaError(f"{path}: cannot read schema ({exc.strerror})") from None
+
+
+def save_schema(schema: Schema, path: str | Path) -> None:
+    Path(path).write_text(schema.to_yaml(), encoding="utf-8")

@@ -1,0 +1,115 @@
+"""Schema files: loading, errors, drafting from data and validating data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import shared_file
+from sdsynth.cli.main import app
+from sdsynth.engine import IngestOptions, SchemaError, encode, load_schema
+from sdsynth.engine.schema import Bins, schema_from_dict
+from sdsynth.engine.schema_tools import infer_schema, validate_table
+
+runner = CliRunner()
+
+
+def test_shipped_ctdc_schema_encodes_the_codebook() -> None:
+    schema = load_schema("ctdc-victim-perpetrator")
+    assert [c.name for c in schema.columns][:3] == ["yearRegister", "gender", "majorityStatus"]
+    assert len(schema.columns) == 16
+    multi = {c.name for c in schema.columns if c.kind == "multi_value"}
+    assert multi == {"IP_Relation", "IP_Gender", "IP_ageBroad", "IP_PayMoney"}
+    year = schema.column("yearregister")
+    assert year is not None
+    assert all(year.accepts(v) for v in ["2005-2013", "2021-2022", "2023", "2024", "2031"])
+    assert not any(year.accepts(v) for v in ["2022", "2010", "1999", "2023-2024"])
+    assert schema.column("IP_ageBroad").accepts("48 +")  # type: ignore[union-attr]
+
+
+def test_shipped_adult_schema_reads_the_real_file() -> None:
+    path = shared_file("adult_uci_strings.csv")
+    schema = load_schema("adult-uci")
+    assert list(validate_table(path, IngestOptions(schema=schema))) == []
+    data = encode(path, IngestOptions(schema=schema))
+    assert data.n_records == 32561
+    values = {(data.attributes.columns[c].name, v) for c, v in zip(data.attributes.column_of, data.attributes.values)}
+    assert ("capital-gain", "0") in values and ("age", "17-24") in values
+    assert not schema.inferred_bin_columns
+
+
+def test_schema_round_trips_through_yaml(tmp_path: Path) -> None:
+    schema = load_schema("adult-uci")
+    again = schema_from_dict(yaml.safe_load(schema.to_yaml()))
+    assert again.columns == schema.columns and again.missing_values == ("?",)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"columns": []}, "non-empty list"),
+        ({"columns": [{"name": "a", "kind": "weird"}]}, "kind must be one of"),
+        ({"columns": [{"name": "a", "kind": "multi_value"}]}, "needs a delimiter"),
+        ({"columns": [{"name": "a", "kind": "numeric"}]}, "needs bins"),
+        ({"columns": [{"name": "a", "kind": "numeric", "bins": {"edges": [3, 1]}}]}, "increase"),
+        ({"columns": [{"name": "a"}, {"name": " A "}]}, "twice"),
+        ({"columns": [{"name": "a", "colour": 1}]}, "unknown key"),
+        ({"columns": [{"name": "a", "pattern": "("}]}, "invalid pattern"),
+    ],
+)
+def test_bad_schemas_are_explained(doc: dict, message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        schema_from_dict(doc, source="s.yaml")
+
+
+def test_default_bin_labels() -> None:
+    assert Bins.default_labels([17, 25, 91]) == ("17-24", "25-91")
+    assert Bins.default_labels([0, 1, float("inf")]) == ("0", "1+")
+
+
+def test_infer_drafts_kinds_bins_and_missing_tokens(tmp_path: Path) -> None:
+    rows = ["id,age,flag,tags,colour,notes"]
+    for i in range(300):
+        rows.append(f"id{i},{18 + i % 60},{i % 2},{'a;b' if i % 3 == 0 else 'a'},{['red', 'blue', '?'][i % 3]},"
+                    f"{'?' if i % 5 == 0 else 'x'}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    schema = infer_schema(path)
+    kinds = {c.name: c.kind for c in schema.columns}
+    assert kinds == {"id": "categorical", "age": "numeric", "flag": "flag", "tags": "multi_value",
+                     "colour": "categorical", "notes": "categorical"}
+    assert schema.column("id").use is False  # type: ignore[union-attr]
+    assert schema.column("age").bins.inferred  # type: ignore[union-attr]
+    assert schema.missing_values == ("?",)
+    assert schema.column("colour").values == ("blue", "red")  # type: ignore[union-attr]
+    # the draft validates its own data
+    assert list(validate_table(path, IngestOptions(schema=schema))) == []
+
+
+def test_validate_reports_every_violation_and_exits_non_zero(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("gender,IP_Gender\nFemale,Male\nX,Male;Y\nMale,Z\n")
+    schema = tmp_path / "s.yaml"
+    schema.write_text(yaml.safe_dump({"columns": [
+        {"name": "gender", "values": ["Male", "Female"]},
+        {"name": "IP_Gender", "kind": "multi_value", "delimiter": ";", "values": ["Male", "Female"]},
+    ]}))
+    result = runner.invoke(app, ["schema", "validate", str(path), "--schema", str(schema)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}, row 2, column 'gender': value not allowed by the schema: 'X'",
+        f"{path}, row 2, column 'IP_Gender': value not allowed by the schema: 'Y'",
+        f"{path}, row 3, column 'IP_Gender': value not allowed by the schema: 'Z'",
+    ]
+    ok = runner.invoke(app, ["schema", "validate", str(path), "--schema", "ctdc-victim-perpetrator"])
+    assert ok.exit_code == 2 and "missing from the input" in ok.stderr
+
+
+def test_schema_infer_cli_writes_a_loadable_file(tmp_path: Path, example_92: Path) -> None:
+    out = tmp_path / "draft.yaml"
+    result = runner.invoke(app, ["schema", "infer", str(example_92), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [c.name for c in load_schema(out).columns] == ["A", "B", "C", "F", "G", "D"]
