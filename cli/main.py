@@ -49,3 +49,7 @@ app.add_typer(schema_cmd.app, name="schema")
 def run() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    run()

@@ -7,6 +7,7 @@ the resolution k, combinations seen fewer than k times removed, and the record c
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +22,12 @@ from .encode import AttributeTable, Records
 from .errors import ParameterError, PrivacyParameterError
 from .kernels.counting import (
     INITIAL_CAPACITY,
+    binomial_table,
     build_lookup_table,
     count_csr,
+    dense_items,
     new_table,
     table_add,
-    table_items,
     table_lookup,
 )
 from .kernels.keys import KeyLayout
@@ -129,20 +131,43 @@ def _split_rows(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
-class CombinationCounter:
-    """Counts combinations batch by batch on several threads, each with its own table; merged at the end."""
+DENSE_CELLS_LIMIT = 1 << 22  # per thread: 32 MiB of int64 counts for the lengths counted densely
 
-    def __init__(self, layout: KeyLayout, reporting_length: int, n_threads: int | None = None) -> None:
+
+class CombinationCounter:
+    """Counts combinations batch by batch on several threads, each with its own tables; merged at the end.
+
+    Short lengths whose domain C(n_attributes, k) fits `DENSE_CELLS_LIMIT` are counted in dense arrays (cache
+    resident, no hashing); the others in hash tables. Memory depends on the attribute domain and the distinct
+    combinations, never on the number of records.
+    """
+
+    def __init__(
+        self, n_attributes: int, layout: KeyLayout, reporting_length: int, n_threads: int | None = None
+    ) -> None:
+        self.n_attributes = n_attributes
         self.layout = layout
         self.reporting_length = reporting_length
         self.n_threads = n_threads or default_threads()
+        self.binom = binomial_table(max(n_attributes, 1), reporting_length)
+        self.dense_base = np.full(reporting_length + 1, -1, dtype=np.int64)
+        self.dense_size = np.zeros(reporting_length + 1, dtype=np.int64)
+        total = 0
+        for k in range(1, reporting_length + 1):
+            cells = math.comb(n_attributes, k)
+            if total + cells <= DENSE_CELLS_LIMIT:
+                self.dense_base[k] = total
+                self.dense_size[k] = cells
+                total += cells
+        self.dense = [np.zeros(max(total, 1), dtype=np.int64) for _ in range(self.n_threads)]
         self.tables = [(*new_table(INITIAL_CAPACITY), 0) for _ in range(self.n_threads)]
         self.n_records = 0
 
     def _count(self, t: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int) -> None:
         keys, counts, used = self.tables[t]
         self.tables[t] = count_csr(
-            offsets, ids, lo, hi, self.reporting_length, self.layout.bits, self.layout.slots, keys, counts, used
+            offsets, ids, lo, hi, self.reporting_length, self.layout.bits, self.layout.slots, self.binom,
+            self.dense_base, self.dense[t], keys, counts, used,
         )
 
     def count_batches(
@@ -167,8 +192,24 @@ class CombinationCounter:
         keys, counts, used = self.tables[0]
         for other_keys, other_counts, _ in self.tables[1:]:
             keys, counts, used = table_add(keys, counts, used, other_keys, other_counts)
+        dense = self.dense[0]
+        for other in self.dense[1:]:
+            dense += other
+        parts_k, parts_c = [keys[keys != 0]], [counts[keys != 0]]
+        for k in range(1, self.reporting_length + 1):
+            if self.dense_base[k] >= 0:
+                dk, dc = dense_items(
+                    dense, int(self.dense_base[k]), int(self.dense_size[k]), k, self.n_attributes, self.binom,
+                    self.layout.bits, self.layout.slots,
+                )
+                parts_k.append(dk)
+                parts_c.append(dc)
+        all_keys = np.concatenate(parts_k)
+        all_counts = np.concatenate(parts_c)
+        order = np.argsort(all_keys, kind="stable")
         self.tables = [self.tables[0]]
-        return table_items(keys, counts)
+        self.dense = [dense]
+        return all_keys[order], all_counts[order]
 
 
 def count_combinations(
@@ -182,7 +223,7 @@ def count_combinations(
     attributes = records.attributes
     reporting_length = normalize_reporting_length(reporting_length, len(attributes.columns))
     layout = KeyLayout.for_attributes(attributes.n_attributes, reporting_length)
-    counter = CombinationCounter(layout, reporting_length, n_threads)
+    counter = CombinationCounter(attributes.n_attributes, layout, reporting_length, n_threads)
     with progress.stage("counting combinations", unit="records") as bar:
         counter.count_batches(records.batches(), on_batch=bar.advance)
     keys, counts = counter.result()

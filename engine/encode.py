@@ -132,10 +132,13 @@ def collect_uniques(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> lis
     uniques: list[set[str]] = [set() for _ in plan.columns]
     for nb in batches:
         for pos, col in enumerate(plan.columns):
-            s = nb.frame.get_column(f"c{pos}")
+            used = np.unique(nb.columns[pos].indices)
+            values = nb.columns[pos].values
             if col.multi_delimiter is not None:
-                s = s.explode()
-            uniques[pos].update(v for v in s.drop_nulls().unique().to_list())
+                for i in used.tolist():
+                    uniques[pos].update(values[i])
+            else:
+                uniques[pos].update(v for i in used.tolist() if (v := values[i]) is not None)
     return uniques
 
 
@@ -145,53 +148,39 @@ class BatchEncoder:
     def __init__(self, plan: ColumnPlan, attributes: AttributeTable) -> None:
         self.plan = plan
         self.attributes = attributes
-        self._maps: list[tuple[list[str], list[int]]] = []
-        labels = {}
+        # per planned column: value (or part) -> attribute id
+        self._ids: list[dict[str, int]] = [{} for _ in plan.columns]
         for a, (c, v) in enumerate(zip(attributes.column_of.tolist(), attributes.values, strict=True)):
-            labels[(c, v)] = a
-        for pos, col in enumerate(plan.columns):
-            keys, ids = [], []
-            for ci, ec in enumerate(attributes.columns):
-                if ec.source_position != pos:
-                    continue
-                if ec.is_part:
-                    keys.append(ec.part)
-                    ids.append(labels[(ci, "1")])
-                else:
-                    for (c, v), a in labels.items():
-                        if c == ci:
-                            keys.append(v)
-                            ids.append(a)
-            self._maps.append((keys, ids))
+            col = attributes.columns[c]
+            self._ids[col.source_position][col.part if col.is_part else v] = a  # type: ignore[index]
+        self._single = [p for p, c in enumerate(plan.columns) if c.multi_delimiter is None]
+        self._multi = [p for p, c in enumerate(plan.columns) if c.multi_delimiter is not None]
 
     def encode(self, nb: NormalizedBatch) -> tuple[np.ndarray, np.ndarray]:
         n = nb.height
-        single_pos = [p for p, c in enumerate(self.plan.columns) if c.multi_delimiter is None]
-        multi_pos = [p for p, c in enumerate(self.plan.columns) if c.multi_delimiter is not None]
-        codes = np.full((n, len(single_pos)), -1, dtype=np.int32)
-        for j, pos in enumerate(single_pos):
-            keys, ids = self._maps[pos]
-            col = nb.frame.get_column(f"c{pos}").replace_strict(keys, ids, default=-1, return_dtype=pl.Int32)
-            codes[:, j] = col.fill_null(-1).to_numpy()
-        lists = []
-        for pos in multi_pos:
-            keys, ids = self._maps[pos]
-            s = nb.frame.get_column(f"c{pos}").list.eval(
-                pl.element().replace_strict(keys, ids, default=-1, return_dtype=pl.Int32)
-            )
-            lengths = s.list.len().fill_null(0).to_numpy().astype(np.int64)
-            off = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(lengths, out=off[1:])
-            flat = s.explode().drop_nulls().to_numpy().astype(np.int32) if off[-1] else np.zeros(0, np.int32)
-            lists.append((off, flat))
-        width = max([len(f) for _, f in lists], default=0)
-        multi_offsets = np.zeros((len(lists), n + 1), dtype=np.int64)
-        multi_values = np.full((len(lists), max(width, 1)), -1, dtype=np.int32)
-        for m, (off, flat) in enumerate(lists):
-            multi_offsets[m] = off
-            multi_values[m, : len(flat)] = flat
-        offsets, ids = build_csr(codes, multi_offsets, multi_values)
-        if ids.size and ids.min() < 0:
+        codes = np.empty((n, len(self._single)), dtype=np.int32)
+        for j, pos in enumerate(self._single):
+            lookup = self._ids[pos]
+            column = nb.columns[pos]
+            table = np.array([-1 if v is None else lookup.get(v, -2) for v in column.values] or [-1], dtype=np.int32)
+            codes[:, j] = table[column.indices]
+        multi_index = np.empty((n, len(self._multi)), dtype=np.int32)
+        dict_lists: list[list[list[int]]] = []
+        for m, pos in enumerate(self._multi):
+            lookup = self._ids[pos]
+            column = nb.columns[pos]
+            dict_lists.append([[lookup.get(p, -2) for p in parts] for parts in column.values])
+            multi_index[:, m] = column.indices
+        width = max([len(d) for d in dict_lists], default=0)
+        length = max([sum(len(x) for x in d) for d in dict_lists], default=0)
+        dict_offsets = np.zeros((len(dict_lists), width + 1), dtype=np.int64)
+        dict_ids = np.zeros((len(dict_lists), max(length, 1)), dtype=np.int32)
+        for m, entries in enumerate(dict_lists):
+            flat = [a for parts in entries for a in parts]
+            dict_offsets[m, 1 : len(entries) + 1] = np.cumsum([len(p) for p in entries])
+            dict_ids[m, : len(flat)] = flat
+        offsets, ids = build_csr(codes, multi_index, dict_offsets, dict_ids)
+        if (codes == -2).any() or (ids < 0).any():
             raise InputError(f"{self.plan.source_name}: a value changed between the two reading passes")
         return offsets, ids
 

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import InputError, ParameterError, SchemaError, location
 from .schema import ColumnSpec, Schema, cmp_key
 from .table_source import DEFAULT_BATCH_ROWS, TableSource, open_table
 
 RESERVED_COLUMN_NAMES = frozenset({"length", "count"})
-MAX_REPORTED_VIOLATIONS_IN_ERROR = 1
 _NOT_ALLOWED = "value not allowed by the schema:"
 
 
@@ -221,22 +221,31 @@ class Violation:
 
 
 @dataclass
+class NormalizedColumn:
+    """One column of a batch, dictionary-encoded: real tables repeat a few distinct cells millions of times, so
+    normalisation and checks run once per distinct raw cell and rows only carry an index.
+
+    `values[i]` is the normalised value of distinct cell i (None = absent) for a single-valued column, or its list
+    of distinct normalised parts for a multi-valued one; `indices[r]` is row r's distinct cell.
+    """
+
+    indices: np.ndarray
+    values: list[Any]
+
+
+@dataclass
 class NormalizedBatch:
     """One batch of records after §1 normalisation, before encoding.
 
-    `frame` has one column per planned column (named by position, `c0`, `c1`, ...): a String (null = absent) for
-    single-valued columns, a List[String] of distinct parts for multi-valued ones. `subject_ids` holds the
-    `cmp_key`-normalised id per row when a subject id is set. `first_row` is the data row number of row 0.
+    `subject_ids` holds the `cmp_key`-normalised id per row when a subject id is set. `first_row` is the data row
+    number of the batch's first row (rows are counted from 1).
     """
 
-    frame: pl.DataFrame
+    columns: list[NormalizedColumn]
+    height: int
     subject_ids: pl.Series | None
     first_row: int
     violations: list[Violation] = field(default_factory=list)
-
-    @property
-    def height(self) -> int:
-        return self.frame.height
 
 
 def _escape(expr: pl.Expr) -> pl.Expr:
@@ -262,131 +271,131 @@ def _accept_expr(value: pl.Expr, spec: ColumnSpec | None, sensitive_zeros: bool)
     return ok
 
 
+# a check: (bad mask over distinct cells, the offending text per cell, reason)
+_Check = tuple[np.ndarray, list[str], str]
+
+
+def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> tuple[list[Any], list[_Check]]:
+    """Normalise the distinct raw cells of a column (spec §1.4) and check them against the schema."""
+    frame = pl.DataFrame({"raw": cells})
+    src = pl.col("raw")
+    trimmed = src.str.strip_chars()
+    missing = trimmed.is_in(sorted(col.missing)) if col.missing else pl.lit(False)
+    checks: list[_Check] = []
+    if col.multi_delimiter is not None:
+        parts = (
+            pl.when(missing)
+            .then(pl.lit([], dtype=pl.List(pl.String)))
+            .otherwise(src.str.split(col.multi_delimiter, literal=True))
+            .list.eval(pl.element().str.strip_chars())
+        )
+        drop = pl.element().eq("") | (pl.element().is_in(sorted(col.missing)) if col.missing else pl.lit(False))
+        if not col.sensitive_zeros:
+            drop = drop | pl.element().eq("0")
+        parts = parts.list.eval(pl.element().filter(~drop))
+        accept = _accept_expr(pl.element(), col.spec, col.sensitive_zeros)
+        exprs = [parts.alias("parts")]
+        if accept is not None:
+            exprs.append(parts.list.eval(pl.element().filter(~accept)).alias("bad"))
+        out = frame.select(exprs)
+        if accept is not None:
+            bad = out.get_column("bad")
+            mask = (bad.list.len() > 0).to_numpy()
+            if mask.any():
+                checks.append((mask, bad.list.join(", ").to_list(), _NOT_ALLOWED))
+                if collect:
+                    out = out.with_columns(pl.col("parts").list.set_difference(pl.col("bad")))
+        values = out.select(pl.col("parts").list.eval(_escape(pl.element())).list.unique(maintain_order=True))
+        return values.get_column("parts").to_list(), checks
+
+    absent = (trimmed == "") | missing
+    if not col.sensitive_zeros:
+        absent = absent | (trimmed == "0")
+    if col.is_numeric:
+        assert col.spec is not None and col.spec.bins is not None
+        out = frame.select(absent.alias("absent"), trimmed.alias("text"), trimmed.cast(pl.Float64, strict=False).alias("x"))
+        is_absent = out.get_column("absent").to_numpy()
+        x = out.get_column("x").to_numpy(allow_copy=True).astype(np.float64)
+        text = out.get_column("text").to_list()
+        labels, in_bins = _bin_labels(x, col.spec.bins.edges, col.spec.bins.labels)
+        unparsable = ~is_absent & np.isnan(x) & np.array([t.lower() != "nan" for t in text])
+        outside = ~is_absent & ~unparsable & ~in_bins
+        if unparsable.any():
+            checks.append((unparsable, text, "value is not a number:"))
+        if outside.any():
+            checks.append((outside, text, "number outside the bins:"))
+        return [None if a or not ok else lbl for a, ok, lbl in zip(is_absent, in_bins, labels, strict=True)], checks
+
+    accept = _accept_expr(trimmed, col.spec, col.sensitive_zeros)
+    exprs = [pl.when(absent).then(None).otherwise(_escape(trimmed)).alias("value"), trimmed.alias("text")]
+    if accept is not None:
+        exprs.append((~absent & ~accept).alias("bad"))
+    out = frame.select(exprs)
+    values = out.get_column("value").to_list()
+    if accept is not None:
+        mask = out.get_column("bad").to_numpy()
+        if mask.any():
+            checks.append((mask, out.get_column("text").to_list(), _NOT_ALLOWED))
+            if collect:
+                values = [None if b else v for v, b in zip(values, mask, strict=True)]
+    return values, checks
+
+
+def _bin_labels(
+    x: np.ndarray, edges: tuple[float, ...], labels: tuple[str, ...]
+) -> tuple[list[str | None], np.ndarray]:
+    """Bin labels (escaped) for numbers: left-closed intervals, the last closed on both sides."""
+    e = np.asarray(edges, dtype=np.float64)
+    idx = np.searchsorted(e, x, side="right") - 1
+    idx = np.where(x == e[-1], len(e) - 2, idx)
+    ok = ~np.isnan(x) & (idx >= 0) & (idx < len(e) - 1)
+    escaped = [norm(lbl) for lbl in labels]
+    return [escaped[i] if good else None for i, good in zip(idx.tolist(), ok.tolist(), strict=True)], ok
+
+
 def normalize_batch(batch: pa.RecordBatch, plan: ColumnPlan, first_row: int, collect: bool = False) -> NormalizedBatch:
     """Normalise one batch of raw strings (spec §1.4).
 
     With `collect=False` the first schema violation raises `SchemaError`; with `collect=True` every violation is
     returned in the batch (for `schema validate`) and offending cells are treated as absent.
     """
-    raw = pl.from_arrow(pa.Table.from_batches([batch]))
-    assert isinstance(raw, pl.DataFrame)
-    names = raw.columns
-    exprs: list[pl.Expr] = []
-    checks: list[tuple[PlannedColumn, pl.Expr, pl.Expr, str]] = []  # (column, bad-mask, offending value, reason)
+    columns: list[NormalizedColumn] = []
+    violations: list[tuple[int, int, Violation]] = []
     for pos, col in enumerate(plan.columns):
-        src = pl.col(names[col.index])
-        trimmed = src.str.strip_chars()
-        missing = trimmed.is_in(sorted(col.missing)) if col.missing else pl.lit(False)
-        if col.multi_delimiter is not None:
-            parts = (
-                pl.when(missing)
-                .then(pl.lit([], dtype=pl.List(pl.String)))
-                .otherwise(src.str.split(col.multi_delimiter, literal=True))
-                .list.eval(pl.element().str.strip_chars())
-            )
-            drop = pl.element().eq("") | (pl.element().is_in(sorted(col.missing)) if col.missing else pl.lit(False))
-            if not col.sensitive_zeros:
-                drop = drop | pl.element().eq("0")
-            parts = parts.list.eval(pl.element().filter(~drop))
-            accept = _accept_expr(pl.element(), col.spec, col.sensitive_zeros)
-            if accept is not None:
-                bad_parts = parts.list.eval(pl.element().filter(~accept))
-                checks.append((col, bad_parts.list.len() > 0, bad_parts.list.join(", "), _NOT_ALLOWED))
-                if collect:
-                    parts = parts.list.eval(pl.element().filter(accept))
-            exprs.append(parts.list.eval(_escape(pl.element())).list.unique(maintain_order=True).alias(f"c{pos}"))
-            continue
-        absent = (trimmed == "") | missing
-        if not col.sensitive_zeros:
-            absent = absent | (trimmed == "0")
-        if col.is_numeric:
-            assert col.spec is not None and col.spec.bins is not None
-            number = trimmed.cast(pl.Float64, strict=False)
-            edges = col.spec.bins.edges
-            out_of_range = (number < edges[0]) | (number > edges[-1]) | number.is_nan()
-            checks.append((col, ~absent & number.is_null(), trimmed, "value is not a number:"))
-            checks.append((col, ~absent & number.is_not_null() & out_of_range, trimmed, "number outside the bins:"))
-            exprs.append(pl.when(absent).then(None).otherwise(number).alias(f"c{pos}"))
-            continue
-        accept = _accept_expr(trimmed, col.spec, col.sensitive_zeros)
-        value = pl.when(absent).then(None).otherwise(trimmed)
-        if accept is not None:
-            bad = ~absent & ~accept
-            checks.append((col, bad, trimmed, _NOT_ALLOWED))
-            if collect:
-                value = pl.when(bad).then(None).otherwise(value)
-        exprs.append(_escape(value).alias(f"c{pos}"))
-
-    violations: list[Violation] = []
-    if checks:
-        flagged = raw.with_row_index("__row").select(
-            pl.col("__row"),
-            *[check[1].alias(f"bad{i}") for i, check in enumerate(checks)],
-            *[check[2].alias(f"val{i}") for i, check in enumerate(checks)],
-        )
-        any_bad = pl.any_horizontal([pl.col(f"bad{i}") for i in range(len(checks))])
-        flagged = flagged.filter(any_bad)
-        if flagged.height:
-            limit = None if collect else MAX_REPORTED_VIOLATIONS_IN_ERROR
-            violations = _violations(flagged, checks, plan, first_row, limit)
+        encoded = pc.dictionary_encode(batch.column(col.index))
+        indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        cells = pl.Series("raw", encoded.dictionary, dtype=pl.String)
+        values, checks = _normalize_distinct(cells, col, collect)
+        columns.append(NormalizedColumn(indices, values))
+        for mask, shown, reason in checks:
+            rows = np.flatnonzero(mask[indices])
             if not collect:
-                v = violations[0]
-                raise SchemaError(
-                    f"{v} (the schema does not allow it; `sdsynth schema validate` lists every such cell)"
-                )
-
-    frame = raw.select(exprs)
-    frame = _apply_bins(frame, plan, collect)
+                rows = rows[:1]
+            for r in rows.tolist():
+                v = Violation(plan.source_name, r + first_row, col.display_name, shown[indices[r]], reason)
+                violations.append((r, pos, v))
+    violations.sort(key=lambda t: (t[0], t[1]))
+    if violations and not collect:
+        raise SchemaError(
+            f"{violations[0][2]} (the schema does not allow it; `sdsynth schema validate` lists every such cell)"
+        )
     subject_ids = None
     if plan.subject_id_index is not None:
-        ids = raw.get_column(names[plan.subject_id_index]).str.strip_chars().str.to_lowercase()
+        raw = pl.Series("id", batch.column(plan.subject_id_index), dtype=pl.String)
+        ids = raw.str.strip_chars().str.to_lowercase()
         empty = ids == ""
         if empty.any():
             row = int(empty.arg_true()[0]) + first_row
             raise InputError(f"{location(plan.source_name, row, plan.headers[plan.subject_id_index].strip())}: "
                              "records with missing/empty Subject ID")
         subject_ids = ids
-    return NormalizedBatch(frame=frame, subject_ids=subject_ids, first_row=first_row, violations=violations)
-
-
-def _violations(
-    flagged: pl.DataFrame,
-    checks: list[tuple[PlannedColumn, pl.Expr, pl.Expr, str]],
-    plan: ColumnPlan,
-    first_row: int,
-    limit: int | None,
-) -> list[Violation]:
-    out = []
-    for rec in flagged.iter_rows(named=True):
-        for i, (col, _, _, reason) in enumerate(checks):
-            if rec[f"bad{i}"]:
-                row = rec["__row"] + first_row
-                out.append(Violation(plan.source_name, row, col.display_name, str(rec[f"val{i}"]), reason))
-                if limit is not None and len(out) >= limit:
-                    return out
-    return out
-
-
-def _apply_bins(frame: pl.DataFrame, plan: ColumnPlan, collect: bool) -> pl.DataFrame:
-    """Replace numbers by their bin labels (left-closed intervals, the last one closed on both sides)."""
-    updates = []
-    for pos, col in enumerate(plan.columns):
-        if not col.is_numeric:
-            continue
-        assert col.spec is not None and col.spec.bins is not None
-        bins = col.spec.bins
-        values = frame.get_column(f"c{pos}").to_numpy(allow_copy=True)
-        edges = np.asarray(bins.edges, dtype=np.float64)
-        idx = np.searchsorted(edges, values, side="right") - 1
-        idx = np.where(values == edges[-1], len(edges) - 2, idx)
-        valid = ~np.isnan(values) & (idx >= 0) & (idx < len(edges) - 1)
-        labels = np.asarray([norm(lbl) for lbl in bins.labels], dtype=object)
-        out = np.full(values.shape, None, dtype=object)
-        out[valid] = labels[idx[valid]]
-        if not collect and (~np.isnan(values) & ~valid).any():  # already reported as a violation otherwise
-            raise SchemaError(f"{plan.source_name}: column {col.display_name!r} has numbers outside its bins")
-        updates.append(pl.Series(f"c{pos}", out, dtype=pl.String))
-    return frame.with_columns(updates) if updates else frame
+    return NormalizedBatch(
+        columns=columns,
+        height=batch.num_rows,
+        subject_ids=subject_ids,
+        first_row=first_row,
+        violations=[v for _, _, v in violations],
+    )
 
 
 def iter_normalized(

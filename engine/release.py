@@ -52,6 +52,7 @@ def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path
     """Yield a temporary folder next to `path`; on success it replaces `path`, on failure it is removed."""
     out = check_output_dir(path, overwrite)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
     except BaseException:
@@ -77,12 +78,19 @@ def atomic_file(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # ------------------------------------------------------------------------------------------------------ TSV / Parquet

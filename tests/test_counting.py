@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import polars as pl
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
+from sdsynth.engine import aggregate
 from sdsynth.engine import (
     IngestOptions,
     count_combinations,
@@ -46,12 +48,20 @@ def test_cli_readme_example_counts_and_protected_file(example_92: Path, tmp_path
     assert (tmp_path / "a.tsv").read_text() == expected
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(table=categorical_tables(max_rows=30, max_columns=6), reporting_length=st.integers(1, 6))
-def test_counts_equal_brute_force(table: tuple[pl.DataFrame, dict[str, str]], reporting_length: int) -> None:
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    table=categorical_tables(max_rows=30, max_columns=6),
+    reporting_length=st.integers(1, 6),
+    dense_cells=st.sampled_from([0, 40, aggregate.DENSE_CELLS_LIMIT]),
+)
+def test_counts_equal_brute_force(
+    table: tuple[pl.DataFrame, dict[str, str]], reporting_length: int, dense_cells: int
+) -> None:
+    """Dense (ranked) counting, hash-table counting and a mix of both must all equal brute force."""
     frame, multi = table
     data = encode(frame, IngestOptions(multi_value=multi))
-    counts = count_combinations(data, reporting_length, n_threads=2)
+    with patch.object(aggregate, "DENSE_CELLS_LIMIT", dense_cells):
+        counts = count_combinations(data, reporting_length, n_threads=2)
     R = max(1, min(reporting_length, len(data.attributes.columns)))
     assert counts.as_dict() == brute_force_counts(record_labels(data), R)
     assert counts.n_records == frame.height

@@ -11,14 +11,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
+_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 INITIAL_CAPACITY = 1 << 16
 
 
 @njit(inline="always")
 def _slot(key: np.uint64, mask: np.uint64) -> np.uint64:
-    h = key * _GOLDEN
-    h ^= h >> np.uint64(29)
+    # MurmurHash3's 64-bit finaliser: keys fill their high bits first, so every input bit must reach the low bits
+    h = key ^ (key >> np.uint64(33))
+    h *= _MIX1
+    h ^= h >> np.uint64(33)
+    h *= _MIX2
+    h ^= h >> np.uint64(33)
     return h & mask
 
 
@@ -105,6 +110,16 @@ def _get(keys: np.ndarray, counts: np.ndarray, mask: np.uint64, k: np.uint64) ->
         j = (j + np.uint64(1)) & mask
 
 
+def binomial_table(n: int, max_k: int) -> np.ndarray:
+    """C(a, j) for a in 0..n, j in 0..max_k, as uint64 (wrapping where it overflows; only small ones are used)."""
+    table = np.zeros((n + 1, max_k + 1), dtype=np.uint64)
+    for a in range(n + 1):
+        table[a, 0] = 1
+        for j in range(1, min(a, max_k) + 1):
+            table[a, j] = table[a - 1, j - 1] + (table[a - 1, j] if j <= a - 1 else 0)
+    return table
+
+
 @njit(cache=True, nogil=True)
 def count_csr(
     offsets: np.ndarray,
@@ -114,52 +129,115 @@ def count_csr(
     max_length: int,
     bits: int,
     slots: int,
+    binom: np.ndarray,
+    dense_base: np.ndarray,
+    dense: np.ndarray,
     keys: np.ndarray,
     counts: np.ndarray,
     used: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Add every combination of length 1..max_length of records [row_start, row_stop) to the table."""
+    """Add every combination of length 1..max_length of records [row_start, row_stop).
+
+    Lengths whose whole domain C(n_attributes, k) is small are counted in a dense array indexed by the
+    combination's colexicographic rank (sum of C(id_i, i+1)), which stays in cache; the others go to the hash
+    table. `dense_base[k]` is the offset of length k in `dense`, or -1 for hashed lengths.
+    """
     shifts = np.empty(slots, dtype=np.uint64)
     for d in range(slots):
         shifts[d] = np.uint64(bits * (slots - 1 - d))
     pos = np.zeros(max_length + 1, dtype=np.int64)
     prefix = np.zeros(max_length + 1, dtype=np.uint64)
+    rank = np.zeros(max_length + 1, dtype=np.uint64)
     mask = np.uint64(keys.shape[0] - 1)
     for r in range(row_start, row_stop):
         base = offsets[r]
         w = offsets[r + 1] - base
         if w == 0:
             continue
+        # room for every subset of this record, so the probe loop never needs to grow the table
+        worst = 0
+        for k in range(1, max_length + 1):
+            if dense_base[k] < 0 and k <= w:
+                worst += binom[w, k]
+        while (used + worst) * 2 > keys.shape[0]:
+            keys, counts = _grow(keys, counts)
+            mask = np.uint64(keys.shape[0] - 1)
         d = 0
         pos[0] = 0
         prefix[0] = 0
+        rank[0] = 0
         while d >= 0:
             i = pos[d]
             if i >= w:
                 d -= 1
                 continue
             pos[d] = i + 1
-            key = prefix[d] | (np.uint64(ids[base + i] + 1) << shifts[d])
-            if (used + 1) * 2 > keys.shape[0]:
-                keys, counts = _grow(keys, counts)
-                mask = np.uint64(keys.shape[0] - 1)
-            j = _slot(key, mask)
-            while True:
-                kk = keys[j]
-                if kk == key:
-                    counts[j] += 1
-                    break
-                if kk == 0:
-                    keys[j] = key
-                    counts[j] = 1
-                    used += 1
-                    break
-                j = (j + np.uint64(1)) & mask
+            a = ids[base + i]
+            key = prefix[d] | (np.uint64(a + 1) << shifts[d])
+            rk = rank[d] + binom[a, d + 1]
+            db = dense_base[d + 1]
+            if db >= 0:
+                dense[db + np.int64(rk)] += 1
+            else:
+                j = _slot(key, mask)
+                while True:
+                    kk = keys[j]
+                    if kk == key:
+                        counts[j] += 1
+                        break
+                    if kk == 0:
+                        keys[j] = key
+                        counts[j] = 1
+                        used += 1
+                        break
+                    j = (j + np.uint64(1)) & mask
             if d + 1 < max_length and i + 1 < w:
                 d += 1
                 pos[d] = i + 1
                 prefix[d] = key
+                rank[d] = rk
     return keys, counts, used
+
+
+@njit(cache=True, nogil=True)
+def dense_items(
+    dense: np.ndarray, base: int, size: int, length: int, n_attributes: int, binom: np.ndarray, bits: int, slots: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The non-zero cells of one dense length as (packed key, count): colexicographic unranking."""
+    n = 0
+    for i in range(size):
+        if dense[base + i] != 0:
+            n += 1
+    out_keys = np.empty(n, dtype=np.uint64)
+    out_counts = np.empty(n, dtype=np.int64)
+    ids = np.empty(length, dtype=np.int64)
+    m = 0
+    for i in range(size):
+        c = dense[base + i]
+        if c == 0:
+            continue
+        r = np.uint64(i)
+        hi = n_attributes
+        for j in range(length, 0, -1):
+            # largest a < hi with C(a, j) <= r
+            lo_a = j - 1
+            hi_a = hi - 1
+            while lo_a < hi_a:
+                mid = (lo_a + hi_a + 1) // 2
+                if binom[mid, j] <= r:
+                    lo_a = mid
+                else:
+                    hi_a = mid - 1
+            ids[j - 1] = lo_a
+            r -= binom[lo_a, j]
+            hi = lo_a
+        key = np.uint64(0)
+        for d in range(length):
+            key |= np.uint64(ids[d] + 1) << np.uint64(bits * (slots - 1 - d))
+        out_keys[m] = key
+        out_counts[m] = c
+        m += 1
+    return out_keys, out_counts
 
 
 @njit(cache=True, nogil=True)

@@ -8,14 +8,15 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def build_csr(
-    single_codes: np.ndarray,  # (n_rows, n_single) int32, -1 = absent
-    multi_offsets: np.ndarray,  # (n_multi, n_rows + 1) int64 offsets into multi_values
-    multi_values: np.ndarray,  # (n_multi, total) int32 attribute ids, padded per column
+    single_codes: np.ndarray,  # (n_rows, n_single) int32 attribute ids, negative = absent
+    multi_index: np.ndarray,  # (n_rows, n_multi) int32: each row's distinct cell of each multi-value column
+    dict_offsets: np.ndarray,  # (n_multi, n_cells + 1) int64: parts of distinct cell i are dict_ids[m, o[i]:o[i+1]]
+    dict_ids: np.ndarray,  # (n_multi, total) int32 attribute ids of the parts
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gather each row's attribute ids from dense single-value codes and multi-value lists, sorted ascending."""
+    """Gather each row's attribute ids from single-value codes and multi-value cells, sorted ascending."""
     n_rows = single_codes.shape[0]
     n_single = single_codes.shape[1]
-    n_multi = multi_offsets.shape[0]
+    n_multi = multi_index.shape[1]
     offsets = np.empty(n_rows + 1, dtype=np.int64)
     offsets[0] = 0
     for r in range(n_rows):
@@ -24,7 +25,8 @@ def build_csr(
             if single_codes[r, c] >= 0:
                 w += 1
         for m in range(n_multi):
-            w += multi_offsets[m, r + 1] - multi_offsets[m, r]
+            cell = multi_index[r, m]
+            w += dict_offsets[m, cell + 1] - dict_offsets[m, cell]
         offsets[r + 1] = offsets[r] + w
     ids = np.empty(offsets[n_rows], dtype=np.int32)
     for r in range(n_rows):
@@ -35,8 +37,9 @@ def build_csr(
                 ids[pos] = v
                 pos += 1
         for m in range(n_multi):
-            for k in range(multi_offsets[m, r], multi_offsets[m, r + 1]):
-                ids[pos] = multi_values[m, k]
+            cell = multi_index[r, m]
+            for k in range(dict_offsets[m, cell], dict_offsets[m, cell + 1]):
+                ids[pos] = dict_ids[m, k]
                 pos += 1
         # insertion sort: records hold a few dozen attributes at most
         start = offsets[r]
