@@ -10,12 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+try:  # Typer < 0.20 builds on click; later versions vendor it under typer.TyperException
+    from click.exceptions import ClickException as _UsageException
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    _UsageException = typer.TyperException  # type: ignore[attr-defined,misc]
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
@@ -39,7 +43,7 @@ def handle_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, _UsageException, KeyboardInterrupt):
             raise
         except SdsynthError as exc:
             fail(_escape_markup(str(exc)))
