@@ -25,6 +25,7 @@ from .errors import ParameterError
 
 SAMPLE_ROWS = 17_000
 SAMPLE_SEED = 20_240_329
+GENERATOR_VERSION = 1  # bump when the generator's output changes, so cached samples are regenerated
 
 YEARS = ["2005-2013", "2014-2018", "2019", "2020", "2021-2022", "2023", "2024"]
 REGIONS = ["Africa", "Americas/Oceania", "Asia", "Europe"]
@@ -202,7 +203,7 @@ def write_table(frame: pl.DataFrame, path: str | Path, suffix: str | None = None
 def embedded_sample_path() -> Path:
     """The bundled sample (CTDC layout, 17,000 rows), generated deterministically on first use into a cache."""
     base = Path(os.environ.get("SDSYNTH_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = base / "sdsynth" / f"ctdc-sample-{SAMPLE_ROWS}-{SAMPLE_SEED}.csv"
+    path = base / "sdsynth" / f"ctdc-sample-v{GENERATOR_VERSION}-{SAMPLE_ROWS}-{SAMPLE_SEED}.csv"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.partial")
