@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("SDSYNTH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DATA = Path(__file__).parent / "data"
 
 
