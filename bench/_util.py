@@ -20,8 +20,19 @@ def generated_input(rows: int, suffix: str = ".parquet", seed: int = 1) -> Path:
     if not path.exists():
         # in a child process: a child forked from a large parent inherits its peak RSS reading (ru_maxrss)
         subprocess.run(
-            [sys.executable, "-m", "sdsynth.cli.main", "sample-data", "--rows", str(rows), "--seed", str(seed),
-             "--out", str(path), "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "sdsynth.cli.main",
+                "sample-data",
+                "--rows",
+                str(rows),
+                "--seed",
+                str(seed),
+                "--out",
+                str(path),
+                "--quiet",
+            ],
             check=True,
         )
     return path

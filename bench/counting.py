@@ -49,8 +49,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         cold = run_child(COMPILE, env={"NUMBA_CACHE_DIR": cache})
         warm = run_child(COMPILE, env={"NUMBA_CACHE_DIR": cache})
-    print(f"first call with an empty Numba cache: {cold.get('first_call_s', 0):.2f} s; "
-          f"with the on-disk cache: {warm.get('first_call_s', 0):.2f} s (import {warm.get('import_s', 0):.2f} s)\n")
+    print(
+        f"first call with an empty Numba cache: {cold.get('first_call_s', 0):.2f} s; "
+        f"with the on-disk cache: {warm.get('first_call_s', 0):.2f} s (import {warm.get('import_s', 0):.2f} s)\n"
+    )
 
     results = []
     for rows in args.rows:
@@ -66,9 +68,16 @@ def main() -> None:
     print()
     print_table(
         results,
-        [("rows", "rows"), ("R", "R"), ("fill", "filled attributes / row"), ("scan_s", "dictionary pass s"),
-         ("count_s", "encode+count s"), ("total_s", "total s"), ("peak_rss_mib", "peak RSS MiB"),
-         ("combinations", "combinations")],
+        [
+            ("rows", "rows"),
+            ("R", "R"),
+            ("fill", "filled attributes / row"),
+            ("scan_s", "dictionary pass s"),
+            ("count_s", "encode+count s"),
+            ("total_s", "total s"),
+            ("peak_rss_mib", "peak RSS MiB"),
+            ("combinations", "combinations"),
+        ],
     )
 
 

@@ -71,7 +71,7 @@ class RichProgress:
     """Progress bars on stderr for long stages (engine `Progress` protocol); silent when quiet."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet or not sys.stderr.isatty() and os.environ.get("SDSYNTH_PROGRESS") != "1"
+        self.quiet = quiet or (not sys.stderr.isatty() and os.environ.get("SDSYNTH_PROGRESS") != "1")
         self.notes_quiet = quiet
 
     @contextmanager
@@ -157,7 +157,9 @@ SensitiveZerosOpt = Annotated[
 ]
 MultiValueOpt = Annotated[
     list[str] | None,
-    typer.Option("--multi-value", help="Multi-value column and its delimiter, COL=DELIM (repeatable), e.g. IP_Gender=;"),
+    typer.Option(
+        "--multi-value", help="Multi-value column and its delimiter, COL=DELIM (repeatable), e.g. IP_Gender=;"
+    ),
 ]
 MultiValueLegacyOpt = Annotated[
     list[str] | None,
@@ -167,9 +169,7 @@ SubjectIdOpt = Annotated[
     str | None,
     typer.Option("--subject-id", help="Column identifying the subject: rows with the same id are joined into one."),
 ]
-RecordLimitOpt = Annotated[
-    int, typer.Option("--record-limit", min=0, help="Use only the first N data rows (0 = all).")
-]
+RecordLimitOpt = Annotated[int, typer.Option("--record-limit", min=0, help="Use only the first N data rows (0 = all).")]
 MissingOpt = Annotated[
     list[str] | None,
     typer.Option("--missing-values", help="Tokens meaning 'missing', e.g. N or ? (repeatable); default from schema."),

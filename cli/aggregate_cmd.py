@@ -88,23 +88,36 @@ def aggregate(
         check_output_dir(private_out, overwrite)
     path = resolve_input(input, quiet)
     options = ingest_options(
-        schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, record_limit,
-        missing_values, delimiter, input,
+        schema,
+        use_columns,
+        sensitive_zeros,
+        multi_value,
+        multi_value_columns,
+        subject_id,
+        record_limit,
+        missing_values,
+        delimiter,
+        input,
     )
     progress = RichProgress(quiet)
     result = run_aggregate(
-        path, options, out, reporting_length=reporting_length, resolution=resolution, private_out=private_out,
-        overwrite=overwrite, n_threads=threads, progress=progress,
+        path,
+        options,
+        out,
+        reporting_length=reporting_length,
+        resolution=resolution,
+        private_out=private_out,
+        overwrite=overwrite,
+        n_threads=threads,
+        progress=progress,
     )
     if not quiet:
         aggs = result.aggregates
-        by_len = ", ".join(
-            f"length {lvl['length']}: {lvl['released_combinations']:,}" for lvl in aggs.levels
-        )
+        by_len = ", ".join(f"length {lvl['length']}: {lvl['released_combinations']:,}" for lvl in aggs.levels)
         err_console.print(
             f"released {aggs.n_combinations:,} combinations ({by_len}); record count as released "
             f"{aggs.record_count:,} (k = {resolution})"
         )
-        err_console.print(f"wrote {out}/ — try: sdsynth query {out} \"SELECT * FROM aggregates LIMIT 10\"")
+        err_console.print(f'wrote {out}/ — try: sdsynth query {out} "SELECT * FROM aggregates LIMIT 10"')
         if private_out is not None:
             err_console.print(f"wrote private statistics to {private_out}/ (do not publish)")

@@ -11,7 +11,7 @@ import typer
 from ._common import handle_errors, out_console
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     table = "table"
     csv = "csv"
     json = "json"

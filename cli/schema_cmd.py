@@ -14,7 +14,6 @@ from ._common import (
     OverwriteOpt,
     UseColumnsOpt,
     err_console,
-    fail,
     handle_errors,
     ingest_options,
     out_console,
@@ -90,4 +89,3 @@ def validate(
         err_console.print(f"{n} violation(s) of schema {schema}{shown}")
         raise typer.Exit(1)
     err_console.print(f"{input}: matches schema {schema}")
-    del fail

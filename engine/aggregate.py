@@ -8,9 +8,7 @@ the resolution k, combinations seen fewer than k times removed, and the record c
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -31,14 +29,11 @@ from .kernels.counting import (
     table_lookup,
 )
 from .kernels.keys import KeyLayout
+from .parallel import default_threads, run_batches
 from .progress import NullProgress, Progress
 
 DEFAULT_REPORTING_LENGTH = 3
 DEFAULT_RESOLUTION = 10
-
-
-def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 def normalize_reporting_length(reporting_length: int, n_columns: int) -> int:
@@ -81,7 +76,7 @@ class _CombinationTable:
 
     def key_strings(self, delimiter: str = ";") -> list[str]:
         """The reference's combination keys: human forms `header:value` joined by `;`, canonical order."""
-        labels = np.asarray(self.attributes.labels + [""], dtype=object)
+        labels = np.asarray([*self.attributes.labels, ""], dtype=object)
         ids = self.ids()
         parts = labels[np.where(ids >= 0, ids, len(labels) - 1)]
         return [delimiter.join(p for p in row if p) for row in parts.tolist()]
@@ -121,16 +116,6 @@ class Aggregates(_CombinationTable):
     levels: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _split_rows(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
-    """Contiguous row ranges with about the same number of attributes each."""
-    n = len(offsets) - 1
-    if n == 0:
-        return []
-    targets = np.linspace(0, offsets[-1], parts + 1)[1:-1]
-    cuts = [0, *np.searchsorted(offsets, targets).tolist(), n]
-    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
-
-
 DENSE_CELLS_LIMIT = 1 << 22  # per thread: 32 MiB of int64 counts for the lengths counted densely
 
 
@@ -166,26 +151,24 @@ class CombinationCounter:
     def _count(self, t: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int) -> None:
         keys, counts, used = self.tables[t]
         self.tables[t] = count_csr(
-            offsets, ids, lo, hi, self.reporting_length, self.layout.bits, self.layout.slots, self.binom,
-            self.dense_base, self.dense[t], keys, counts, used,
+            offsets,
+            ids,
+            lo,
+            hi,
+            self.reporting_length,
+            self.layout.bits,
+            self.layout.slots,
+            self.binom,
+            self.dense_base,
+            self.dense[t],
+            keys,
+            counts,
+            used,
         )
 
-    def count_batches(
-        self, batches: Iterator[tuple[np.ndarray, np.ndarray]], on_batch: Any = None
-    ) -> None:
-        """Count every batch; reading the next batch overlaps with counting the current one."""
-        with ThreadPoolExecutor(max_workers=self.n_threads) as pool:
-            pending: list[Any] = []
-            for offsets, ids in batches:
-                for f in pending:
-                    f.result()
-                ranges = _split_rows(offsets, self.n_threads)
-                pending = [pool.submit(self._count, t, offsets, ids, lo, hi) for t, (lo, hi) in enumerate(ranges)]
-                self.n_records += len(offsets) - 1
-                if on_batch is not None:
-                    on_batch(len(offsets) - 1)
-            for f in pending:
-                f.result()
+    def count_batches(self, batches: Iterator[tuple[np.ndarray, np.ndarray]], on_batch: Any = None) -> None:
+        """Count every batch (see `parallel.run_batches`)."""
+        self.n_records += run_batches(batches, self.n_threads, self._count, on_batch)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """Merged (keys, counts), sorted by key."""
@@ -199,8 +182,14 @@ class CombinationCounter:
         for k in range(1, self.reporting_length + 1):
             if self.dense_base[k] >= 0:
                 dk, dc = dense_items(
-                    dense, int(self.dense_base[k]), int(self.dense_size[k]), k, self.n_attributes, self.binom,
-                    self.layout.bits, self.layout.slots,
+                    dense,
+                    int(self.dense_base[k]),
+                    int(self.dense_size[k]),
+                    k,
+                    self.n_attributes,
+                    self.binom,
+                    self.layout.bits,
+                    self.layout.slots,
                 )
                 parts_k.append(dk)
                 parts_c.append(dc)

@@ -7,18 +7,18 @@ Record sets are never materialised: a second pass over the records probes the fi
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from .aggregate import CombinationCounts, _split_rows, default_threads, round_down
+from .aggregate import CombinationCounts, round_down
 from .encode import Records
 from .errors import PrivacyParameterError
 from .ingest import unescape
 from .kernels.counting import analyse_csr, build_lookup_table
+from .parallel import default_threads, run_batches
 from .progress import NullProgress, Progress
 
 
@@ -144,19 +144,27 @@ def sensitive_statistics(
     def work(t: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int) -> None:
         a = accs[t]
         analyse_csr(
-            offsets, ids, lo, hi, R, counts.layout.bits, counts.layout.slots, table_keys, table_counts,
-            resolution, source_of, n_sources, a["unique"], a["rare"], a["per_attr"], a["per_source"], a["totals"],
+            offsets,
+            ids,
+            lo,
+            hi,
+            R,
+            counts.layout.bits,
+            counts.layout.slots,
+            table_keys,
+            table_counts,
+            resolution,
+            source_of,
+            n_sources,
+            a["unique"],
+            a["rare"],
+            a["per_attr"],
+            a["per_source"],
+            a["totals"],
         )
 
-    with progress.stage("analysing rare records", unit="records") as bar, ThreadPoolExecutor(n_threads) as pool:
-        pending: list[Any] = []
-        for offsets, ids in records.batches():
-            for f in pending:
-                f.result()
-            pending = [pool.submit(work, t, offsets, ids, lo, hi) for t, (lo, hi) in enumerate(_split_rows(offsets, n_threads))]
-            bar.advance(len(offsets) - 1)
-        for f in pending:
-            f.result()
+    with progress.stage("analysing rare records", unit="records") as bar:
+        run_batches(records.batches(), n_threads, work, bar.advance)
     acc = {k: sum(a[k] for a in accs) for k in accs[0]}
 
     n = counts.n_records
@@ -235,5 +243,9 @@ def _attribute_display_names(counts: CombinationCounts) -> list[str]:
     out = []
     for c, v in zip(attrs.column_of.tolist(), attrs.values, strict=True):
         col = attrs.columns[c]
-        out.append(f"{unescape(col.source)}:{unescape(col.part)}" if col.part is not None else f"{unescape(col.name)}:{unescape(v)}")
+        out.append(
+            f"{unescape(col.source)}:{unescape(col.part)}"
+            if col.part is not None
+            else f"{unescape(col.name)}:{unescape(v)}"
+        )
     return out

@@ -123,9 +123,7 @@ def plan_columns(headers: list[str], options: IngestOptions, source_name: str) -
                 f"{schema.name or schema.source!r} are missing from the input"
             )
         extra = [
-            headers[i].strip()
-            for i, k in enumerate(keys)
-            if schema.column(headers[i]) is None and i != subject_index
+            headers[i].strip() for i, k in enumerate(keys) if schema.column(headers[i]) is None and i != subject_index
         ]
         if extra and options.use_columns is None:
             raise SchemaError(
@@ -313,7 +311,9 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
         absent = absent | (trimmed == "0")
     if col.is_numeric:
         assert col.spec is not None and col.spec.bins is not None
-        out = frame.select(absent.alias("absent"), trimmed.alias("text"), trimmed.cast(pl.Float64, strict=False).alias("x"))
+        out = frame.select(
+            absent.alias("absent"), trimmed.alias("text"), trimmed.cast(pl.Float64, strict=False).alias("x")
+        )
         is_absent = out.get_column("absent").to_numpy()
         x = out.get_column("x").to_numpy(allow_copy=True).astype(np.float64)
         text = out.get_column("text").to_list()
@@ -386,8 +386,10 @@ def normalize_batch(batch: pa.RecordBatch, plan: ColumnPlan, first_row: int, col
         empty = ids == ""
         if empty.any():
             row = int(empty.arg_true()[0]) + first_row
-            raise InputError(f"{location(plan.source_name, row, plan.headers[plan.subject_id_index].strip())}: "
-                             "records with missing/empty Subject ID")
+            raise InputError(
+                f"{location(plan.source_name, row, plan.headers[plan.subject_id_index].strip())}: "
+                "records with missing/empty Subject ID"
+            )
         subject_ids = ids
     return NormalizedBatch(
         columns=columns,

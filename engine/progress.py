@@ -6,8 +6,8 @@ users get `NullProgress`. A stage has a name, an optional total and a unit, and 
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, contextmanager
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 
@@ -18,9 +18,7 @@ class ProgressBar(Protocol):
 
 
 class Progress(Protocol):
-    def stage(
-        self, name: str, total: float | None = None, unit: str = ""
-    ) -> AbstractContextManager[ProgressBar]: ...
+    def stage(self, name: str, total: float | None = None, unit: str = "") -> AbstractContextManager[ProgressBar]: ...
 
     def note(self, message: str) -> None:
         """A one-line remark for the user (never data values or true counts)."""

@@ -52,7 +52,7 @@ def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path
     """Yield a temporary folder next to `path`; on success it replaces `path`, on failure it is removed."""
     out = check_output_dir(path, overwrite)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
     except BaseException:
@@ -78,7 +78,7 @@ def atomic_file(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent)
     os.close(fd)
     tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_umask())
+    tmp.chmod(0o666 & ~_umask())
     try:
         yield tmp
     except BaseException:
@@ -96,13 +96,10 @@ def _umask() -> int:
 # ------------------------------------------------------------------------------------------------------ TSV / Parquet
 def aggregates_sorted_frame(aggs: Aggregates) -> pl.DataFrame:
     """Keys and counts in the reference's order: length ascending, count descending, then key (spec §2.6)."""
-    return (
-        pl.DataFrame(
-            {"key": aggs.key_strings(), "length": aggs.lengths.astype(np.int32), "count": aggs.counts},
-            schema={"key": pl.String, "length": pl.Int32, "count": pl.Int64},
-        )
-        .sort(["length", "count", "key"], descending=[False, True, False])
-    )
+    return pl.DataFrame(
+        {"key": aggs.key_strings(), "length": aggs.lengths.astype(np.int32), "count": aggs.counts},
+        schema={"key": pl.String, "length": pl.Int32, "count": pl.Int64},
+    ).sort(["length", "count", "key"], descending=[False, True, False])
 
 
 def write_aggregates_tsv(aggs: Aggregates, path: Path, delimiter: str = "\t") -> None:
@@ -112,9 +109,9 @@ def write_aggregates_tsv(aggs: Aggregates, path: Path, delimiter: str = "\t") ->
         fh.write(f"selections{delimiter}protected_count\n")
         fh.write(f"record_count{delimiter}{aggs.record_count}\n")
         if frame.height:
-            frame.select(pl.concat_str([pl.col("key"), pl.col("count").cast(pl.String)], separator=delimiter)).write_csv(
-                fh, include_header=False, quote_style="never"
-            )
+            frame.select(
+                pl.concat_str([pl.col("key"), pl.col("count").cast(pl.String)], separator=delimiter)
+            ).write_csv(fh, include_header=False, quote_style="never")
 
 
 def aggregates_wide_frame(aggs: Aggregates) -> pl.DataFrame:
@@ -158,9 +155,7 @@ def source_column_sql(aggs: Aggregates, available: list[str]) -> list[str]:
         if not col.is_part:
             items.append(_quote(source))
             continue
-        parts = [
-            c for c in attrs.columns if c.source_position == col.source_position and unescape(c.name) in available
-        ]
+        parts = [c for c in attrs.columns if c.source_position == col.source_position and unescape(c.name) in available]
         if not parts:
             items.append(f"CAST(NULL AS VARCHAR) AS {_quote(source)}")
             continue

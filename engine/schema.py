@@ -11,6 +11,7 @@ function of the sensitive data, which a DP release must not depend on, so `relea
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -64,7 +65,7 @@ class Bins:
 
         labels = []
         last = len(edges) - 2
-        for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False)):
+        for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
             integral = all(math.isfinite(v) and float(v).is_integer() for v in (lo, hi))
             if not math.isfinite(lo):
                 labels.append(f"<{fmt(hi)}" if i < last else "any")
@@ -226,7 +227,16 @@ def _edge_in(e: Any, where: str) -> float:
 
 
 _COLUMN_KEYS = {
-    "name", "kind", "values", "pattern", "delimiter", "bins", "sensitive_zeros", "use", "missing_values", "description",
+    "name",
+    "kind",
+    "values",
+    "pattern",
+    "delimiter",
+    "bins",
+    "sensitive_zeros",
+    "use",
+    "missing_values",
+    "description",
 }
 _SCHEMA_KEYS = {"format_version", "name", "description", "subject_id", "missing_values", "columns"}
 

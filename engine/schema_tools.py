@@ -71,15 +71,21 @@ def _infer_column(name: str, counts: Counter[str], rows: int, missing: set[str])
                         parts[p.strip()] += n
             if len(parts) <= MAX_LISTED_VALUES:
                 return ColumnSpec(
-                    name=name, kind="multi_value", delimiter=delim, values=tuple(sorted(parts)),
+                    name=name,
+                    kind="multi_value",
+                    delimiter=delim,
+                    values=tuple(sorted(parts)),
                     description=f"{joined} of {present} cells hold several values joined by {delim!r}",
                 )
     numbers = _as_numbers(values)
     if numbers is not None and distinct >= NUMERIC_MIN_DISTINCT:
-        return ColumnSpec(name=name, kind="numeric", bins=_quantile_bins(numbers), description="bins inferred from data")
+        return ColumnSpec(
+            name=name, kind="numeric", bins=_quantile_bins(numbers), description="bins inferred from data"
+        )
     if distinct >= 50 and distinct >= IDENTIFIER_UNIQUE_SHARE * present:
         return ColumnSpec(
-            name=name, use=False,
+            name=name,
+            use=False,
             description="looks like an identifier (nearly every value is unique); not used as an attribute",
         )
     listed = tuple(sorted(values)) if distinct <= MAX_LISTED_VALUES else None

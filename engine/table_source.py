@@ -56,7 +56,9 @@ def open_table(data: Any, delimiter: str | None = None) -> TableSource:
         return FrameSource(data.collect(), name="polars frame")
     if type(data).__module__.startswith("pandas") and hasattr(data, "columns"):
         return FrameSource(pl.from_pandas(data.astype("string")), name="pandas frame")
-    raise InputError(f"cannot read input of type {type(data).__name__}: pass a file path or an Arrow/Polars/pandas table")
+    raise InputError(
+        f"cannot read input of type {type(data).__name__}: pass a file path or an Arrow/Polars/pandas table"
+    )
 
 
 def _default_delimiter(path: Path) -> str:
@@ -220,7 +222,7 @@ class CsvSource:
                 raise InputError(
                     f"{location(self.name, data_row + 1)}: malformed quoting (line {reader.line_num} of the file)"
                 ) from None
-            except _BadEncoding as exc:
+            except _BadEncodingError as exc:
                 column = None
                 try:
                     cells = next(csv.reader([exc.text], delimiter=self.delimiter))
@@ -234,7 +236,7 @@ class CsvSource:
                 ) from None
 
 
-class _BadEncoding(Exception):
+class _BadEncodingError(Exception):
     def __init__(self, line: int, text: str) -> None:
         self.line = line
         self.text = text
@@ -261,7 +263,7 @@ class _DecodedLines:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise _BadEncoding(self.line, raw.decode("utf-8", errors="replace")) from None
+            raise _BadEncodingError(self.line, raw.decode("utf-8", errors="replace")) from None
 
 
 def _decode_prefix(head: bytes, name: str) -> str:

@@ -92,7 +92,7 @@ def categorical_tables(
             cells = []
             for _ in range(n_rows):
                 if is_multi:
-                    parts = draw(st.lists(st.sampled_from(values + [""]), max_size=3))
+                    parts = draw(st.lists(st.sampled_from([*values, ""]), max_size=3))
                     sep = draw(st.sampled_from([";", "; ", " ;"]))
                     cells.append(sep.join(parts))
                 else:

@@ -8,7 +8,6 @@ from pathlib import Path
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from sdsynth.engine import IngestOptions, count_combinations, encode, protect_k_anonymity, sensitive_statistics
 from sdsynth.engine.testing import brute_force_counts, brute_force_records_analysis, categorical_tables, record_labels
 
@@ -24,7 +23,11 @@ def test_records_analysis_of_cli_example(example_92: Path) -> None:
         (3, 0, 0.0, 0, 0.0, 0, 0.0),
     ]
     protected = stats.protected_analysis.to_frame()
-    assert protected.rows() == [(1, 0, 0.0, 4, 40.0, 4, 40.0), (2, 0, 0.0, 2, 20.0, 2, 20.0), (3, 0, 0.0, 0, 0.0, 0, 0.0)]
+    assert protected.rows() == [
+        (1, 0, 0.0, 4, 40.0, 4, 40.0),
+        (2, 0, 0.0, 2, 20.0, 2, 20.0),
+        (3, 0, 0.0, 0, 0.0, 0, 0.0),
+    ]
     summary = stats.summary()
     assert (summary["unique_identifiable"], summary["rare_identifiable"], summary["risky_identifiable"]) == (6, 0, 6)
     assert summary["risky_identifiable_pct"] == 60.0

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from sdsynth.cli.main import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -52,8 +51,18 @@ def test_aggregate_reference_flag_aliases(tmp_path: Path, example_92: Path) -> N
     tsv = example_92.read_text().replace(",", "\t")
     (tmp_path / "x.txt").write_text(tsv)
     result = invoke(
-        "aggregate", tmp_path / "x.txt", "--sensitive-delimiter", "\\t", "--resolution", "2", "--out", tmp_path / "o",
-        "--n-threads", "1", "--multi-value-columns", "A,|",
+        "aggregate",
+        tmp_path / "x.txt",
+        "--sensitive-delimiter",
+        "\\t",
+        "--resolution",
+        "2",
+        "--out",
+        tmp_path / "o",
+        "--n-threads",
+        "1",
+        "--multi-value-columns",
+        "A,|",
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "aggregates.tsv").read_text().splitlines()[1] == "record_count\t10"
@@ -67,7 +76,7 @@ def test_aggregate_reference_flag_aliases(tmp_path: Path, example_92: Path) -> N
         (b"A,B\na,b\nc\n", "row 2: expected 2 fields like the header, found 1"),
         (b"A,B\na,b\nc,\xff\n", "row 2, column 'B': not UTF-8"),
         (b"A,a \nx,y\n", "duplicate column header"),
-        (b"A,B\n\"a,b\n", "malformed"),
+        (b'A,B\n"a,b\n', "malformed"),
     ],
 )
 def test_bad_files_fail_with_one_line(tmp_path: Path, content: bytes, message: str) -> None:

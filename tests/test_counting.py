@@ -8,13 +8,12 @@ from unittest.mock import patch
 import numpy as np
 import polars as pl
 import pytest
+from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import shared_file
-from sdsynth.engine import aggregate
 from sdsynth.engine import (
     IngestOptions,
+    aggregate,
     count_combinations,
     encode,
     load_schema,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from sdsynth.engine import IngestOptions, InputError, ParameterError, SchemaError, encode
 from sdsynth.engine.ingest import norm
 from sdsynth.engine.schema import ColumnSpec, Schema
@@ -85,17 +84,33 @@ def test_attribute_ids_follow_human_string_order() -> None:
 
 def test_subject_id_join_unions_multi_values_and_orders_by_id() -> None:
     options = IngestOptions(
-        subject_id="ID", use_columns=["ID", "A", "B", "C", "F", "G", "D"],
+        subject_id="ID",
+        use_columns=["ID", "A", "B", "C", "F", "G", "D"],
         multi_value={"A": ";", "B": ";", "C": ";", "D": "|"},
     )
     data = encode(DATA / "duplicated_id_valid.csv", options)
     assert data.n_records == 9
     labels = data.attributes.labels
     got = [sorted(labels[i] for i in data.record(r)) for r in range(data.n_records)]
-    assert got[0] == sorted(["ID:1", "A_a1:1", "B_b1:1", "B_b3:1", "B_b4:1", "C_c1:1", "C_c2:1", "C_c3:1",
-                             "D_d1:1", "D_d3:1"])
-    assert got[8] == sorted(["ID:9", "A_a1:1", "A_a2:1", "A_b2:1", "B_b1:1", "B_b2:1", "C_c2:1", "G:1",
-                             "D_d1:1", "D_d10:1", "D_d3:1", "D_d7:1"])
+    assert got[0] == sorted(
+        ["ID:1", "A_a1:1", "B_b1:1", "B_b3:1", "B_b4:1", "C_c1:1", "C_c2:1", "C_c3:1", "D_d1:1", "D_d3:1"]
+    )
+    assert got[8] == sorted(
+        [
+            "ID:9",
+            "A_a1:1",
+            "A_a2:1",
+            "A_b2:1",
+            "B_b1:1",
+            "B_b2:1",
+            "C_c2:1",
+            "G:1",
+            "D_d1:1",
+            "D_d10:1",
+            "D_d3:1",
+            "D_d7:1",
+        ]
+    )
 
 
 def test_subject_id_conflicts_name_every_single_valued_column() -> None:
@@ -104,8 +119,10 @@ def test_subject_id_conflicts_name_every_single_valued_column() -> None:
 
 
 def test_subject_id_is_not_an_attribute_unless_listed() -> None:
-    data = encode(DATA / "duplicated_id_valid.csv", IngestOptions(subject_id="ID", use_columns=None,
-                                                                    multi_value={"A": ";", "B": ";", "C": ";", "D": "|"}))
+    data = encode(
+        DATA / "duplicated_id_valid.csv",
+        IngestOptions(subject_id="ID", use_columns=None, multi_value={"A": ";", "B": ";", "C": ";", "D": "|"}),
+    )
     assert "ID" not in [c.name for c in data.attributes.columns]
 
 
@@ -126,7 +143,10 @@ def test_reserved_column_names_are_refused() -> None:
 
 def test_missing_tokens_and_schema_values() -> None:
     schema = Schema(
-        columns=(ColumnSpec("A", values=("a", "b")), ColumnSpec("M", kind="multi_value", delimiter=";", values=("x", "y"))),
+        columns=(
+            ColumnSpec("A", values=("a", "b")),
+            ColumnSpec("M", kind="multi_value", delimiter=";", values=("x", "y")),
+        ),
         missing_values=("N",),
     )
     frame = pl.DataFrame({"A": ["a", "N", " b "], "M": ["x;N", "N", "y"]})
@@ -140,12 +160,19 @@ def test_missing_tokens_and_schema_values() -> None:
 def test_numeric_bins_put_values_in_left_closed_intervals() -> None:
     from sdsynth.engine.schema import Bins
 
-    schema = Schema(columns=(ColumnSpec("age", kind="numeric", bins=Bins((0, 18, 65, 120), ("child", "adult", "old"))),))
+    schema = Schema(
+        columns=(ColumnSpec("age", kind="numeric", bins=Bins((0, 18, 65, 120), ("child", "adult", "old"))),)
+    )
     frame = pl.DataFrame({"age": ["17.9", "18", "64", "65", "120", ""]})
     data = encode(frame, IngestOptions(schema=schema))
     values = data.attributes.values
     assert [[values[i] for i in data.record(r)] for r in range(data.n_records)] == [
-        ["child"], ["adult"], ["adult"], ["old"], ["old"], []
+        ["child"],
+        ["adult"],
+        ["adult"],
+        ["old"],
+        ["old"],
+        [],
     ]
     with pytest.raises(SchemaError, match="outside the bins"):
         encode(pl.DataFrame({"age": ["121"]}), IngestOptions(schema=schema))

@@ -7,7 +7,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-
 from sdsynth.engine import IngestOptions, OutputError, ParameterError, run_query
 from sdsynth.engine.pipeline import run_aggregate
 
@@ -25,9 +24,9 @@ def test_duckdb_tables_hold_unescaped_values_and_multi_value_view(tmp_path: Path
     con = duckdb.connect(str(out / "release.duckdb"), read_only=True)
     cols = [r[0] for r in con.execute("DESCRIBE aggregates").fetchall()]
     assert cols == ["A:x", "M_p", "M_q", "length", "count"]
-    assert con.execute('SELECT count FROM aggregates WHERE "A:x" = \'a;1\' AND length = 1').fetchone() == (2,)
+    assert con.execute("SELECT count FROM aggregates WHERE \"A:x\" = 'a;1' AND length = 1").fetchone() == (2,)
     rows = con.execute(
-        "SELECT M, count FROM aggregates_by_source_column WHERE \"A:x\" IS NULL AND length = 2 ORDER BY M"
+        'SELECT M, count FROM aggregates_by_source_column WHERE "A:x" IS NULL AND length = 2 ORDER BY M'
     ).fetchall()
     assert rows == [("p;q", 1)]
     info = dict(con.execute("SELECT key, value FROM release_info").fetchall())

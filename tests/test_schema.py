@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from conftest import shared_file
 from sdsynth.cli.main import app
 from sdsynth.engine import IngestOptions, SchemaError, encode, load_schema
 from sdsynth.engine.schema import Bins, schema_from_dict
 from sdsynth.engine.schema_tools import infer_schema, validate_table
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -36,7 +35,10 @@ def test_shipped_adult_schema_reads_the_real_file() -> None:
     assert list(validate_table(path, IngestOptions(schema=schema))) == []
     data = encode(path, IngestOptions(schema=schema))
     assert data.n_records == 32561
-    values = {(data.attributes.columns[c].name, v) for c, v in zip(data.attributes.column_of, data.attributes.values)}
+    values = {
+        (data.attributes.columns[c].name, v)
+        for c, v in zip(data.attributes.column_of, data.attributes.values, strict=False)
+    }
     assert ("capital-gain", "0") in values and ("age", "17-24") in values
     assert not schema.inferred_bin_columns
 
@@ -73,14 +75,22 @@ def test_default_bin_labels() -> None:
 def test_infer_drafts_kinds_bins_and_missing_tokens(tmp_path: Path) -> None:
     rows = ["id,age,flag,tags,colour,notes"]
     for i in range(300):
-        rows.append(f"id{i},{18 + i % 60},{i % 2},{'a;b' if i % 3 == 0 else 'a'},{['red', 'blue', '?'][i % 3]},"
-                    f"{'?' if i % 5 == 0 else 'x'}")
+        rows.append(
+            f"id{i},{18 + i % 60},{i % 2},{'a;b' if i % 3 == 0 else 'a'},{['red', 'blue', '?'][i % 3]},"
+            f"{'?' if i % 5 == 0 else 'x'}"
+        )
     path = tmp_path / "t.csv"
     path.write_text("\n".join(rows) + "\n")
     schema = infer_schema(path)
     kinds = {c.name: c.kind for c in schema.columns}
-    assert kinds == {"id": "categorical", "age": "numeric", "flag": "flag", "tags": "multi_value",
-                     "colour": "categorical", "notes": "categorical"}
+    assert kinds == {
+        "id": "categorical",
+        "age": "numeric",
+        "flag": "flag",
+        "tags": "multi_value",
+        "colour": "categorical",
+        "notes": "categorical",
+    }
     assert schema.column("id").use is False  # type: ignore[union-attr]
     assert schema.column("age").bins.inferred  # type: ignore[union-attr]
     assert schema.missing_values == ("?",)
@@ -93,10 +103,16 @@ def test_validate_reports_every_violation_and_exits_non_zero(tmp_path: Path) -> 
     path = tmp_path / "d.csv"
     path.write_text("gender,IP_Gender\nFemale,Male\nX,Male;Y\nMale,Z\n")
     schema = tmp_path / "s.yaml"
-    schema.write_text(yaml.safe_dump({"columns": [
-        {"name": "gender", "values": ["Male", "Female"]},
-        {"name": "IP_Gender", "kind": "multi_value", "delimiter": ";", "values": ["Male", "Female"]},
-    ]}))
+    schema.write_text(
+        yaml.safe_dump(
+            {
+                "columns": [
+                    {"name": "gender", "values": ["Male", "Female"]},
+                    {"name": "IP_Gender", "kind": "multi_value", "delimiter": ";", "values": ["Male", "Female"]},
+                ]
+            }
+        )
+    )
     result = runner.invoke(app, ["schema", "validate", str(path), "--schema", str(schema)])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
