@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from _util import generated_input
+
 from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema, protect_k_anonymity
 
 ROWS = 170_000

@@ -27,6 +27,21 @@ from ._common import (
     ingest_options,
     resolve_input,
 )
+from ._dp_options import (
+    AccuracyOpt,
+    DeltaOpt,
+    DpOpt,
+    EpsilonOpt,
+    FabricationOpt,
+    PercentileOpt,
+    PercentileShareOpt,
+    RecordShareOpt,
+    SigmaOpt,
+    ThresholdOpt,
+    ThresholdTypeOpt,
+    ThresholdValuesOpt,
+    dp_parameters,
+)
 
 ReportingLengthOpt = Annotated[
     int,
@@ -35,9 +50,9 @@ ReportingLengthOpt = Annotated[
     ),
 ]
 ResolutionOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--resolution", "-k", help="k of k-anonymity: counts are rounded down to multiples of k.", show_default=True
+        "--resolution", "-k", help="k of k-anonymity: counts are rounded down to multiples of k [default: 10]"
     ),
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Release folder to write (must not exist).")]
@@ -55,8 +70,20 @@ def aggregate(
     input: InputArg = None,
     out: OutOpt = Path("release"),
     reporting_length: ReportingLengthOpt = 3,
-    resolution: ResolutionOpt = 10,
+    resolution: ResolutionOpt = None,
     private_out: PrivateOutOpt = None,
+    dp: DpOpt = False,
+    epsilon: EpsilonOpt = None,
+    delta: DeltaOpt = None,
+    percentile: PercentileOpt = None,
+    percentile_epsilon_proportion: PercentileShareOpt = None,
+    record_count_epsilon_proportion: RecordShareOpt = None,
+    accuracy_mode: AccuracyOpt = None,
+    sigma_proportions: SigmaOpt = None,
+    fabrication_mode: FabricationOpt = None,
+    threshold: ThresholdOpt = None,
+    noise_threshold_type: ThresholdTypeOpt = None,
+    noise_threshold_values: ThresholdValuesOpt = None,
     schema: SchemaOpt = None,
     use_columns: UseColumnsOpt = None,
     sensitive_zeros: SensitiveZerosOpt = None,
@@ -70,10 +97,12 @@ def aggregate(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Count every combination of up to R attributes and release the k-anonymous counts.
+    """Count every combination of up to R attributes and release the counts, k-anonymous or (--dp) DP.
 
     Writes OUT/aggregates.tsv (the reference's format), OUT/aggregates.parquet and OUT/release.duckdb (tables
     aggregates, release_info, release_levels; view aggregates_by_source_column). Query it with `sdsynth query OUT`.
+    With --dp every count, and the record count, carries noise; release_info and release_levels record every
+    privacy parameter used (ε, δ, ρ, σ and contribution bound per length, thresholds).
     """
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.pipeline import run_aggregate
@@ -81,8 +110,26 @@ def aggregate(
 
     if reporting_length < 1:
         raise ParameterError(f"--reporting-length must be at least 1, got {reporting_length}")
-    if resolution < 1:
+    if dp and resolution is not None:
+        raise ParameterError("--resolution is the k of k-anonymity; a --dp release is protected by --epsilon instead")
+    if resolution is not None and resolution < 1:
         raise ParameterError(f"--resolution must be at least 1, got {resolution}")
+    dp_params = dp_parameters(
+        dp,
+        reporting_length,
+        epsilon,
+        delta,
+        percentile,
+        percentile_epsilon_proportion,
+        record_count_epsilon_proportion,
+        accuracy_mode,
+        sigma_proportions,
+        fabrication_mode,
+        threshold,
+        noise_threshold_type,
+        noise_threshold_values,
+    )
+    resolution = resolution or 10
     check_output_dir(out, overwrite)
     if private_out is not None:
         check_output_dir(private_out, overwrite)
@@ -110,13 +157,15 @@ def aggregate(
         overwrite=overwrite,
         n_threads=threads,
         progress=progress,
+        dp=dp_params,
     )
     if not quiet:
         aggs = result.aggregates
         by_len = ", ".join(f"length {lvl['length']}: {lvl['released_combinations']:,}" for lvl in aggs.levels)
+        protection = f"k = {resolution}" if dp_params is None else f"ε = {dp_params.epsilon}, noisy"
         err_console.print(
             f"released {aggs.n_combinations:,} combinations ({by_len}); record count as released "
-            f"{aggs.record_count:,} (k = {resolution})"
+            f"{aggs.record_count:,} ({protection})"
         )
         err_console.print(f'wrote {out}/ — try: sdsynth query {out} "SELECT * FROM aggregates LIMIT 10"')
         if private_out is not None:

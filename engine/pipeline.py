@@ -9,8 +9,10 @@ from typing import Any
 
 from .aggregate import Aggregates, CombinationCounts, count_combinations, protect_k_anonymity
 from .analysis import SensitiveStatistics, sensitive_statistics
+from .dp.marginals import dp_marginals, public_max_attributes
+from .dp.params import DpParameters
 from .encode import stream_encoded
-from .ingest import IngestOptions
+from .ingest import IngestOptions, norm
 from .progress import NullProgress, Progress
 from .release import atomic_directory, write_aggregates_release
 from .rust_format import rust_float
@@ -44,21 +46,83 @@ def run_aggregate(
     overwrite: bool = False,
     n_threads: int | None = None,
     progress: Progress | None = None,
+    dp: DpParameters | None = None,
 ) -> AggregateResult:
-    """Count, protect with k-anonymity and write the release (and private statistics when asked)."""
+    """Count, protect (k-anonymity, or DP when `dp` is given) and write the release; private statistics when asked.
+
+    In DP mode `reporting_length` and `resolution` are ignored (R comes from `dp`; `resolution` only sets the rare
+    threshold of the private statistics).
+    """
     progress = progress or NullProgress()
+    if dp is not None:
+        warn_inferred_bins(options, progress)
     with atomic_directory(out, overwrite) as tmp_out:
         records = stream_encoded(data, options, progress)
-        counts = count_combinations(records, reporting_length, n_threads, progress)
-        aggs = protect_k_anonymity(counts, resolution)
+        if dp is None:
+            counts = count_combinations(records, reporting_length, n_threads, progress)
+            aggs = protect_k_anonymity(counts, resolution)
+        else:
+            declared = declared_multi_value_parts(options)
+            result = dp_marginals(records, dp, public_max_attributes(records.attributes, declared), n_threads, progress)
+            aggs = result.aggregates
+            counts = None
         stats = None
         if private_out is not None:
             with atomic_directory(private_out, overwrite) as tmp_private:
+                if counts is None:
+                    counts = count_combinations(records, aggs.reporting_length, n_threads, progress)
+                    write_release_errors(aggs, counts, Path(tmp_private))
                 stats = sensitive_statistics(records, counts, resolution, n_threads, progress)
                 write_private_statistics(stats, counts, Path(tmp_private))
         with progress.stage("writing release"):
             write_aggregates_release(aggs, Path(tmp_out), info_extra=input_description(options))
     return AggregateResult(aggs, stats)
+
+
+def declared_multi_value_parts(options: IngestOptions) -> dict[str, int]:
+    """Per multi-value column (escaped name), how many parts the schema allows: public knowledge for DP bounds."""
+    out: dict[str, int] = {}
+    if options.schema is not None:
+        for col in options.schema.columns:
+            if col.kind == "multi_value" and col.values is not None:
+                out[norm(col.name)] = len(col.values)
+    return out
+
+
+def warn_inferred_bins(options: IngestOptions, progress: Progress) -> None:
+    if options.schema is not None and options.schema.inferred_bin_columns:
+        progress.note(
+            "warning: the bins of " + ", ".join(options.schema.inferred_bin_columns) + " were inferred from the "
+            "data (inferred: true in the schema); bin edges computed from the sensitive data leak information in a "
+            "DP release: replace them with public edges"
+        )
+
+
+def write_release_errors(aggs: Aggregates, counts: CombinationCounts, folder: Path) -> None:
+    """How far released counts are from the exact ones, per length (private: exact counts are involved)."""
+    true = counts.lookup(aggs.keys)
+    lengths = aggs.lengths
+    released_all = counts.layout.lengths(counts.keys)
+    rows = []
+    for length in range(1, aggs.reporting_length + 1):
+        sel = lengths == length
+        present = true[sel] > 0
+        rows.append(
+            {
+                "length": length,
+                "released": int(sel.sum()),
+                "true_combinations": int((released_all == length).sum()),
+                "kept_true": int(present.sum()),
+                "fabricated": int((~present).sum()),
+                "mean_absolute_error_on_true": float(abs(aggs.counts[sel][present] - true[sel][present]).mean())
+                if present.any()
+                else 0.0,
+            }
+        )
+    with (folder / "release_errors.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("\t".join(rows[0].keys()) + "\n")
+        for row in rows:
+            fh.write("\t".join(str(v) for v in row.values()) + "\n")
 
 
 def write_private_statistics(stats: SensitiveStatistics, counts: CombinationCounts, folder: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sdsynth.engine import IngestOptions, count_combinations, encode, protect_k_anonymity, sensitive_statistics
 from sdsynth.engine.testing import brute_force_counts, brute_force_records_analysis, categorical_tables, record_labels
 

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from sdsynth.cli.main import app
 from typer.testing import CliRunner
+
+from sdsynth.cli.main import app
 
 runner = CliRunner()
 

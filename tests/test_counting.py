@@ -11,6 +11,7 @@ import pytest
 from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sdsynth.engine import (
     IngestOptions,
     aggregate,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from sdsynth.engine import IngestOptions, InputError, ParameterError, SchemaError, encode
 from sdsynth.engine.ingest import norm
 from sdsynth.engine.schema import ColumnSpec, Schema

@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+
 from sdsynth.engine import IngestOptions, OutputError, ParameterError, run_query
 from sdsynth.engine.pipeline import run_aggregate
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+
 from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema, sensitive_statistics
 from sdsynth.engine.sample_data import CTDC_COLUMNS, generate_ctdc
 from sdsynth.engine.schema_tools import validate_table

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import shared_file
+from typer.testing import CliRunner
+
 from sdsynth.cli.main import app
 from sdsynth.engine import IngestOptions, SchemaError, encode, load_schema
 from sdsynth.engine.schema import Bins, schema_from_dict
 from sdsynth.engine.schema_tools import infer_schema, validate_table
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

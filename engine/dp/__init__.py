@@ -1,0 +1,1 @@
+"""Differentially private aggregation (spec §3): parameters, budget split, percentile, noise, the per-length loop."""
