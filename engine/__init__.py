@@ -18,6 +18,8 @@ from .aggregate import (
     protect_k_anonymity,
 )
 from .analysis import RecordsAnalysis, SensitiveStatistics, sensitive_statistics
+from .dp.marginals import DpResult, dp_marginals
+from .dp.params import AccuracyMode, DpParameters, FabricationMode
 from .encode import AttributeTable, EncodedData, encode, stream_encoded
 from .errors import (
     BudgetExceededError,
@@ -33,13 +35,17 @@ from .release import run_query, write_aggregates_release
 from .schema import Bins, ColumnSpec, Schema, load_schema
 
 __all__ = [
+    "AccuracyMode",
     "Aggregates",
     "AttributeTable",
     "Bins",
     "BudgetExceededError",
     "ColumnSpec",
     "CombinationCounts",
+    "DpParameters",
+    "DpResult",
     "EncodedData",
+    "FabricationMode",
     "IngestOptions",
     "InputError",
     "OutputError",
@@ -52,6 +58,7 @@ __all__ = [
     "SensitiveStatistics",
     "__version__",
     "count_combinations",
+    "dp_marginals",
     "encode",
     "load_schema",
     "protect_k_anonymity",
