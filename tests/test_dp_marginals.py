@@ -210,3 +210,28 @@ def test_neighbouring_datasets_are_hard_to_tell_apart(tmp_path: Path) -> None:
             hi_b = stats.beta.ppf(1 - 1e-4, hits_b + 1, runs - hits_b) if hits_b < runs else 1.0
             worst = max(worst, lo_a - (math.exp(eps) * hi_b + 1e-3))
     assert worst <= 0
+
+
+@pytest.mark.parametrize("threshold", [0.0, 8.0, 25.0])
+def test_fabrication_rate_follows_the_threshold(threshold: float) -> None:
+    """Only 'diagonal' pairs exist, so 870 of the 900 pair candidates have count 0; each is fabricated with
+    probability P(X ≥ ⌊ρ₂⌋ + 1) for the noise X actually used."""
+    from sdsynth.engine.dp.params import FabricationMode
+
+    values = [f"v{i}" for i in range(30)] * 400
+    data = encode(pl.DataFrame({"A": values, "B": values}))
+    params = DpParameters(
+        epsilon=1.0, reporting_length=2, fabrication_mode=FabricationMode.custom_fixed({2: threshold})
+    )
+    fabricated, expected, variance = 0, 0.0, 0.0
+    for seed in range(4):
+        result = dp_marginals(data, params, n_threads=1, rng=DpRandom._seeded_for_tests(300 + seed, 2))
+        level = result.levels[1]
+        assert level.candidates == 900 and level.threshold == threshold
+        noise = DiscreteGaussian.with_variance(level.noise_variance)
+        p = noise.tail(max(math.floor(threshold) + 1, 1))
+        pairs = [k for k in result.aggregates.as_dict() if ";" in k]
+        fabricated += sum(1 for k in pairs if k.split(";")[0].split(":")[1] != k.split(";")[1].split(":")[1])
+        expected += 870 * p
+        variance += 870 * p * (1 - p)
+    assert abs(fabricated - expected) <= 4 * math.sqrt(variance) + 1
