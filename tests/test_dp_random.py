@@ -11,11 +11,11 @@ from scipy import stats
 from sdsynth.engine.dp.random import (
     DpRandom,
     bernoulli_exp,
-    chacha20_block,
     discrete_gaussian,
     discrete_laplace,
     uniform_below,
 )
+from sdsynth.engine.kernels.chacha import chacha20_block, seeded_states
 
 
 def test_chacha20_block_matches_rfc8439() -> None:
@@ -95,3 +95,10 @@ def test_discrete_gaussian_pmf_and_variance() -> None:
     support = np.arange(-16, 17)
     assert _chi2_pvalue(x, support, lambda v: np.exp(-(v**2) / (2 * 24.25))) > 1e-3
     assert abs(x.var() - 24.25) < 0.6
+
+
+def test_synthesis_streams_are_reproducible_from_a_seed_only() -> None:
+    a, b, c = seeded_states(5, 2), seeded_states(5, 2), seeded_states(None, 2)
+    draw = lambda s: [int(uniform_below(s, 1 << 30)) for _ in range(3)]  # noqa: E731
+    assert draw(a[0]) == draw(b[0]) and draw(a[1]) == draw(b[1])
+    assert draw(a[0]) != draw(a[1]) and draw(c[0]) != draw(seeded_states(5, 1)[0])

@@ -1,0 +1,118 @@
+"""ChaCha20 keystreams as random sources for Numba kernels (RFC 8439 block function).
+
+A stream is a uint32[34] state: words 0–15 the ChaCha input block (constants, key, counter, nonce), 16–31 the
+current output block, 32 the index of the next unused output word (16 = empty). Streams with the same key and
+different nonces are independent. The DP mechanisms key them from `os.urandom` only (`dp/random.py`); synthesis,
+which is post-processing, may key them from a user seed so that results are reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit
+
+_CONSTANTS = (0x61707865, 0x3320646E, 0x79622D32, 0x6B206574)
+STATE_WORDS = 34
+
+
+@njit(inline="always")
+def _rotl(x: np.uint32, n: int) -> np.uint32:
+    return np.uint32((x << np.uint32(n)) | (x >> np.uint32(32 - n)))
+
+
+@njit(inline="always")
+def _quarter(x: np.ndarray, a: int, b: int, c: int, d: int) -> None:
+    x[a] = np.uint32(x[a] + x[b])
+    x[d] = _rotl(np.uint32(x[d] ^ x[a]), 16)
+    x[c] = np.uint32(x[c] + x[d])
+    x[b] = _rotl(np.uint32(x[b] ^ x[c]), 12)
+    x[a] = np.uint32(x[a] + x[b])
+    x[d] = _rotl(np.uint32(x[d] ^ x[a]), 8)
+    x[c] = np.uint32(x[c] + x[d])
+    x[b] = _rotl(np.uint32(x[b] ^ x[c]), 7)
+
+
+@njit(cache=True, nogil=True)
+def chacha20_block(state: np.ndarray) -> None:
+    """Compute the block for the current counter into words 16–31 and advance the counter (RFC 8439 §2.3)."""
+    x = state[0:16].copy()
+    for _ in range(10):
+        _quarter(x, 0, 4, 8, 12)
+        _quarter(x, 1, 5, 9, 13)
+        _quarter(x, 2, 6, 10, 14)
+        _quarter(x, 3, 7, 11, 15)
+        _quarter(x, 0, 5, 10, 15)
+        _quarter(x, 1, 6, 11, 12)
+        _quarter(x, 2, 7, 8, 13)
+        _quarter(x, 3, 4, 9, 14)
+    for i in range(16):
+        state[16 + i] = np.uint32(x[i] + state[i])
+    state[12] = np.uint32(state[12] + np.uint32(1))
+    if state[12] == 0:  # 32-bit block counter wrapped: carry into the first nonce word (never reused)
+        state[13] = np.uint32(state[13] + np.uint32(1))
+    state[32] = 0
+
+
+@njit(cache=True, nogil=True)
+def next_u32(state: np.ndarray) -> np.uint32:
+    if state[32] >= 16:
+        chacha20_block(state)
+    v = state[16 + state[32]]
+    state[32] += 1
+    return v
+
+
+@njit(cache=True, nogil=True)
+def next_u64(state: np.ndarray) -> np.uint64:
+    hi = np.uint64(next_u32(state))
+    lo = np.uint64(next_u32(state))
+    return (hi << np.uint64(32)) | lo
+
+
+@njit(cache=True, nogil=True)
+def uniform_below(state: np.ndarray, m: np.int64) -> np.int64:
+    """An integer uniform on [0, m), exactly (rejection of the biased top of the 64-bit range). m ≥ 1."""
+    um = np.uint64(m)
+    limit = np.uint64(0xFFFFFFFFFFFFFFFF) - (np.uint64(0xFFFFFFFFFFFFFFFF) % um)
+    while True:
+        x = next_u64(state)
+        if x < limit:
+            return np.int64(x % um)
+
+
+@njit(cache=True, nogil=True)
+def uniform_double(state: np.ndarray) -> float:
+    """A double uniform on [0, 1) with 53 random bits (only for float-based steps, see the callers)."""
+    return np.float64(next_u64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True)
+def bernoulli(state: np.ndarray, num: np.int64, den: np.int64) -> bool:
+    """Bernoulli(num/den), exactly, for 0 ≤ num ≤ den."""
+    return uniform_below(state, den) < num
+
+
+def stream_states(key: bytes, streams: int) -> list[np.ndarray]:
+    """`streams` independent states sharing a 32-byte key (nonce = stream number + 1)."""
+    if len(key) != 32:
+        raise ValueError("a ChaCha20 key has 32 bytes")
+    words = np.frombuffer(key, dtype="<u4").astype(np.uint32)
+    states = []
+    for s in range(streams):
+        state = np.zeros(STATE_WORDS, dtype=np.uint32)
+        state[0:4] = _CONSTANTS
+        state[4:12] = words
+        state[13:16] = (0, 0, s + 1)
+        state[32] = 16
+        states.append(state)
+    return states
+
+
+def seeded_states(seed: int | None, streams: int) -> list[np.ndarray]:
+    """Streams for post-processing (synthesis): reproducible from `seed`, or from OS entropy when it is None."""
+    if seed is None:
+        return stream_states(os.urandom(32), streams)
+    key = np.random.SeedSequence(int(seed)).generate_state(8, dtype=np.uint32).astype("<u4").tobytes()
+    return stream_states(key, streams)
