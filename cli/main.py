@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from . import aggregate_cmd, query_cmd, sample_cmd, schema_cmd
+from . import aggregate_cmd, query_cmd, sample_cmd, schema_cmd, synthesize_cmd
 
 app = typer.Typer(
     name="sdsynth",
@@ -41,6 +41,7 @@ def main(
 
 
 app.command("aggregate")(aggregate_cmd.aggregate)
+app.command("synthesize")(synthesize_cmd.synthesize)
 app.command("query")(query_cmd.query)
 app.command("sample-data")(sample_cmd.sample_data)
 app.add_typer(schema_cmd.app, name="schema")

@@ -116,7 +116,7 @@ class Aggregates(_CombinationTable):
     levels: list[dict[str, Any]] = field(default_factory=list)
 
 
-DENSE_CELLS_LIMIT = 1 << 22  # per thread: 32 MiB of int64 counts for the lengths counted densely
+DENSE_CELLS_LIMIT = 1 << 23  # per thread: 64 MiB of int64 counts for the lengths counted densely
 
 
 class CombinationCounter:

@@ -7,15 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from .aggregate import Aggregates, CombinationCounts, count_combinations, protect_k_anonymity
 from .analysis import SensitiveStatistics, sensitive_statistics
 from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
-from .encode import stream_encoded
+from .encode import encode, stream_encoded
 from .ingest import IngestOptions, norm
 from .progress import NullProgress, Progress
 from .release import atomic_directory, write_aggregates_release
 from .rust_format import rust_float
+from .synth import create
+from .synth.output import as_nulls, records_to_frame, write_synthetic
 
 
 @dataclass
@@ -77,6 +81,55 @@ def run_aggregate(
         with progress.stage("writing release"):
             write_aggregates_release(aggs, Path(tmp_out), info_extra=input_description(options))
     return AggregateResult(aggs, stats)
+
+
+@dataclass
+class SynthesisResult:
+    aggregates: Aggregates
+    synthetic: pl.DataFrame
+    statistics: SensitiveStatistics | None
+
+
+def run_synthesize(
+    data: Any,
+    options: IngestOptions,
+    out: str | Path,
+    method: str = "row-seeded",
+    reporting_length: int = 3,
+    resolution: int = 10,
+    seed: int | None = None,
+    private_out: str | Path | None = None,
+    overwrite: bool = False,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+    synthesizer_options: dict[str, Any] | None = None,
+) -> SynthesisResult:
+    """k-anonymous aggregates and synthetic records of the same run, written as one release."""
+    progress = progress or NullProgress()
+    with atomic_directory(out, overwrite) as tmp_out:
+        records = encode(data, options, progress)
+        counts = count_combinations(records, reporting_length, n_threads, progress)
+        aggs = protect_k_anonymity(counts, resolution)
+        extra = dict(synthesizer_options or {})
+        if extra.get("oversampling_ratio") is not None:
+            extra["oversampling_aggregates"] = aggs
+        synthesizer = create(method, resolution=resolution, n_threads=n_threads, **extra)
+        with progress.stage(f"synthesizing ({method})"):
+            synthetic_records = synthesizer.fit(records).sample_records(seed=seed)
+        with progress.stage("writing release"):
+            frame = records_to_frame(synthetic_records)
+            folder = Path(tmp_out)
+            write_synthetic(frame, folder)
+            info = input_description(options)
+            info.update(synthesis_method=method, synthetic_records=frame.height, synthesis_seeded=seed is not None)
+            info.update({k: v for k, v in (synthesizer_options or {}).items() if v is not None})
+            write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": as_nulls(frame)})
+        stats = None
+        if private_out is not None:
+            with atomic_directory(private_out, overwrite) as tmp_private:
+                stats = sensitive_statistics(records, counts, resolution, n_threads, progress)
+                write_private_statistics(stats, counts, Path(tmp_private))
+    return SynthesisResult(aggs, frame, stats)
 
 
 def declared_multi_value_parts(options: IngestOptions) -> dict[str, int]:

@@ -94,25 +94,52 @@ def bernoulli(state: np.ndarray, num: np.int64, den: np.int64) -> bool:
     return uniform_below(state, den) < num
 
 
-def stream_states(key: bytes, streams: int) -> list[np.ndarray]:
-    """`streams` independent states sharing a 32-byte key (nonce = stream number + 1)."""
+def stream_state(key: bytes, index: int) -> np.ndarray:
+    """Stream number `index` for a 32-byte key (the nonce carries the index, so streams are independent)."""
     if len(key) != 32:
         raise ValueError("a ChaCha20 key has 32 bytes")
-    words = np.frombuffer(key, dtype="<u4").astype(np.uint32)
-    states = []
-    for s in range(streams):
-        state = np.zeros(STATE_WORDS, dtype=np.uint32)
-        state[0:4] = _CONSTANTS
-        state[4:12] = words
-        state[13:16] = (0, 0, s + 1)
-        state[32] = 16
-        states.append(state)
-    return states
+    state = np.zeros(STATE_WORDS, dtype=np.uint32)
+    state[0:4] = _CONSTANTS
+    state[4:12] = np.frombuffer(key, dtype="<u4").astype(np.uint32)
+    state[13] = np.uint32(index >> 32)
+    state[14] = np.uint32(index & 0xFFFFFFFF)
+    state[15] = 1
+    state[32] = 16
+    return state
+
+
+def stream_states(key: bytes, streams: int) -> list[np.ndarray]:
+    """Streams 0..streams−1 for one key."""
+    return [stream_state(key, s) for s in range(streams)]
+
+
+def stream_key(seed: int | None) -> bytes:
+    """A key for post-processing streams (synthesis): derived from `seed`, or from OS entropy when it is None."""
+    if seed is None:
+        return os.urandom(32)
+    return np.random.SeedSequence(int(seed)).generate_state(8, dtype=np.uint32).astype("<u4").tobytes()
 
 
 def seeded_states(seed: int | None, streams: int) -> list[np.ndarray]:
-    """Streams for post-processing (synthesis): reproducible from `seed`, or from OS entropy when it is None."""
-    if seed is None:
-        return stream_states(os.urandom(32), streams)
-    key = np.random.SeedSequence(int(seed)).generate_state(8, dtype=np.uint32).astype("<u4").tobytes()
-    return stream_states(key, streams)
+    """Streams for post-processing: reproducible from `seed`, or from OS entropy when it is None."""
+    return stream_states(stream_key(seed), streams)
+
+
+@njit(cache=True, nogil=True)
+def init_state(state: np.ndarray, key_words: np.ndarray, index: np.int64) -> None:
+    """Reset `state` to the start of stream `index` of the key (same layout as `stream_state`), inside Numba."""
+    state[0] = 0x61707865
+    state[1] = 0x3320646E
+    state[2] = 0x79622D32
+    state[3] = 0x6B206574
+    for i in range(8):
+        state[4 + i] = key_words[i]
+    state[12] = 0
+    state[13] = np.uint32(np.uint64(index) >> np.uint64(32))
+    state[14] = np.uint32(np.uint64(index) & np.uint64(0xFFFFFFFF))
+    state[15] = 1
+    state[32] = 16
+
+
+def key_words(key: bytes) -> np.ndarray:
+    return np.frombuffer(key, dtype="<u4").astype(np.uint32)

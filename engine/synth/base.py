@@ -1,0 +1,124 @@
+"""The synthesizers' shared contract and registry.
+
+>>> import polars as pl
+>>> from sdsynth.engine.synth import create
+>>> data = pl.DataFrame({"A": ["a"] * 6 + ["b"] * 6, "B": ["x", "y"] * 6})
+>>> synthetic = create("row-seeded", resolution=3).fit(data).sample(seed=1)
+>>> synthetic.height
+12
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self
+
+import polars as pl
+
+from ..aggregate import Aggregates
+from ..encode import EncodedData, encode
+from ..errors import ParameterError
+from ..ingest import IngestOptions
+from .kanon import SeededModel, row_seeded, unseeded, value_seeded
+from .output import records_to_frame
+
+
+class Synthesizer(Protocol):
+    """fit() reads the sensitive data (or released aggregates); sample() is post-processing of what fit kept."""
+
+    name: ClassVar[str]
+
+    def fit(self, data: Any, options: IngestOptions | None = None) -> Self: ...
+
+    def sample_records(self, n: int | None = None, seed: int | None = None) -> EncodedData: ...
+
+    def sample(self, n: int | None = None, seed: int | None = None) -> pl.DataFrame: ...
+
+
+def _as_encoded(data: Any, options: IngestOptions | None) -> EncodedData:
+    return data if isinstance(data, EncodedData) else encode(data, options)
+
+
+@dataclass
+class _KAnonymous:
+    """Shared parts of the k-anonymity synthesizers (they keep the sensitive data in memory between fit/sample)."""
+
+    resolution: int = 10
+    n_threads: int | None = None
+    _model: SeededModel | None = field(default=None, init=False, repr=False)
+
+    def fit(self, data: Any, options: IngestOptions | None = None) -> Self:
+        self._model = SeededModel.fit(_as_encoded(data, options), self.resolution, self.n_threads)
+        return self
+
+    @property
+    def model(self) -> SeededModel:
+        if self._model is None:
+            raise ParameterError("call fit() before sample()")
+        return self._model
+
+    def sample(self, n: int | None = None, seed: int | None = None) -> pl.DataFrame:
+        """The synthetic records as a table (multi-value cells re-joined, reference row order)."""
+        return records_to_frame(self.sample_records(n, seed))
+
+    def sample_records(self, n: int | None = None, seed: int | None = None) -> EncodedData:
+        raise NotImplementedError  # each synthesizer below defines it
+
+
+@dataclass
+class Unseeded(_KAnonymous):
+    """Spec §4.4: N records (or n), each drawn column by column; may contain empty records."""
+
+    name: ClassVar[str] = "unseeded"
+
+    def sample_records(self, n: int | None = None, seed: int | None = None) -> EncodedData:
+        return unseeded(self.model, n, seed)
+
+
+@dataclass
+class RowSeeded(_KAnonymous):
+    """Spec §4.5: a record grown from each sensitive record, then consolidation and suppression."""
+
+    name: ClassVar[str] = "row-seeded"
+
+    def sample_records(self, n: int | None = None, seed: int | None = None) -> EncodedData:
+        _no_count(self.name, n)
+        return row_seeded(self.model, seed)
+
+
+@dataclass
+class ValueSeeded(_KAnonymous):
+    """Spec §4.8: records built from the attribute budget, optionally with oversampling control against
+    released aggregates (`oversampling_aggregates`, `oversampling_ratio`, `oversampling_tries`)."""
+
+    name: ClassVar[str] = "value-seeded"
+    oversampling_ratio: float | None = None
+    oversampling_tries: int = 1
+    oversampling_aggregates: Aggregates | None = None
+
+    def sample_records(self, n: int | None = None, seed: int | None = None) -> EncodedData:
+        _no_count(self.name, n)
+        oversampling = None
+        if self.oversampling_ratio is not None:
+            if self.oversampling_aggregates is None:
+                raise ParameterError("oversampling control needs the released aggregates (oversampling_aggregates)")
+            oversampling = (self.oversampling_aggregates, float(self.oversampling_ratio), self.oversampling_tries)
+        return value_seeded(self.model, seed, oversampling)
+
+
+def _no_count(name: str, n: int | None) -> None:
+    if n is not None:
+        raise ParameterError(
+            f"{name} decides the number of records itself (spec §4.11); do not ask for a number of records"
+        )
+
+
+SYNTHESIZERS: dict[str, type[Any]] = {cls.name: cls for cls in (Unseeded, RowSeeded, ValueSeeded)}
+
+
+def create(name: str, **kwargs: Any) -> Any:
+    """A synthesizer by name (`unseeded`, `row-seeded`, `value-seeded`, ...), as the CLI's --method names them."""
+    key = name.replace("_", "-").lower()
+    if key not in SYNTHESIZERS:
+        raise ParameterError(f"unknown synthesis method {name!r}; choose one of {', '.join(SYNTHESIZERS)}")
+    return SYNTHESIZERS[key](**kwargs)

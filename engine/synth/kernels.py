@@ -1,0 +1,692 @@
+"""Numba kernels of the k-anonymity synthesizers (spec §4.3–4.7).
+
+Counts of "the partial record plus one attribute" come from an exact count table while the combination is short
+(length ≤ `table_length`), and from the bitset running intersection (`kernels/rowsets.py`) beyond; both give the
+same numbers, the table is just faster for the first, most crowded steps. Weighted draws use exact uniform integers
+from a ChaCha20 stream (reproducible with a seed; synthesis is post-processing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..kernels.chacha import init_state, uniform_below
+from ..kernels.counting import _get
+from ..kernels.rowsets import (
+    cumulate,
+    cur_and,
+    cur_and_into,
+    cur_count_and,
+    cur_count_at_least,
+    cur_load,
+    cur_load_complement,
+    cur_pick,
+    cur_random_row,
+    popcount64,
+)
+
+
+@njit(inline="always")
+def _pack_with(chosen: np.ndarray, n: int, a: np.int64, bits: int, slots: int) -> np.uint64:
+    """Key of sorted `chosen[:n]` plus `a` (not in it), in canonical order."""
+    key = np.uint64(0)
+    d = 0
+    placed = False
+    for i in range(n):
+        if not placed and a < chosen[i]:
+            key |= np.uint64(a + 1) << np.uint64(bits * (slots - 1 - d))
+            d += 1
+            placed = True
+        key |= np.uint64(chosen[i] + 1) << np.uint64(bits * (slots - 1 - d))
+        d += 1
+    if not placed:
+        key |= np.uint64(a + 1) << np.uint64(bits * (slots - 1 - d))
+    return key
+
+
+@njit(inline="always")
+def _insert_sorted(chosen: np.ndarray, n: int, a: np.int64) -> None:
+    i = n
+    while i > 0 and chosen[i - 1] > a:
+        chosen[i] = chosen[i - 1]
+        i -= 1
+    chosen[i] = a
+
+
+@njit(inline="always")
+def _finish(
+    path: np.ndarray, depth: int, out_ids: np.ndarray, base: np.int64, out_len: np.ndarray, r: np.int64
+) -> None:
+    """Write a finished walk's record, sorted (canonical order)."""
+    for i in range(depth):
+        x = path[i]
+        j = i - 1
+        while j >= 0 and out_ids[base + j] > x:
+            out_ids[base + j + 1] = out_ids[base + j]
+            j -= 1
+        out_ids[base + j + 1] = x
+    out_len[r] = depth
+
+
+@njit(inline="always")
+def _sort_small(values: np.ndarray, n: int) -> None:
+    for i in range(1, n):
+        x = values[i]
+        j = i - 1
+        while j >= 0 and values[j] > x:
+            values[j + 1] = values[j]
+            j -= 1
+        values[j + 1] = x
+
+
+@njit(inline="always")
+def _pick(weights: np.ndarray, n: int, total: np.int64, state: np.ndarray) -> int:
+    """Index i with probability weights[i] / total (exact)."""
+    r = uniform_below(state, total)
+    for i in range(n):
+        r -= weights[i]
+        if r < 0:
+            return i
+    return n - 1
+
+
+@njit(inline="always")
+def _count(
+    chosen: np.ndarray, depth: int, a: np.int64, table_length: int, tkeys: np.ndarray, tvals: np.ndarray,
+    tmask: np.uint64, kbits: int, kslots: int, bits: np.ndarray, cur: np.ndarray, nz: np.ndarray, nnz: int,
+) -> np.int64:  # fmt: skip
+    """Number of sensitive records holding chosen[:depth] and a."""
+    if depth + 1 <= table_length:
+        return _get(tkeys, tvals, tmask, _pack_with(chosen, depth, a, kbits, kslots))
+    return cur_count_and(bits[a], cur, nz, nnz)
+
+
+@njit(inline="always")
+def _advance(
+    chosen: np.ndarray, depth: int, a: np.int64, table_length: int, bits: np.ndarray, cur: np.ndarray,
+    nz: np.ndarray, nnz: int,
+) -> int:  # fmt: skip
+    """Add a to the partial record; switch to the bitset intersection once past the table's length."""
+    _insert_sorted(chosen, depth, a)
+    depth += 1
+    if depth == table_length:
+        nnz, _ = cur_load(bits[chosen[0]], cur, nz)
+        for i in range(1, depth):
+            nnz, _ = cur_and(bits[chosen[i]], cur, nz, nnz, False)
+    elif depth > table_length:
+        nnz, _ = cur_and(bits[a], cur, nz, nnz, False)
+    return nnz
+
+
+CACHE_MIN_WORDS = 64  # states whose row set spans fewer words are cheaper to recount than to cache
+
+
+@njit(inline="always")
+def _cached_counts(
+    chosen: np.ndarray, depth: int, kbits: int, kslots: int, cache_keys: np.ndarray, cache_vals: np.ndarray,
+    cache_rows: np.ndarray, cache_used: np.ndarray, bits_t: np.ndarray, cur: np.ndarray, nz: np.ndarray, nnz: int,
+) -> int:  # fmt: skip
+    """Row of `cache_rows` holding |rows(state) ∩ rows(a)| for every attribute a, or −1.
+
+    Popular partial records are reached by many walks; their counts are computed once (one pass over the state's
+    non-zero words, all attributes at a time through the transposed bitsets) and memoised. Pure memoisation: it
+    never changes a result.
+    """
+    if depth > kslots or nnz < CACHE_MIN_WORDS:
+        return -1
+    key = np.uint64(0)
+    for i in range(depth):
+        key |= np.uint64(chosen[i] + 1) << np.uint64(kbits * (kslots - 1 - i))
+    mask = np.uint64(cache_keys.shape[0] - 1)
+    h = key * np.uint64(0x9E3779B97F4A7C15)
+    j = (h ^ (h >> np.uint64(31))) & mask
+    while True:
+        if cache_keys[j] == key:
+            return cache_vals[j]
+        if cache_keys[j] == 0:
+            break
+        j = (j + np.uint64(1)) & mask
+    e = cache_used[0]
+    if e >= cache_rows.shape[0]:
+        return -1  # full: keep what is there
+    n_attr = cache_rows.shape[1]
+    row = cache_rows[e]
+    for a in range(n_attr):
+        row[a] = 0
+    for i in range(nnz):
+        w = nz[i]
+        x = cur[w]
+        col = bits_t[w]
+        for a in range(n_attr):
+            row[a] += popcount64(x & col[a])
+    cache_keys[j] = key
+    cache_vals[j] = e
+    cache_used[0] = e + 1
+    return e
+
+
+WALK_STREAM_STRIDE = 256  # walk j draws step d from ChaCha stream j·256 + d: results do not depend on scheduling
+
+
+@njit(cache=True, nogil=True)
+def row_seeded_prefix(
+    offsets: np.ndarray, ids: np.ndarray, row_start: int, row_stop: int, resolution: int, table_length: int,
+    tkeys: np.ndarray, tvals: np.ndarray, kbits: int, kslots: int, key_words: np.ndarray,
+    out_ids: np.ndarray, out_len: np.ndarray, prefix_key: np.ndarray,
+) -> None:  # fmt: skip
+    """Spec §4.5 phase 1, the first `table_length` steps of every walk, from exact counts in the table.
+
+    Walk r writes its chosen attributes (sorted) at out_ids[offsets[r]:], their number in out_len[r], and, if it is
+    still running after `table_length` steps, the packed key of its partial record in prefix_key[r] (else 0)."""
+    tmask = np.uint64(tkeys.shape[0] - 1)
+    state = np.empty(34, dtype=np.uint32)
+    max_w = 0
+    for r in range(row_start, row_stop):
+        max_w = max(max_w, offsets[r + 1] - offsets[r])
+    chosen = np.empty(max_w + 1, dtype=np.int64)
+    used = np.zeros(max_w + 1, dtype=np.bool_)
+    weights = np.zeros(max_w + 1, dtype=np.int64)
+    for r in range(row_start, row_stop):
+        base = offsets[r]
+        w = offsets[r + 1] - base
+        for p in range(w):
+            used[p] = False
+        depth = 0
+        running = True
+        while depth < table_length:
+            total = np.int64(0)
+            for p in range(w):
+                weights[p] = 0
+                if used[p]:
+                    continue
+                c = _get(tkeys, tvals, tmask, _pack_with(chosen, depth, ids[base + p], kbits, kslots))
+                if c >= resolution:
+                    weights[p] = c
+                    total += c
+            if total == 0:
+                running = False
+                break
+            init_state(state, key_words, np.int64(r) * WALK_STREAM_STRIDE + depth)
+            p = _pick(weights, w, total, state)
+            used[p] = True
+            _insert_sorted(chosen, depth, ids[base + p])
+            depth += 1
+        for i in range(depth):
+            out_ids[base + i] = chosen[i]
+        out_len[r] = depth
+        prefix_key[r] = np.uint64(0)
+        if running and depth < w:
+            key = np.uint64(0)
+            for i in range(depth):
+                key |= np.uint64(chosen[i] + 1) << np.uint64(kbits * (kslots - 1 - i))
+            prefix_key[r] = key
+
+
+@njit(cache=True, nogil=True)
+def row_seeded_groups(
+    offsets: np.ndarray, ids: np.ndarray, walks: np.ndarray, group_starts: np.ndarray, group_first: int,
+    group_stop: int, resolution: int, prefix_depth: int, table_length: int, tkeys: np.ndarray, tvals: np.ndarray,
+    kbits: int, kslots: int, bits: np.ndarray, key_words: np.ndarray, out_ids: np.ndarray, out_len: np.ndarray,
+) -> None:  # fmt: skip
+    """Spec §4.5 phase 1 after the first `prefix_depth` steps: walks sharing a partial record advance together.
+
+    `walks` lists walk (= record) indices grouped by their partial record after the prefix steps; group g is
+    walks[group_starts[g]:group_starts[g+1]]. Each group is explored depth first: at a node (a partial record and
+    the walks that reached it), the rows matching it are one bitset, candidate counts are popcounts computed once
+    for the whole node (read from the exact count table while the combination is short enough), every walk draws
+    its next attribute from its own stream, and the walks are split by that attribute into child nodes. Work is
+    done once per distinct partial record, not once per walk.
+    """
+    tmask = np.uint64(tkeys.shape[0] - 1)
+    n_attr = bits.shape[0]
+    n_words = bits.shape[1]
+    max_depth = 0
+    for g in range(group_first, group_stop):
+        for q in range(group_starts[g], group_starts[g + 1]):
+            r = walks[q]
+            max_depth = max(max_depth, offsets[r + 1] - offsets[r])
+    levels = max_depth + 2
+    cur = np.empty((levels, n_words), dtype=np.uint64)
+    nz = np.empty((levels, n_words), dtype=np.int64)
+    nnz = np.zeros(levels, dtype=np.int64)
+    path = np.empty(levels, dtype=np.int64)
+    in_path = np.zeros(n_attr, dtype=np.bool_)
+    counts = np.zeros(n_attr, dtype=np.int64)
+    needed = np.zeros(n_attr, dtype=np.bool_)
+    next_attr = np.empty(walks.shape[0], dtype=np.int64)
+    scratch = np.empty(walks.shape[0], dtype=np.int64)
+    bucket = np.zeros(n_attr + 1, dtype=np.int64)
+    weights = np.zeros(max_depth + 1, dtype=np.int64)
+    state = np.empty(34, dtype=np.uint32)
+    sorted_path = np.empty(levels, dtype=np.int64)
+    cum = np.empty(n_words, dtype=np.int64)
+    cand = np.empty(max_depth + 1, dtype=np.int64)
+    eligible = np.zeros(n_attr, dtype=np.int8)  # per node: 0 unknown, 1 at least k rows, −1 fewer
+    touched = np.empty(n_attr, dtype=np.int64)
+    n_touched = 0
+    # explicit DFS stack of nodes: (lo, hi, depth, attribute that led here)
+    st_lo = np.empty(levels * (n_attr + 1), dtype=np.int64)
+    st_hi = np.empty_like(st_lo)
+    st_depth = np.empty_like(st_lo)
+    st_attr = np.empty_like(st_lo)
+    for g in range(group_first, group_stop):
+        lo0 = group_starts[g]
+        hi0 = group_starts[g + 1]
+        if hi0 <= lo0:
+            continue
+        r0 = walks[lo0]
+        for i in range(prefix_depth):
+            path[i] = out_ids[offsets[r0] + i]
+        path_len = prefix_depth
+        for a in range(n_attr):
+            in_path[a] = False
+        for i in range(prefix_depth):
+            in_path[path[i]] = True
+        k, _ = cur_load(bits[path[0]], cur[prefix_depth], nz[prefix_depth])
+        for i in range(1, prefix_depth):
+            k, _ = cur_and(bits[path[i]], cur[prefix_depth], nz[prefix_depth], k, False)
+        nnz[prefix_depth] = k
+        sp = 0
+        st_lo[0] = lo0
+        st_hi[0] = hi0
+        st_depth[0] = prefix_depth
+        st_attr[0] = -1
+        sp = 1
+        while sp > 0:
+            sp -= 1
+            lo = st_lo[sp]
+            hi = st_hi[sp]
+            depth = st_depth[sp]
+            attr = st_attr[sp]
+            if attr >= 0:
+                for i in range(depth - 1, path_len):
+                    in_path[path[i]] = False
+                path[depth - 1] = attr
+                in_path[attr] = True
+                path_len = depth
+                nnz[depth], _ = cur_and_into(bits[attr], cur[depth - 1], nz[depth - 1], nnz[depth - 1], cur[depth],
+                                             nz[depth])  # fmt: skip
+            if depth + 1 <= table_length:
+                # short combinations: exact counts from the table, once for the node
+                for i in range(depth):
+                    sorted_path[i] = path[i]
+                _sort_small(sorted_path, depth)
+                for q in range(lo, hi):
+                    r = walks[q]
+                    for p in range(offsets[r], offsets[r + 1]):
+                        a = ids[p]
+                        if not in_path[a] and not needed[a]:
+                            needed[a] = True
+                            counts[a] = _get(tkeys, tvals, tmask, _pack_with(sorted_path, depth, a, kbits, kslots))
+                for q in range(lo, hi):
+                    r = walks[q]
+                    base = offsets[r]
+                    w = offsets[r + 1] - base
+                    total = np.int64(0)
+                    for p in range(w):
+                        a = ids[base + p]
+                        needed[a] = False
+                        c = counts[a] if not in_path[a] else 0
+                        weights[p] = c if c >= resolution else 0
+                        total += weights[p]
+                    if total == 0:
+                        next_attr[q] = -1
+                        _finish(path, depth, out_ids, base, out_len, r)
+                        continue
+                    init_state(state, key_words, np.int64(r) * WALK_STREAM_STRIDE + depth)
+                    next_attr[q] = ids[base + _pick(weights, w, total, state)]
+            else:
+                # P(a) ∝ |rows(S ∪ a)| drawn by rejection: a uniform candidate and a uniform row of S, accepted if
+                # the row holds the candidate; candidates matched by fewer than k rows are found and dropped on the
+                # way. Exactly the reference's law, at the cost of a few probes instead of one count per candidate.
+                cumulate(cur[depth], nz[depth], nnz[depth], cum)
+                rows_here = cum[nnz[depth] - 1] if nnz[depth] > 0 else np.int64(0)
+                for q in range(lo, hi):
+                    r = walks[q]
+                    base = offsets[r]
+                    w = offsets[r + 1] - base
+                    m = 0
+                    for p in range(w):
+                        a = ids[base + p]
+                        if not in_path[a] and eligible[a] >= 0:
+                            cand[m] = a
+                            m += 1
+                    init_state(state, key_words, np.int64(r) * WALK_STREAM_STRIDE + depth)
+                    chosen_attr = np.int64(-1)
+                    while m > 0 and rows_here >= resolution:
+                        i = uniform_below(state, m)
+                        a = cand[i]
+                        row = cur_pick(cur[depth], nz[depth], cum, nnz[depth], uniform_below(state, rows_here))
+                        if (bits[a, row >> 6] >> np.uint64(row & 63)) & np.uint64(1) == 0:
+                            continue
+                        if eligible[a] == 0:
+                            ok = cur_count_at_least(bits[a], cur[depth], nz[depth], nnz[depth], resolution)
+                            eligible[a] = 1 if ok else -1
+                            touched[n_touched] = a
+                            n_touched += 1
+                        if eligible[a] < 0:
+                            m -= 1
+                            cand[i] = cand[m]
+                            continue
+                        chosen_attr = a
+                        break
+                    if chosen_attr < 0:
+                        next_attr[q] = -1
+                        _finish(path, depth, out_ids, base, out_len, r)
+                    else:
+                        next_attr[q] = chosen_attr
+                for i in range(n_touched):
+                    eligible[touched[i]] = 0
+                n_touched = 0
+            # split the running walks by their next attribute (counting sort) and push one child per attribute
+            for a in range(n_attr + 1):
+                bucket[a] = 0
+            for q in range(lo, hi):
+                if next_attr[q] >= 0:
+                    bucket[next_attr[q] + 1] += 1
+            for a in range(n_attr):
+                bucket[a + 1] += bucket[a]
+            end = lo + bucket[n_attr]
+            for a in range(n_attr + 1):
+                bucket[a] += lo
+            for q in range(lo, hi):
+                if next_attr[q] >= 0:
+                    scratch[bucket[next_attr[q]]] = walks[q]
+                    bucket[next_attr[q]] += 1
+            for q in range(lo, end):
+                walks[q] = scratch[q]
+            start = lo
+            for a in range(n_attr):
+                stop = bucket[a]
+                if stop > start:
+                    st_lo[sp] = start
+                    st_hi[sp] = stop
+                    st_depth[sp] = depth + 1
+                    st_attr[sp] = a
+                    sp += 1
+                start = max(start, stop)
+        for i in range(path_len):
+            in_path[path[i]] = False
+
+
+@njit(cache=True, nogil=True)
+def unseeded_records(
+    first: int, count: int, offsets: np.ndarray, ids: np.ndarray, column_of: np.ndarray, n_columns: int,
+    bits: np.ndarray, colbits: np.ndarray, single_counts: np.ndarray, n_rows: int, resolution: int,
+    state: np.ndarray, out_ids: np.ndarray, out_len: np.ndarray,
+) -> None:  # fmt: skip
+    """Spec §4.4, one synthetic record per index in [first, first + count).
+
+    For each column (random order) the reference weighs every value by its number of matching rows, folds values
+    matched by fewer than k rows into "empty", and draws. Drawing a uniformly random matching row and taking its
+    value (or "empty" if that value is rare) has exactly those probabilities, and needs one count instead of one
+    per value.
+    """
+    n_words = bits.shape[1]
+    cur = np.empty(n_words, dtype=np.uint64)
+    nz = np.empty(n_words, dtype=np.int64)
+    order = np.empty(n_columns, dtype=np.int64)
+    for j in range(first, first + count):
+        for c in range(n_columns):
+            order[c] = c
+        for c in range(n_columns - 1, 0, -1):  # Fisher–Yates
+            k = uniform_below(state, c + 1)
+            tmp = order[c]
+            order[c] = order[k]
+            order[k] = tmp
+        everything = True  # cur = all rows, not materialised
+        nnz = 0
+        total = np.int64(n_rows)
+        n_out = 0
+        for step in range(n_columns):
+            if total == 0:
+                break
+            c = order[step]
+            r = uniform_below(state, total) if everything else cur_random_row(cur, nz, nnz, total, state)
+            v = np.int64(-1)
+            for q in range(offsets[r], offsets[r + 1]):
+                if column_of[ids[q]] == c:
+                    v = ids[q]
+                    break
+            if v >= 0:
+                size = single_counts[v] if everything else cur_count_and(bits[v], cur, nz, nnz)
+                if size < resolution:
+                    v = np.int64(-1)  # a rare value is folded into "empty"
+            if v >= 0:
+                if everything:
+                    nnz, total = cur_load(bits[v], cur, nz)
+                else:
+                    nnz, total = cur_and(bits[v], cur, nz, nnz, False)
+                out_ids[j, n_out] = v
+                n_out += 1
+            elif everything:
+                nnz, total = cur_load_complement(colbits[c], n_rows, cur, nz)
+            else:
+                nnz, total = cur_and(colbits[c], cur, nz, nnz, True)
+            everything = False
+        out_len[j] = n_out
+        # keep each record's attributes sorted (canonical order)
+        for i in range(1, n_out):
+            x = out_ids[j, i]
+            k = i - 1
+            while k >= 0 and out_ids[j, k] > x:
+                out_ids[j, k + 1] = out_ids[j, k]
+                k -= 1
+            out_ids[j, k + 1] = x
+
+
+@njit(inline="always")
+def _subset_keys_with(
+    chosen: np.ndarray, depth: int, a: np.int64, max_length: int, kbits: int, kslots: int, out: np.ndarray
+) -> int:
+    """Keys of every sub-combination of chosen[:depth] ∪ {a} that contains a, of length ≤ max_length."""
+    out[0] = _pack_with(chosen, 0, a, kbits, kslots)
+    n_out = 1
+    if max_length <= 1 or depth == 0:
+        return n_out
+    stack = np.empty(max_length, dtype=np.int64)
+    pos = np.zeros(max_length, dtype=np.int64)
+    d = 0
+    pos[0] = 0
+    while d >= 0:
+        i = pos[d]
+        if i >= depth:
+            d -= 1
+            continue
+        pos[d] = i + 1
+        stack[d] = chosen[i]
+        out[n_out] = _pack_with(stack, d + 1, a, kbits, kslots)
+        n_out += 1
+        if d + 2 < max_length and i + 1 < depth:
+            d += 1
+            pos[d] = i + 1
+    return n_out
+
+
+@njit(cache=True, nogil=True)
+def _table_inc(keys: np.ndarray, counts: np.ndarray, used: np.ndarray, key: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """counts[key] += 1 in a growable table (`used[0]` is the number of keys)."""
+    if (used[0] + 1) * 2 > keys.shape[0]:
+        old_k, old_c = keys, counts
+        keys = np.zeros(old_k.shape[0] * 2, dtype=np.uint64)
+        counts = np.zeros(old_k.shape[0] * 2, dtype=np.int64)
+        mask = np.uint64(keys.shape[0] - 1)
+        for i in range(old_k.shape[0]):
+            if old_k[i] != 0:
+                h = old_k[i] * np.uint64(0x9E3779B97F4A7C15)
+                j = (h ^ (h >> np.uint64(31))) & mask
+                while keys[j] != 0:
+                    j = (j + np.uint64(1)) & mask
+                keys[j] = old_k[i]
+                counts[j] = old_c[i]
+    mask = np.uint64(keys.shape[0] - 1)
+    h = key * np.uint64(0x9E3779B97F4A7C15)
+    j = (h ^ (h >> np.uint64(31))) & mask
+    while True:
+        if keys[j] == key:
+            counts[j] += 1
+            return keys, counts
+        if keys[j] == 0:
+            keys[j] = key
+            counts[j] = 1
+            used[0] += 1
+            return keys, counts
+        j = (j + np.uint64(1)) & mask
+
+
+@njit(inline="always")
+def _table_val(keys: np.ndarray, counts: np.ndarray, key: np.uint64) -> np.int64:
+    mask = np.uint64(keys.shape[0] - 1)
+    h = key * np.uint64(0x9E3779B97F4A7C15)
+    j = (h ^ (h >> np.uint64(31))) & mask
+    while True:
+        if keys[j] == key:
+            return counts[j]
+        if keys[j] == 0:
+            return 0
+        j = (j + np.uint64(1)) & mask
+
+
+@njit(cache=True, nogil=True)
+def consolidate(
+    available: np.ndarray,  # in/out: remaining budget per attribute (≤ 0 = none)
+    seed_mask: np.ndarray,  # attributes with an initial budget
+    column_of: np.ndarray, n_columns: int, resolution: int, table_length: int,
+    tkeys: np.ndarray, tvals: np.ndarray, kbits: int, kslots: int, bits: np.ndarray, state: np.ndarray,
+    oversampling_ratio: float,  # < 0: no oversampling control
+    tries_per_record: int,
+    agg_keys: np.ndarray, agg_vals: np.ndarray, agg_length: int, subset_bound: int, bits_t: np.ndarray,
+    cache_keys: np.ndarray, cache_vals: np.ndarray, cache_rows: np.ndarray, cache_used: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Spec §4.6 with the attribute-rows sampler of §4.3: records until the budget is spent. Returns CSR.
+
+    `subset_bound` ≥ Σ_{l < agg_length} C(n_columns, l) sizes the scratch for oversampling checks.
+    """
+    n_attr = available.shape[0]
+    n_words = bits.shape[1]
+    cur = np.empty(n_words, dtype=np.uint64)
+    nz = np.empty(n_words, dtype=np.int64)
+    tmask = np.uint64(tkeys.shape[0] - 1)
+    amask = np.uint64(agg_keys.shape[0] - 1)
+    chosen = np.empty(n_columns + 1, dtype=np.int64)
+    col_used = np.zeros(n_columns, dtype=np.bool_)
+    not_allowed = np.zeros(n_attr, dtype=np.bool_)
+    weights = np.zeros(n_attr, dtype=np.int64)
+    cands = np.empty(n_attr, dtype=np.int64)
+    sub_keys = np.empty(subset_bound, dtype=np.uint64)
+    syn_keys = np.zeros(1 << 12, dtype=np.uint64)
+    syn_counts = np.zeros(1 << 12, dtype=np.int64)
+    syn_used = np.zeros(1, dtype=np.int64)
+    control = oversampling_ratio >= 0
+    out_offsets = [0]
+    out_ids = np.empty(1024, dtype=np.int32)
+    n_ids = 0
+    remaining = 0
+    for a in range(n_attr):
+        if available[a] > 0:
+            remaining += 1
+    while remaining > 0:
+        for a in range(n_attr):
+            not_allowed[a] = available[a] <= 0
+        for c in range(n_columns):
+            col_used[c] = False
+        depth = 0
+        nnz = 0
+        tries = tries_per_record
+        while True:
+            n_c = 0
+            total = np.int64(0)
+            e = -1
+            if depth >= table_length:
+                e = _cached_counts(chosen, depth, kbits, kslots, cache_keys, cache_vals, cache_rows, cache_used,
+                                   bits_t, cur, nz, nnz)  # fmt: skip
+            for a in range(n_attr):
+                if not seed_mask[a] or not_allowed[a] or col_used[column_of[a]]:
+                    continue
+                if e >= 0:
+                    c = np.int64(cache_rows[e, a])
+                else:
+                    c = _count(chosen, depth, a, table_length, tkeys, tvals, tmask, kbits, kslots, bits, cur, nz, nnz)
+                if c >= resolution:
+                    cands[n_c] = a
+                    weights[n_c] = c
+                    n_c += 1
+                    total += c
+            if total == 0:
+                break
+            a = cands[_pick(weights, n_c, total, state)]
+            accepted = True
+            if control:
+                n_sub = _subset_keys_with(chosen, depth, a, agg_length, kbits, kslots, sub_keys)
+                for i in range(n_sub):
+                    agg = _get(agg_keys, agg_vals, amask, sub_keys[i])
+                    if agg > 0 and _table_val(syn_keys, syn_counts, sub_keys[i]) + 1 > agg * (1.0 + oversampling_ratio):
+                        accepted = False
+                        break
+                if accepted:
+                    for i in range(n_sub):
+                        syn_keys, syn_counts = _table_inc(syn_keys, syn_counts, syn_used, sub_keys[i])
+            if accepted:
+                nnz = _advance(chosen, depth, a, table_length, bits, cur, nz, nnz)
+                depth += 1
+                col_used[column_of[a]] = True
+                if available[a] <= 1:
+                    available[a] = 0
+                    not_allowed[a] = True
+                    remaining -= 1
+                else:
+                    available[a] -= 1
+                tries = tries_per_record
+            else:
+                tries -= 1
+                if tries == 0:
+                    break
+        if depth == 0:
+            break  # nothing can be placed any more (only possible after oversampling refusals)
+        if n_ids + depth > out_ids.shape[0]:
+            bigger = np.empty(max(out_ids.shape[0] * 2, n_ids + depth), dtype=np.int32)
+            bigger[:n_ids] = out_ids[:n_ids]
+            out_ids = bigger
+        for i in range(depth):
+            out_ids[n_ids + i] = chosen[i]
+        n_ids += depth
+        out_offsets.append(n_ids)
+    return np.array(out_offsets, dtype=np.int64), out_ids[:n_ids]
+
+
+@njit(cache=True, nogil=True)
+def suppress(
+    offsets: np.ndarray, ids: np.ndarray, excess: np.ndarray, state: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spec §4.7: in a uniformly random record order, drop attributes while they exceed their target; drop records
+    that become empty. `excess` is consumed."""
+    n = offsets.shape[0] - 1
+    order = np.arange(n)
+    for i in range(n - 1, 0, -1):
+        k = uniform_below(state, i + 1)
+        tmp = order[i]
+        order[i] = order[k]
+        order[k] = tmp
+    keep = np.ones(ids.shape[0], dtype=np.bool_)
+    for i in range(n):
+        r = order[i]
+        for q in range(offsets[r], offsets[r + 1]):
+            a = ids[q]
+            if excess[a] > 0:
+                keep[q] = False
+                excess[a] -= 1
+    out_offsets = np.zeros(n + 1, dtype=np.int64)
+    out_ids = np.empty(ids.shape[0], dtype=ids.dtype)
+    m = 0
+    rows = 0
+    for r in range(n):
+        start = m
+        for q in range(offsets[r], offsets[r + 1]):
+            if keep[q]:
+                out_ids[m] = ids[q]
+                m += 1
+        if m > start:
+            rows += 1
+            out_offsets[rows] = m
+    return out_offsets[: rows + 1], out_ids[:m]
