@@ -28,6 +28,21 @@ from ._common import (
     ingest_options,
     resolve_input,
 )
+from ._dp_options import (
+    AccuracyOpt,
+    DeltaOpt,
+    DpOpt,
+    EpsilonOpt,
+    FabricationOpt,
+    PercentileOpt,
+    PercentileShareOpt,
+    RecordShareOpt,
+    SigmaOpt,
+    ThresholdOpt,
+    ThresholdTypeOpt,
+    ThresholdValuesOpt,
+    dp_parameters,
+)
 from .aggregate_cmd import PrivateOutOpt, ReportingLengthOpt, ResolutionOpt
 
 
@@ -35,9 +50,26 @@ class Method(str, enum.Enum):
     unseeded = "unseeded"
     row_seeded = "row-seeded"
     value_seeded = "value-seeded"
+    aggregate_seeded = "aggregate-seeded"
+
+
+def _records(value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    if value.strip().lower() == "budget":
+        return "budget"
+    try:
+        n = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected a number of records or 'budget', got {value!r}") from None
+    if n < 0:
+        raise typer.BadParameter("the number of records must be >= 0")
+    return n
 
 
 def _method(value: str) -> str:
+    if not value:
+        return ""  # chosen later: row-seeded, or aggregate-seeded with --dp / --aggregates
     key = value.strip().lower().replace("_", "-")
     if key not in {m.value for m in Method}:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(m.value for m in Method)}")
@@ -57,9 +89,10 @@ def synthesize(
             "--mode",
             metavar="[" + "|".join(m.value for m in Method) + "]",
             callback=_method,
-            help="Synthesis method (spec §4); the reference's spellings (row_seeded, ...) work too.",
+            help="Synthesis method (spec §4); the reference's spellings (row_seeded, ...) work too. Default: row-seeded, "
+            "or aggregate-seeded with --dp or --aggregates.",
         ),
-    ] = Method.row_seeded.value,
+    ] = "",
     resolution: ResolutionOpt = None,
     reporting_length: ReportingLengthOpt = 3,
     seed: Annotated[
@@ -77,6 +110,55 @@ def synthesize(
     oversampling_tries: Annotated[
         int, typer.Option("--oversampling-tries", min=1, help="value-seeded: refusals allowed per record.")
     ] = 1,
+    aggregates: Annotated[
+        Path | None,
+        typer.Option(
+            "--aggregates",
+            help="Synthesize from a published release folder (aggregate-seeded; no sensitive input at all).",
+        ),
+    ] = None,
+    records: Annotated[
+        str | None,
+        typer.Option(
+            "--records",
+            "--target-number-of-records",
+            callback=_records,
+            metavar="N|budget",
+            help="aggregate-seeded / unseeded: number of records. Default: the released record count (the noisy "
+            "one in DP); 'budget' spends the single-attribute budget instead (the reference's default).",
+        ),
+    ] = None,
+    use_synthetic_counts: Annotated[
+        bool,
+        typer.Option("--use-synthetic-counts", help="aggregate-seeded: subtract already synthesized counts."),
+    ] = False,
+    weight_selection_percentile: Annotated[
+        int | None,
+        typer.Option(
+            "--weight-selection-percentile",
+            help="aggregate-seeded: percentile of sub-combination weights for long combinations [default: 95]",
+        ),
+    ] = None,
+    aggregate_counts_scale_factor: Annotated[
+        float | None,
+        typer.Option("--aggregate-counts-scale-factor", help="aggregate-seeded: multiply every aggregate count."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="aggregate-seeded: records built side by side [default: 256]"),
+    ] = None,
+    dp: DpOpt = False,
+    epsilon: EpsilonOpt = None,
+    delta: DeltaOpt = None,
+    percentile: PercentileOpt = None,
+    percentile_epsilon_proportion: PercentileShareOpt = None,
+    record_count_epsilon_proportion: RecordShareOpt = None,
+    accuracy_mode: AccuracyOpt = None,
+    sigma_proportions: SigmaOpt = None,
+    fabrication_mode: FabricationOpt = None,
+    threshold: ThresholdOpt = None,
+    noise_threshold_type: ThresholdTypeOpt = None,
+    noise_threshold_values: ThresholdValuesOpt = None,
     private_out: PrivateOutOpt = None,
     schema: SchemaOpt = None,
     use_columns: UseColumnsOpt = None,
@@ -91,54 +173,108 @@ def synthesize(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Synthesize records whose every attribute combination matches at least k sensitive records.
+    """Synthesize records: k-anonymous (unseeded, row-seeded, value-seeded) or from released aggregates
+    (aggregate-seeded: k-anonymous, DP with --dp, or an existing release with --aggregates).
 
     Writes OUT/synthetic.csv (multi-value cells re-joined, empty cells empty), OUT/synthetic.parquet, and the
-    k-anonymous aggregates of the same run (aggregates.tsv, aggregates.parquet); OUT/release.duckdb holds tables
-    synthetic, aggregates, release_info and release_levels.
+    aggregates of the same run (aggregates.tsv, aggregates.parquet); OUT/release.duckdb holds tables synthetic,
+    aggregates, release_info, release_levels and release_columns. --seed makes synthesis reproducible; DP noise
+    never depends on it.
     """
     from sdsynth.engine.errors import ParameterError
-    from sdsynth.engine.pipeline import run_synthesize
+    from sdsynth.engine.pipeline import run_synthesize, run_synthesize_from_release
     from sdsynth.engine.release import check_output_dir
+    from sdsynth.engine.synth import AggregateSeededParameters
 
+    method_choice = Method(method) if method else None
+    if (dp or aggregates is not None) and method_choice not in (None, Method.aggregate_seeded):
+        raise ParameterError(
+            f"--method {method_choice.value} synthesizes from the sensitive records under k-anonymity; --dp and "
+            "--aggregates synthesize from aggregates (aggregate-seeded)"
+        )
+    if method_choice is None:
+        method_choice = Method.aggregate_seeded if dp or aggregates is not None else Method.row_seeded
+    aggregate_options = {
+        "--use-synthetic-counts": use_synthetic_counts or None, "--batch-size": batch_size,
+        "--weight-selection-percentile": weight_selection_percentile,
+        "--aggregate-counts-scale-factor": aggregate_counts_scale_factor,
+    }  # fmt: skip
+    if method_choice is not Method.aggregate_seeded:
+        used = [k for k, v in aggregate_options.items() if v is not None]
+        if used:
+            raise ParameterError(f"{', '.join(used)} apply to --method aggregate-seeded")
+        if records is not None and method_choice is not Method.unseeded:
+            raise ParameterError(f"{method_choice.value} decides the number of records itself; drop --records")
+        if records == "budget":
+            raise ParameterError("--records budget applies to aggregate-seeded synthesis")
+    if aggregates is not None and input is not None:
+        raise ParameterError("give either an INPUT (sensitive records) or --aggregates (a release), not both")
+    if dp and resolution is not None:
+        raise ParameterError("--resolution is the k of k-anonymity; a --dp release is protected by --epsilon instead")
     k = resolution if resolution is not None else 10
     if k < 1:
         raise ParameterError(f"--resolution must be at least 1, got {k}")
     if reporting_length < 1:
         raise ParameterError(f"--reporting-length must be at least 1, got {reporting_length}")
-    method_choice = Method(method)
     if oversampling_ratio is not None and method_choice is not Method.value_seeded:
         raise ParameterError("--oversampling-ratio applies to --method value-seeded")
     if oversampling_ratio is not None and oversampling_ratio < 0:
         raise ParameterError(f"--oversampling-ratio must be >= 0, got {oversampling_ratio}")
+    dp_params = dp_parameters(
+        dp, reporting_length, epsilon, delta, percentile, percentile_epsilon_proportion,
+        record_count_epsilon_proportion, accuracy_mode, sigma_proportions, fabrication_mode, threshold,
+        noise_threshold_type, noise_threshold_values,
+    )  # fmt: skip
+    agg_params = None
+    if method_choice is Method.aggregate_seeded:
+        agg_params = AggregateSeededParameters(
+            use_synthetic_counts=use_synthetic_counts,
+            weight_selection_percentile=95 if weight_selection_percentile is None else weight_selection_percentile,
+            aggregate_counts_scale_factor=aggregate_counts_scale_factor,
+            **({"batch_size": batch_size} if batch_size is not None else {}),
+        )
     check_output_dir(out, overwrite)
     if private_out is not None:
+        if aggregates is not None:
+            raise ParameterError("--private-out needs the sensitive input; a release alone has no private statistics")
         check_output_dir(private_out, overwrite)
-    path = resolve_input(input, quiet)
-    options = ingest_options(
-        schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, record_limit,
-        missing_values, delimiter, input,
-    )  # fmt: skip
-    extra = {}
-    if method_choice is Method.value_seeded:
-        extra = {"oversampling_ratio": oversampling_ratio, "oversampling_tries": oversampling_tries}
-    result = run_synthesize(
-        path,
-        options,
-        out,
-        method=method_choice.value,
-        reporting_length=reporting_length,
-        resolution=k,
-        seed=seed,
-        private_out=private_out,
-        overwrite=overwrite,
-        n_threads=threads,
-        progress=RichProgress(quiet),
-        synthesizer_options=extra,
-    )
+    progress = RichProgress(quiet)
+    if aggregates is not None:
+        result = run_synthesize_from_release(aggregates, out, records, agg_params, seed, overwrite, threads, progress)
+    else:
+        path = resolve_input(input, quiet)
+        options = ingest_options(
+            schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, record_limit,
+            missing_values, delimiter, input,
+        )  # fmt: skip
+        extra: dict[str, object] = {}
+        if method_choice is Method.value_seeded:
+            extra = {"oversampling_ratio": oversampling_ratio, "oversampling_tries": oversampling_tries}
+        result = run_synthesize(
+            path,
+            options,
+            out,
+            method=method_choice.value,
+            reporting_length=reporting_length,
+            resolution=k,
+            seed=seed,
+            private_out=private_out,
+            overwrite=overwrite,
+            n_threads=threads,
+            progress=progress,
+            synthesizer_options=extra,
+            dp=dp_params,
+            records=records if method_choice is Method.aggregate_seeded else None,
+            aggregate_seeded_params=agg_params,
+        )
     if not quiet:
+        protection = (
+            f"ε = {dp_params.epsilon}"
+            if dp_params
+            else (f"from {aggregates}" if aggregates is not None else f"k = {k}")
+        )
         err_console.print(
-            f"synthesized {result.synthetic.height:,} records ({method_choice.value}, k = {k}); released "
+            f"synthesized {result.synthetic.height:,} records ({method_choice.value}, {protection}); released "
             f"{result.aggregates.n_combinations:,} aggregate combinations"
         )
         err_console.print(f'wrote {out}/ — try: sdsynth query {out} "SELECT * FROM synthetic LIMIT 10"')

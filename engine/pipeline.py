@@ -14,11 +14,13 @@ from .analysis import SensitiveStatistics, sensitive_statistics
 from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
 from .encode import encode, stream_encoded
+from .errors import ParameterError
 from .ingest import IngestOptions, norm
 from .progress import NullProgress, Progress
 from .release import atomic_directory, write_aggregates_release
+from .release_reader import load_release
 from .rust_format import rust_float
-from .synth import create
+from .synth import AggregateSeeded, AggregateSeededParameters, create
 from .synth.output import as_nulls, records_to_frame, write_synthetic
 
 
@@ -103,33 +105,113 @@ def run_synthesize(
     n_threads: int | None = None,
     progress: Progress | None = None,
     synthesizer_options: dict[str, Any] | None = None,
+    dp: DpParameters | None = None,
+    records: int | str | None = None,
+    aggregate_seeded_params: AggregateSeededParameters | None = None,
 ) -> SynthesisResult:
-    """k-anonymous aggregates and synthetic records of the same run, written as one release."""
+    """Aggregates and synthetic records of the same run, written as one release.
+
+    k-anonymity methods read the sensitive records into memory; aggregate-seeded synthesis (always, with `dp`)
+    only ever sees the released aggregates, so the records are streamed once for counting and then dropped.
+    `records` (aggregate-seeded): a number, "budget" (spend the single-attribute budget), or None for the released
+    record count.
+    """
     progress = progress or NullProgress()
+    if dp is not None and method != "aggregate-seeded":
+        raise ParameterError("DP synthesis is aggregate-seeded: drop --method or use --method aggregate-seeded")
+    if dp is not None:
+        warn_inferred_bins(options, progress)
     with atomic_directory(out, overwrite) as tmp_out:
-        records = encode(data, options, progress)
-        counts = count_combinations(records, reporting_length, n_threads, progress)
-        aggs = protect_k_anonymity(counts, resolution)
-        extra = dict(synthesizer_options or {})
-        if extra.get("oversampling_ratio") is not None:
-            extra["oversampling_aggregates"] = aggs
-        synthesizer = create(method, resolution=resolution, n_threads=n_threads, **extra)
-        with progress.stage(f"synthesizing ({method})"):
-            synthetic_records = synthesizer.fit(records).sample_records(seed=seed)
-        with progress.stage("writing release"):
-            frame = records_to_frame(synthetic_records)
-            folder = Path(tmp_out)
-            write_synthetic(frame, folder)
-            info = input_description(options)
-            info.update(synthesis_method=method, synthetic_records=frame.height, synthesis_seeded=seed is not None)
-            info.update({k: v for k, v in (synthesizer_options or {}).items() if v is not None})
-            write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": as_nulls(frame)})
+        if method == "aggregate-seeded":
+            encoded = stream_encoded(data, options, progress)
+            if dp is not None:
+                declared = declared_multi_value_parts(options)
+                W = public_max_attributes(encoded.attributes, declared)
+                aggs = dp_marginals(encoded, dp, W, n_threads, progress).aggregates
+                counts = None
+            else:
+                counts = count_combinations(encoded, reporting_length, n_threads, progress)
+                aggs = protect_k_anonymity(counts, resolution)
+            synthesizer: Any = AggregateSeeded.from_aggregates(aggs, aggregate_seeded_params, n_threads)
+            with progress.stage("synthesizing (aggregate-seeded)"):
+                synthetic_records = synthesizer.sample_records(records, seed)
+        else:
+            encoded = encode(data, options, progress)
+            counts = count_combinations(encoded, reporting_length, n_threads, progress)
+            aggs = protect_k_anonymity(counts, resolution)
+            extra = dict(synthesizer_options or {})
+            if extra.get("oversampling_ratio") is not None:
+                extra["oversampling_aggregates"] = aggs
+            synthesizer = create(method, resolution=resolution, n_threads=n_threads, **extra)
+            with progress.stage(f"synthesizing ({method})"):
+                synthetic_records = synthesizer.fit(encoded).sample_records(seed=seed)
+        info = input_description(options)
+        info.update({k: v for k, v in (synthesizer_options or {}).items() if v is not None})
+        frame = write_synthetic_release(
+            aggs, synthetic_records, Path(tmp_out), method, seed, info, aggregate_seeded_params, progress
+        )
         stats = None
         if private_out is not None:
             with atomic_directory(private_out, overwrite) as tmp_private:
-                stats = sensitive_statistics(records, counts, resolution, n_threads, progress)
+                if counts is None:
+                    counts = count_combinations(encoded, aggs.reporting_length, n_threads, progress)
+                    write_release_errors(aggs, counts, Path(tmp_private))
+                stats = sensitive_statistics(encoded, counts, resolution, n_threads, progress)
                 write_private_statistics(stats, counts, Path(tmp_private))
     return SynthesisResult(aggs, frame, stats)
+
+
+def run_synthesize_from_release(
+    aggregates_dir: str | Path,
+    out: str | Path,
+    records: int | str | None = None,
+    params: AggregateSeededParameters | None = None,
+    seed: int | None = None,
+    overwrite: bool = False,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> SynthesisResult:
+    """Aggregate-seeded synthesis from a published release (no sensitive data at all)."""
+    progress = progress or NullProgress()
+    aggs = load_release(aggregates_dir)
+    with atomic_directory(out, overwrite) as tmp_out:
+        with progress.stage("synthesizing (aggregate-seeded)"):
+            synthetic_records = AggregateSeeded.from_aggregates(aggs, params, n_threads).sample_records(records, seed)
+        info = {
+            k: v for k, v in aggs.parameters.items() if k not in ("created_at", "software", "released_combinations")
+        }
+        info["synthesized_from_release"] = str(Path(aggregates_dir).name)
+        frame = write_synthetic_release(aggs, synthetic_records, Path(tmp_out), "aggregate-seeded", seed, info, params,
+                                        progress)  # fmt: skip
+    return SynthesisResult(aggs, frame, None)
+
+
+def write_synthetic_release(
+    aggs: Aggregates,
+    synthetic_records: Any,
+    folder: Path,
+    method: str,
+    seed: int | None,
+    info: dict[str, Any],
+    params: AggregateSeededParameters | None,
+    progress: Progress,
+) -> pl.DataFrame:
+    """synthetic.csv/.parquet plus the aggregates, with a `synthetic` table in release.duckdb."""
+    with progress.stage("writing release"):
+        frame = records_to_frame(synthetic_records)
+        write_synthetic(frame, folder)
+        info = dict(info)
+        info.update(synthesis_method=method, synthetic_records=frame.height, synthesis_seeded=seed is not None)
+        if method == "aggregate-seeded":
+            p = params or AggregateSeededParameters()
+            info.update(
+                use_synthetic_counts=p.use_synthetic_counts,
+                weight_selection_percentile=p.weight_selection_percentile,
+                aggregate_counts_scale_factor=p.aggregate_counts_scale_factor,
+                synthesis_batch_size=p.batch_size,
+            )
+        write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": as_nulls(frame)})
+    return frame
 
 
 def declared_multi_value_parts(options: IngestOptions) -> dict[str, int]:

@@ -192,21 +192,45 @@ def release_info_rows(aggs: Aggregates, extra: Mapping[str, Any] | None = None) 
     return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in info.items()]
 
 
+def release_columns_frame(aggs: Aggregates, available: list[str]) -> pl.DataFrame:
+    """How the released columns map to the data's columns (so a release can be read back and re-joined)."""
+    rows = []
+    for position, col in enumerate(aggs.attributes.columns):
+        name = unescape(col.name)
+        if name in available:
+            rows.append(
+                {
+                    "column": name,
+                    "source_column": unescape(col.source),
+                    "part": unescape(col.part) if col.part is not None else None,
+                    "delimiter": col.delimiter,
+                    "position": position,
+                }
+            )
+    schema = {"column": pl.String, "source_column": pl.String, "part": pl.String, "delimiter": pl.String,
+              "position": pl.Int32}  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, order_by: str = "") -> None:
+    con.register("incoming_frame", frame.to_arrow())
+    con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM incoming_frame {order_by}")
+    con.unregister("incoming_frame")
+
+
 def write_duckdb(
     path: Path,
     aggs: Aggregates,
     info_extra: Mapping[str, Any] | None = None,
     tables: Mapping[str, pl.DataFrame] | None = None,
 ) -> None:
-    """The release database: `aggregates`, `aggregates_by_source_column`, `release_info`, `release_levels`, and
-    any extra released tables (for example `synthetic`)."""
+    """The release database: `aggregates`, `aggregates_by_source_column`, `release_info`, `release_levels`,
+    `release_columns`, and any extra released tables (for example `synthetic`)."""
     wide = aggregates_wide_frame(aggs)
+    available = [c for c in wide.columns if c not in ("length", "count")]
     con = duckdb.connect(str(path))
     try:
-        con.register("wide_frame", wide.to_arrow())
-        con.execute("CREATE TABLE aggregates AS SELECT * FROM wide_frame")
-        con.unregister("wide_frame")
-        available = [c for c in wide.columns if c not in ("length", "count")]
+        _create_table(con, "aggregates", wide)
         items = source_column_sql(aggs, available)
         con.execute(
             "CREATE VIEW aggregates_by_source_column AS SELECT "
@@ -214,17 +238,12 @@ def write_duckdb(
             + " FROM aggregates"
         )
         info = pl.DataFrame(release_info_rows(aggs, info_extra), schema=["key", "value"], orient="row")
-        con.register("info_frame", info.to_arrow())
-        con.execute("CREATE TABLE release_info AS SELECT * FROM info_frame")
-        con.unregister("info_frame")
+        _create_table(con, "release_info", info)
         levels = pl.DataFrame(aggs.levels) if aggs.levels else pl.DataFrame({"length": []}, schema={"length": pl.Int32})
-        con.register("levels_frame", levels.to_arrow())
-        con.execute("CREATE TABLE release_levels AS SELECT * FROM levels_frame ORDER BY length")
-        con.unregister("levels_frame")
+        _create_table(con, "release_levels", levels, "ORDER BY length")
+        _create_table(con, "release_columns", release_columns_frame(aggs, available), "ORDER BY position")
         for name, frame in (tables or {}).items():
-            con.register("extra_frame", frame.to_arrow())
-            con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM extra_frame")
-            con.unregister("extra_frame")
+            _create_table(con, name, frame)
         con.execute("CHECKPOINT")
     finally:
         con.close()

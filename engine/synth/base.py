@@ -15,10 +15,13 @@ from typing import Any, ClassVar, Protocol, Self
 
 import polars as pl
 
-from ..aggregate import Aggregates
+from ..aggregate import Aggregates, count_combinations, protect_k_anonymity
+from ..dp.marginals import dp_marginals
+from ..dp.params import DpParameters
 from ..encode import EncodedData, encode
 from ..errors import ParameterError
 from ..ingest import IngestOptions
+from .aggregate_seeded import AggregateSeededParameters, aggregate_seeded
 from .kanon import SeededModel, row_seeded, unseeded, value_seeded
 from .output import records_to_frame
 
@@ -113,7 +116,52 @@ def _no_count(name: str, n: int | None) -> None:
         )
 
 
-SYNTHESIZERS: dict[str, type[Any]] = {cls.name: cls for cls in (Unseeded, RowSeeded, ValueSeeded)}
+@dataclass
+class AggregateSeeded:
+    """Spec §4.9: records built from released aggregates only (k-anonymous, or DP when `dp` is given).
+
+    fit() computes the aggregates from sensitive data (k-anonymity with `resolution`, or DP marginals with `dp`);
+    `from_aggregates` starts from a release instead. sample(n) is post-processing: n records (default: the
+    released record count; pass `n="budget"` to spend the single-attribute budget instead, the reference's
+    no-target mode).
+    """
+
+    name: ClassVar[str] = "aggregate-seeded"
+    resolution: int = 10
+    reporting_length: int = 3
+    dp: DpParameters | None = None
+    params: AggregateSeededParameters = field(default_factory=AggregateSeededParameters)
+    n_threads: int | None = None
+    aggregates: Aggregates | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_aggregates(
+        cls, aggregates: Aggregates, params: AggregateSeededParameters | None = None, n_threads: int | None = None
+    ) -> AggregateSeeded:
+        synth = cls(params=params or AggregateSeededParameters(), n_threads=n_threads)
+        synth.aggregates = aggregates
+        return synth
+
+    def fit(self, data: Any, options: IngestOptions | None = None) -> Self:
+        records = _as_encoded(data, options)
+        if self.dp is not None:
+            self.aggregates = dp_marginals(records, self.dp, n_threads=self.n_threads).aggregates
+        else:
+            counts = count_combinations(records, self.reporting_length, self.n_threads)
+            self.aggregates = protect_k_anonymity(counts, self.resolution)
+        return self
+
+    def sample_records(self, n: int | str | None = None, seed: int | None = None) -> EncodedData:
+        if self.aggregates is None:
+            raise ParameterError("call fit() (or build with from_aggregates) before sample()")
+        target = self.aggregates.record_count if n is None else None if n == "budget" else int(n)
+        return aggregate_seeded(self.aggregates, target, self.params, seed, self.n_threads)
+
+    def sample(self, n: int | str | None = None, seed: int | None = None) -> pl.DataFrame:
+        return records_to_frame(self.sample_records(n, seed))
+
+
+SYNTHESIZERS: dict[str, type[Any]] = {cls.name: cls for cls in (Unseeded, RowSeeded, ValueSeeded, AggregateSeeded)}
 
 
 def create(name: str, **kwargs: Any) -> Any:
