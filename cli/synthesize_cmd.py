@@ -89,8 +89,8 @@ def synthesize(
             "--mode",
             metavar="[" + "|".join(m.value for m in Method) + "]",
             callback=_method,
-            help="Synthesis method (spec §4); the reference's spellings (row_seeded, ...) work too. Default: row-seeded, "
-            "or aggregate-seeded with --dp or --aggregates.",
+            help="Synthesis method (spec §4); the reference's spellings (row_seeded, ...) work too. Default: "
+            "row-seeded, or aggregate-seeded with --dp or --aggregates.",
         ),
     ] = "",
     resolution: ResolutionOpt = None,
