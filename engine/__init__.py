@@ -32,6 +32,7 @@ from .errors import (
 )
 from .ingest import IngestOptions
 from .release import run_query, write_aggregates_release
+from .release_reader import load_release
 from .schema import Bins, ColumnSpec, Schema, load_schema
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "count_combinations",
     "dp_marginals",
     "encode",
+    "load_release",
     "load_schema",
     "protect_k_anonymity",
     "run_query",
