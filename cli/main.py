@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from . import aggregate_cmd, query_cmd, sample_cmd, schema_cmd, synthesize_cmd
+from . import (
+    aggregate_cmd,
+    evaluate_cmd,
+    query_cmd,
+    release_cmd,
+    sample_cmd,
+    schema_cmd,
+    synthesize_cmd,
+)
 
 app = typer.Typer(
     name="sdsynth",
@@ -41,10 +49,13 @@ def main(
 
 
 app.command("aggregate")(aggregate_cmd.aggregate)
+app.command("release")(release_cmd.release)
 app.command("synthesize")(synthesize_cmd.synthesize)
+app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("query")(query_cmd.query)
 app.command("sample-data")(sample_cmd.sample_data)
 app.add_typer(schema_cmd.app, name="schema")
+app.add_typer(release_cmd.budget_app, name="budget")
 
 
 def run() -> None:

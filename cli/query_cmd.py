@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ._common import handle_errors, out_console
+from ._common import err_console, handle_errors, out_console
 
 
 class OutputFormat(enum.StrEnum):
@@ -26,12 +26,17 @@ def query(
 ) -> None:
     """Run SQL on a release (read-only) and print the result.
 
-    Tables: aggregates (one column per data column, NULL = not in the combination; length; count),
-    release_info (key, value), release_levels (one row per combination length); view aggregates_by_source_column.
+    Tables: aggregates (one column per data column, NULL = not in the combination; length; count), synthetic (the
+    synthetic records), release_info (key, value: every parameter used), release_levels (per combination length:
+    σ, Δ, threshold), release_columns, evaluation (synthetic vs released aggregates). Views:
+    aggregates_by_source_column (multi-value parts folded back into their column) and, in DP releases,
+    aggregates_with_error (each count with its noise standard deviation and 95 % margin of error).
+
+    In table format, columns that are empty in every shown row are hidden (csv and json show everything).
     """
     import sys
 
-    from sdsynth.engine.release import run_query
+    from sdsynth.engine.query import query_notes, run_query
 
     frame = run_query(release, sql)
     if format is OutputFormat.csv:
@@ -39,14 +44,30 @@ def query(
     elif format is OutputFormat.json:
         sys.stdout.write(frame.write_json() + "\n")
     else:
-        from rich.table import Table
+        _print_table(frame, max_rows)
+    for note in query_notes(release, sql, frame):
+        err_console.print(f"note: {note}", markup=False)
 
-        table = Table(show_lines=False)
-        for col in frame.columns:
-            table.add_column(col, overflow="fold")
-        shown = frame if not max_rows else frame.head(max_rows)
-        for row in shown.iter_rows():
-            table.add_row(*["" if v is None else str(v) for v in row])
-        out_console.print(table)
-        if max_rows and frame.height > max_rows:
-            out_console.print(f"({frame.height:,} rows, first {max_rows} shown; --max-rows 0 shows all)")
+
+def _print_table(frame: Any, max_rows: int) -> None:
+    from rich.table import Table
+
+    shown = frame if not max_rows else frame.head(max_rows)
+    empty = [c for c in shown.columns if shown.height and shown.get_column(c).null_count() == shown.height]
+    table = Table(show_lines=False)
+    columns = [c for c in shown.columns if c not in empty]
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in shown.select(columns).iter_rows():
+        table.add_row(*[_cell(v) for v in row])
+    out_console.print(table)
+    if empty:
+        err_console.print(f"({len(empty)} columns empty in every row hidden; --format csv shows them)", markup=False)
+    if max_rows and frame.height > max_rows:
+        err_console.print(f"({frame.height:,} rows, first {max_rows} shown; --max-rows 0 shows all)", markup=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

@@ -31,7 +31,8 @@ from .errors import (
     SdsynthError,
 )
 from .ingest import IngestOptions
-from .release import run_query, write_aggregates_release
+from .query import query_notes, run_query
+from .release import write_aggregates_release
 from .release_reader import load_release
 from .schema import Bins, ColumnSpec, Schema, load_schema
 
@@ -64,6 +65,7 @@ __all__ = [
     "load_release",
     "load_schema",
     "protect_k_anonymity",
+    "query_notes",
     "run_query",
     "sensitive_statistics",
     "stream_encoded",

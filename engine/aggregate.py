@@ -90,6 +90,13 @@ class _CombinationTable:
             return 0
         return int(self.lookup(np.array([key], dtype=np.uint64))[0])
 
+    def as_dict_single(self) -> dict[str, int]:
+        """{`column:value`: count} of the single attributes (escaped human form)."""
+        single = self.lengths == 1
+        labels = self.attributes.labels
+        ids = self.layout.unpack(self.keys[single], 1)[:, 0]
+        return {labels[i]: int(c) for i, c in zip(ids.tolist(), self.counts[single].tolist(), strict=True)}
+
     def as_dict(self) -> dict[str, int]:
         """{combination key: count}; for tests and small data."""
         return dict(zip(self.key_strings(), self.counts.tolist(), strict=True))

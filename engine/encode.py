@@ -265,6 +265,48 @@ def encode(
     return data_out
 
 
+def encode_together(sources: list[tuple[Any, IngestOptions]], progress: Progress | None = None) -> list[EncodedData]:
+    """Several tables encoded with one shared attribute dictionary (the union of their values), so their
+    combinations can be compared key by key (evaluation of synthetic against sensitive data).
+
+    The tables must have the same used columns in the same order."""
+    progress = progress or NullProgress()
+    read = []
+    for data, options in sources:
+        source, plan = open_and_plan(data, options)
+        with progress.stage(f"reading {source.name}", unit="rows") as bar:
+            batches = list(_advancing(iter_normalized(source, plan), bar))
+        read.append((source, plan, batches))
+    first_plan = read[0][1]
+    names = [c.name for c in first_plan.columns]
+    for source, plan, _ in read[1:]:
+        other = [c.name for c in plan.columns]
+        if other != names:
+            missing = sorted(set(names) - set(other))
+            extra = sorted(set(other) - set(names))
+            raise InputError(
+                f"{source.name}: columns differ from {read[0][0].name}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; extra {', '.join(extra)}" if extra else "")
+                + ("" if missing or extra else "; same columns in another order")
+            )
+    uniques: list[set[str]] = [set() for _ in first_plan.columns]
+    for _, plan, batches in read:
+        for pos, values in enumerate(collect_uniques(iter(batches), plan)):
+            uniques[pos] |= values
+    attributes = build_attribute_table(first_plan, uniques)
+    out = []
+    for source, plan, batches in read:
+        encoder = BatchEncoder(plan, attributes)
+        offsets, ids = _concat_csr([encoder.encode(nb) for nb in batches])
+        data_out = EncodedData(attributes, offsets, ids, source.name)
+        if plan.subject_id_index is not None and data_out.n_records:
+            subject_ids = pl.concat([b.subject_ids for b in batches if b.subject_ids is not None])
+            data_out = join_by_subject(data_out, subject_ids, plan)
+        out.append(data_out)
+    return out
+
+
 def stream_encoded(
     data: Any,
     options: IngestOptions | None = None,

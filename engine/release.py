@@ -242,6 +242,18 @@ def write_duckdb(
         levels = pl.DataFrame(aggs.levels) if aggs.levels else pl.DataFrame({"length": []}, schema={"length": pl.Int32})
         _create_table(con, "release_levels", levels, "ORDER BY length")
         _create_table(con, "release_columns", release_columns_frame(aggs, available), "ORDER BY position")
+        if aggs.mode == "dp" and "noise_sd" in levels.columns:
+            # the noise added at each length (before post-processing) and a 95 % margin of error from it
+            con.execute(
+                "CREATE VIEW aggregates_with_error AS SELECT a.*, l.noise_sd, round(1.96 * l.noise_sd, 1) AS "
+                "margin_of_error_95 FROM aggregates a JOIN release_levels l USING (length)"
+            )
+        elif "resolution" in levels.columns:
+            # counts were rounded down to a multiple of k: the true count lies in [count, count + k − 1]
+            con.execute(
+                "CREATE VIEW aggregates_with_error AS SELECT a.*, a.count AS lower_bound, a.count + l.resolution - 1 "
+                "AS upper_bound FROM aggregates a JOIN release_levels l USING (length)"
+            )
         for name, frame in (tables or {}).items():
             _create_table(con, name, frame)
         con.execute("CHECKPOINT")
@@ -269,27 +281,3 @@ def relation_arrow(relation: Any) -> Any:
     """A DuckDB relation as an Arrow table (the method's name changed in DuckDB 2)."""
     fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
     return fetch()
-
-
-def run_query(release_dir: str | Path, sql: str) -> pl.DataFrame:
-    """Run SQL on a release folder's DuckDB file (read-only)."""
-    from .errors import InputError, ParameterError
-
-    db = Path(release_dir)
-    if db.is_dir():
-        db = db / RELEASE_DB
-    if not db.is_file():
-        raise InputError(f"{db}: no release database here (expected a folder written by `sdsynth aggregate`)")
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        try:
-            relation = con.sql(sql)
-            if relation is None:  # a statement without a result
-                return pl.DataFrame()
-            table = relation_arrow(relation)
-        except duckdb.Error as exc:
-            message = str(exc).strip().splitlines()[0]
-            raise ParameterError(f"query failed: {message}") from None
-        return pl.from_arrow(table)  # type: ignore[return-value]
-    finally:
-        con.close()
