@@ -12,6 +12,7 @@ import typer
 from . import (
     aggregate_cmd,
     evaluate_cmd,
+    prepare_cmd,
     query_cmd,
     release_cmd,
     sample_cmd,
@@ -56,6 +57,7 @@ app.command("query")(query_cmd.query)
 app.command("sample-data")(sample_cmd.sample_data)
 app.add_typer(schema_cmd.app, name="schema")
 app.add_typer(release_cmd.budget_app, name="budget")
+app.add_typer(prepare_cmd.app, name="prepare")
 
 
 def run() -> None:

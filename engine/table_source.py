@@ -194,14 +194,14 @@ class CsvSource:
                     pending = rest.combine_chunks().to_batches() if rest.num_rows else []
                     pending_rows = rest.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError):
-            self._diagnose()
+            self.diagnose()
             raise InputError(f"{self.name}: not a valid delimited text file") from None
         if pending_rows:
             yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
         if not got_rows:
             raise InputError(f"{self.name}: the file has a header row but no data rows")
 
-    def _diagnose(self) -> None:
+    def diagnose(self) -> None:
         """Find the first row Arrow rejected and raise an error naming it (never quoting its content)."""
         n_fields = len(self.headers)
         with self.path.open("rb") as fh:
