@@ -20,10 +20,9 @@ import time
 from sdsynth.engine import IngestOptions, load_schema
 from sdsynth.engine.evaluation import evaluate_private
 options = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
-multi = {{c: ";" for c in ("IP_Relation", "IP_Gender", "IP_ageBroad", "IP_PayMoney")}}
-evaluate_private({real!r}, {real!r}, options, multi_value=multi)  # warm-up: Numba cache, imports
+evaluate_private({real!r}, {real!r}, options)  # warm-up: Numba cache, imports
 start = time.perf_counter()
-ev = evaluate_private({real!r}, {synthetic!r}, options, reporting_length=3, multi_value=multi)
+ev = evaluate_private({real!r}, {synthetic!r}, options, reporting_length=3)
 result = dict(rows={rows}, seconds=time.perf_counter() - start, k_marginal=ev.summary["k_marginal"],
               combinations=ev.summary["original_combinations"])
 """

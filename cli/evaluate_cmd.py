@@ -68,12 +68,10 @@ def evaluate(
     )  # fmt: skip
     k = resolution if resolution is not None else 10
     progress = RichProgress(quiet)
-    multi = {c.name: c.delimiter for c in (options.schema.columns if options.schema else []) if c.kind == "multi_value"}
-    multi.update(options.multi_value or {})
     released = load_release(aggregates) if aggregates is not None else None
     privacy = dict(released.parameters) if released is not None else {}
     with atomic_directory(out, overwrite) as tmp:
-        evaluation = evaluate_private(sensitive, synthetic, options, reporting_length, k, privacy, progress, multi)
+        evaluation = evaluate_private(sensitive, synthetic, options, reporting_length, k, privacy, progress)
         write_evaluation(evaluation, Path(tmp))
         (Path(tmp) / "report.html").write_text(render_report(evaluation, "Evaluation (private)"), encoding="utf-8")
         if released is not None:

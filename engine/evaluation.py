@@ -134,7 +134,6 @@ def evaluate_private(
     resolution: int = 10,
     privacy: dict[str, Any] | None = None,
     progress: Progress | None = None,
-    multi_value: dict[str, str] | None = None,
 ) -> Evaluation:
     """Synthetic against sensitive data: spec §5 metrics, marginal TVDs, k-marginal, pMSE, unique matches."""
     progress = progress or NullProgress()
@@ -147,7 +146,7 @@ def evaluate_private(
     with progress.stage("evaluating marginals and scores"):
         real_frame = records_to_frame(real, order=False)
         syn_frame = records_to_frame(syn, order=False)
-        tvd = marginal_tvd(real_frame, syn_frame, multi_value=multi_value)
+        tvd = marginal_tvd(real_frame, syn_frame)  # multi-value cells are already canonical: one dictionary
         cross = cross_tool_scores(real_frame, syn_frame)
     tvd_means = mean_tvd_by_order(tvd)
     summary = {

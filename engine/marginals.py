@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from .kernels.marginal_counts import Marginals
+
 
 def canonical_cells(frame: pl.DataFrame, multi_value: Mapping[str, str] | None) -> pl.DataFrame:
     """Strings with nulls as "" and multi-value cells in canonical form (see the module docstring)."""
@@ -34,21 +36,25 @@ def canonical_cells(frame: pl.DataFrame, multi_value: Mapping[str, str] | None) 
     return frame.select(exprs)
 
 
-def _codes(
+def shared_codes(a: pl.Series, b: pl.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """Two string columns as int32 codes of one sorted dictionary (the union of their values)."""
+    categories = pl.concat([a, b]).unique().sort().to_list()
+    enum = pl.Enum(categories)
+    code_a = a.cast(enum).to_physical().to_numpy().astype(np.int32)
+    code_b = b.cast(enum).to_physical().to_numpy().astype(np.int32)
+    return code_a, code_b, len(categories)
+
+
+def category_codes(
     real: pl.DataFrame, synthetic: pl.DataFrame, columns: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Both tables as (n, columns) category codes sharing one dictionary per column."""
-    real_codes = np.empty((real.height, len(columns)), dtype=np.int64)
-    syn_codes = np.empty((synthetic.height, len(columns)), dtype=np.int64)
+    """Both tables as (columns, rows) int32 category codes sharing one dictionary per column."""
+    real_codes = np.empty((len(columns), real.height), dtype=np.int32)
+    syn_codes = np.empty((len(columns), synthetic.height), dtype=np.int32)
     sizes = []
     for j, col in enumerate(columns):
-        a = real.get_column(col)
-        b = synthetic.get_column(col)
-        categories = pl.concat([a, b]).unique().sort()
-        mapping = dict(zip(categories.to_list(), range(len(categories)), strict=True))
-        real_codes[:, j] = a.replace_strict(mapping, return_dtype=pl.Int64).to_numpy()
-        syn_codes[:, j] = b.replace_strict(mapping, return_dtype=pl.Int64).to_numpy()
-        sizes.append(len(categories))
+        real_codes[j], syn_codes[j], size = shared_codes(real.get_column(col), synthetic.get_column(col))
+        sizes.append(size)
     return real_codes, syn_codes, sizes
 
 
@@ -61,39 +67,24 @@ def marginal_tvd(
 ) -> pl.DataFrame:
     """One row per column set: order, columns (joined by ' × '), tvd. `multi_value`: {column: delimiter}."""
     columns = list(columns or real.columns)
-    real = canonical_cells(real.select(columns), multi_value)
-    synthetic = canonical_cells(synthetic.select([c for c in columns if c in synthetic.columns]), multi_value)
     missing = [c for c in columns if c not in synthetic.columns]
     if missing:
         raise ValueError(f"synthetic data lacks column(s) {missing}")
-    real_codes, syn_codes, sizes = _codes(real, synthetic, columns)
-    rows = []
-    n_real, n_syn = max(real.height, 1), max(synthetic.height, 1)
+    real = canonical_cells(real.select(columns), multi_value)
+    synthetic = canonical_cells(synthetic.select(columns), multi_value)
+    real_codes, syn_codes, sizes = category_codes(real, synthetic, columns)
+    frames = []
     for order in orders:
-        for combo in itertools.combinations(range(len(columns)), order):
-            dims = [sizes[j] for j in combo]
-            cells = int(np.prod(dims))
-            a = np.ravel_multi_index(tuple(real_codes[:, j] for j in combo), dims) if real.height else np.zeros(0, int)
-            b = (
-                np.ravel_multi_index(tuple(syn_codes[:, j] for j in combo), dims)
-                if synthetic.height
-                else np.zeros(0, int)
-            )
-            if cells <= 4 * (len(a) + len(b)) + 1024:
-                p = np.bincount(a, minlength=cells) / n_real
-                q = np.bincount(b, minlength=cells) / n_syn
-                tvd = 0.5 * float(np.abs(p - q).sum())
-            else:  # sparse joint domain: compare only the cells that occur
-                ua, ca = np.unique(a, return_counts=True)
-                ub, cb = np.unique(b, return_counts=True)
-                keys = np.union1d(ua, ub)
-                p = np.zeros(len(keys))
-                q = np.zeros(len(keys))
-                p[np.searchsorted(keys, ua)] = ca / n_real
-                q[np.searchsorted(keys, ub)] = cb / n_syn
-                tvd = 0.5 * float(np.abs(p - q).sum())
-            rows.append({"order": order, "columns": " × ".join(columns[j] for j in combo), "tvd": tvd})
-    return pl.DataFrame(rows, schema={"order": pl.Int32, "columns": pl.String, "tvd": pl.Float64})
+        combos = list(itertools.combinations(range(len(columns)), order))
+        if not combos:
+            continue
+        tvd = 0.5 * Marginals(real_codes, sizes, combos).l1(syn_codes)
+        names = [" × ".join(columns[j] for j in combo) for combo in combos]
+        frames.append(pl.DataFrame({"order": [order] * len(combos), "columns": names, "tvd": tvd},
+                                   schema={"order": pl.Int32, "columns": pl.String, "tvd": pl.Float64}))  # fmt: skip
+    if not frames:
+        return pl.DataFrame(schema={"order": pl.Int32, "columns": pl.String, "tvd": pl.Float64})
+    return pl.concat(frames)
 
 
 def mean_tvd_by_order(detail: pl.DataFrame) -> dict[int, float]:

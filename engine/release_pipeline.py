@@ -167,7 +167,6 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
         privacy = s.privacy(aggs)
         with progress.stage("evaluating against the released aggregates"):
             public_eval = evaluate_public(aggs, synthetic_records, privacy)
-        multi = {unescape(c.source): c.delimiter for c in aggs.attributes.columns if c.is_part and c.delimiter}
         with progress.stage("writing the public release"):
             write_synthetic(frame, out)
             info = input_description(s.options)
@@ -184,7 +183,7 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
         # private material: everything computed from the sensitive data
         with progress.stage("evaluating against the sensitive data"):
             private_eval = evaluate_private(data, frame, s.options, aggs.reporting_length,
-                                            s.resolution, privacy, progress, multi)  # fmt: skip
+                                            s.resolution, privacy, progress)  # fmt: skip
         with progress.stage("writing the private folder"):
             write_evaluation(private_eval, private)
             (private / "report.html").write_text(render_report(private_eval, f"{s.title} — private report", levels),

@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .kernels.marginal_counts import Marginals
+from .marginals import shared_codes
+
 SUBSAMPLE_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90)
 NUMERIC_RANGE = 20
 BINS = 20
@@ -62,10 +65,10 @@ def _percentile_bins(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarra
 
 
 def feature_codes(real: pl.DataFrame, synthetic: pl.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
-    """Both tables as integer codes per feature (features sorted by name; numeric ones binned as SDNist does)."""
+    """Both tables as (features, rows) int32 codes (features sorted by name; numeric ones binned as SDNist does)."""
     features = sorted(real.columns)
-    a = np.empty((real.height, len(features)), dtype=np.int64)
-    b = np.empty((synthetic.height, len(features)), dtype=np.int64)
+    a = np.empty((len(features), real.height), dtype=np.int32)
+    b = np.empty((len(features), synthetic.height), dtype=np.int32)
     sizes = []
     for j, col in enumerate(features):
         r = real.get_column(col).cast(pl.String).fill_null("")
@@ -73,50 +76,54 @@ def feature_codes(real: pl.DataFrame, synthetic: pl.DataFrame) -> tuple[list[str
         numbers = _numeric(r)
         if numbers is not None:
             rb, sb = _percentile_bins(numbers, s.cast(pl.Float64, strict=False).to_numpy())
-            a[:, j], b[:, j] = rb + 1, sb + 1
+            a[j], b[j] = rb + 1, sb + 1
             sizes.append(BINS + 1)
-            continue
-        categories = pl.concat([r, s]).unique().sort()
-        mapping = dict(zip(categories.to_list(), range(len(categories)), strict=True))
-        a[:, j] = r.replace_strict(mapping, return_dtype=pl.Int64).to_numpy()
-        b[:, j] = s.replace_strict(mapping, return_dtype=pl.Int64).to_numpy()
-        sizes.append(len(categories))
+        else:
+            a[j], b[j], size = shared_codes(r, s)
+            sizes.append(size)
     return features, a, b, sizes
 
 
-def _pair_l1(x: np.ndarray, y: np.ndarray, dims: tuple[int, int]) -> float:
-    cells = dims[0] * dims[1]
-    p = np.bincount(x[:, 0] * dims[1] + x[:, 1], minlength=cells) / max(len(x), 1)
-    q = np.bincount(y[:, 0] * dims[1] + y[:, 1], minlength=cells) / max(len(y), 1)
-    return float(np.abs(p - q).sum())
+def feature_pairs(n_features: int, max_pairs: int | None = None) -> list[tuple[int, int]]:
+    """All pairs of features, or a sample of them (see the module notes)."""
+    pairs = list(itertools.combinations(range(n_features), 2)) or [(0, 0)]
+    if max_pairs is None and n_features >= PAIR_SAMPLE_FROM:
+        max_pairs = PAIR_SAMPLE
+    if max_pairs is not None and len(pairs) > max_pairs:
+        chosen = np.random.default_rng(0).choice(len(pairs), size=max_pairs, replace=False)
+        pairs = [pairs[i] for i in sorted(chosen)]
+    return pairs
+
+
+def _score(l1: np.ndarray) -> float:
+    return (2.0 - float(l1.mean())) * 500.0
 
 
 def k_marginal(
     features: list[str], real: np.ndarray, synthetic: np.ndarray, sizes: list[int], max_pairs: int | None = None
 ) -> tuple[float, pl.DataFrame]:
-    """SDNist's 2-marginal score and its per-pair L1 distances (all pairs, or a sample: see the module notes)."""
-    pairs = list(itertools.combinations(range(len(features)), 2)) or [(0, 0)]
-    if max_pairs is None and len(features) >= PAIR_SAMPLE_FROM:
-        max_pairs = PAIR_SAMPLE
-    if max_pairs is not None and len(pairs) > max_pairs:
-        chosen = np.random.default_rng(0).choice(len(pairs), size=max_pairs, replace=False)
-        pairs = [pairs[i] for i in sorted(chosen)]
-    rows = []
-    for i, j in pairs:
-        l1 = _pair_l1(real[:, [i, j]], synthetic[:, [i, j]], (sizes[i], sizes[j]))
-        rows.append({"feature_a": features[i], "feature_b": features[j], "l1": l1})
-    detail = pl.DataFrame(rows, schema={"feature_a": pl.String, "feature_b": pl.String, "l1": pl.Float64})
-    return (2.0 - float(detail.get_column("l1").mean())) * 500.0, detail
+    """SDNist's 2-marginal score and its per-pair L1 distances (codes as from `feature_codes`)."""
+    pairs = feature_pairs(len(features), max_pairs)
+    l1 = Marginals(real, sizes, pairs).l1(synthetic)
+    return _score(l1), _pair_detail(features, pairs, l1)
+
+
+def _pair_detail(features: list[str], pairs: list[tuple[int, int]], l1: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"feature_a": [features[i] for i, _ in pairs], "feature_b": [features[j] for _, j in pairs], "l1": l1},
+        schema={"feature_a": pl.String, "feature_b": pl.String, "l1": pl.Float64},
+    )
 
 
 def propensity_mse(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """SDNist's propensity MSE on (features, rows) codes."""
     from sklearn.tree import DecisionTreeClassifier
 
-    x = np.vstack([real, synthetic])
-    y = np.concatenate([np.zeros(len(real)), np.ones(len(synthetic))])
+    x = np.hstack([real, synthetic]).T
+    y = np.concatenate([np.zeros(real.shape[1]), np.ones(synthetic.shape[1])])
     tree = DecisionTreeClassifier(max_depth=6, random_state=0).fit(x, y)
     p = tree.predict_proba(x)[:, 1] if len(tree.classes_) == 2 else np.full(len(x), float(tree.classes_[0]))
-    c = len(synthetic) / len(x)
+    c = synthetic.shape[1] / len(x)
     return float(np.mean((p - c) ** 2))
 
 
@@ -143,13 +150,16 @@ class CrossToolScores:
 def cross_tool_scores(real: pl.DataFrame, synthetic: pl.DataFrame, max_pairs: int | None = None) -> CrossToolScores:
     """k-marginal (with its subsample baseline), propensity MSE and unique exact matches."""
     features, a, b, sizes = feature_codes(real, synthetic)
-    score, pairs = k_marginal(features, a, b, sizes, max_pairs)
+    pairs = feature_pairs(len(features), max_pairs)
+    real_pairs = Marginals(a, sizes, pairs)  # the real data's pair densities, counted once
+    l1 = real_pairs.l1(b)
+    score, detail = _score(l1), _pair_detail(features, pairs, l1)
     rng = np.random.default_rng(0)
     rows = []
     for f in SUBSAMPLE_FRACTIONS:
-        n = max(1, round(f * len(a)))
-        sample = a[rng.choice(len(a), size=n, replace=False)]
-        rows.append({"fraction": f, "k_marginal": k_marginal(features, a, sample, sizes, max_pairs)[0]})
+        n = max(1, round(f * a.shape[1]))
+        sample = np.sort(rng.choice(a.shape[1], size=n, replace=False))
+        rows.append({"fraction": f, "k_marginal": _score(real_pairs.l1(a, rows=sample))})
     subsample = pl.DataFrame(rows)
     distances = np.abs(subsample.get_column("k_marginal").to_numpy() - score)
     equivalent = float(SUBSAMPLE_FRACTIONS[int(np.argmin(distances))])
@@ -157,11 +167,11 @@ def cross_tool_scores(real: pl.DataFrame, synthetic: pl.DataFrame, max_pairs: in
         scores={
             "k_marginal": score,
             "k_marginal_sdnist": int(score),  # SDNist reports the truncated integer
-            "k_marginal_pairs": pairs.height,
+            "k_marginal_pairs": detail.height,
             "subsample_equivalent_pct": 100.0 * equivalent,
             "propensity_mse": propensity_mse(a, b),
             **{f"unique_exact_{k}": v for k, v in unique_exact_matches(real, synthetic).items()},
         },
-        k_marginal_pairs=pairs,
+        k_marginal_pairs=detail,
         subsample=subsample,
     )

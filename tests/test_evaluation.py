@@ -239,8 +239,7 @@ def test_marginal_tvd_oracle_and_canonical_multi_value() -> None:
 def test_evaluation_outputs_recompute_headlines(tmp_path: Path) -> None:
     """Every headline number can be recomputed from the exported detail tables."""
     real, syn = _tables(7, 600, 500)
-    ev = evaluate_private(real, syn, IngestOptions(multi_value={"zeta": ";"}), reporting_length=3, resolution=5,
-                          multi_value={"zeta": ";"})  # fmt: skip
+    ev = evaluate_private(real, syn, IngestOptions(multi_value={"zeta": ";"}), reporting_length=3, resolution=5)
     written = write_evaluation(ev, tmp_path)
     summary = json.loads((tmp_path / "evaluation.json").read_text())["summary"]
     assert {p.name for p in written} >= {"evaluation.json", "combinations.parquet", "k_marginal_pairs.parquet"}
