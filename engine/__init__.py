@@ -10,6 +10,7 @@ The public API is small; each name is documented where it is defined.
 {'A:a1': 2, 'A:a1;B:b1': 2, 'B:b1': 2}
 """
 
+from . import _threads  # noqa: F401  (first: configures the thread pool before any kernel runs)
 from ._version import __version__
 from .aggregate import (
     Aggregates,

@@ -36,7 +36,7 @@ def _sorted_insert(ids: np.ndarray, n: int, a: np.int64) -> int:
     return n + 1
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _select(values: np.ndarray, n: int, k: int) -> np.int64:
     """The k-th smallest of values[:n] (0-based), reordering values so that values[k+1:n] are all ≥ it."""
     lo = 0
@@ -65,7 +65,7 @@ def _select(values: np.ndarray, n: int, k: int) -> np.int64:
     return values[k]
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _r8_rounded(values: np.ndarray, n: int, q: float) -> np.int64:
     """round_half_away(R8 quantile) of values[:n] (spec §3.3, §4.9), by selection rather than sorting."""
     h = (n + 1.0 / 3.0) * q + 1.0 / 3.0
@@ -84,7 +84,7 @@ def _r8_rounded(values: np.ndarray, n: int, q: float) -> np.int64:
     return np.int64(math.floor(v + 0.5))
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _extend_lists(
     b: int, rec: np.ndarray, n_rec: int, z: np.int64, a: np.int64, max_length: int, bits: int, slots: int,
     tkeys: np.ndarray, tidx: np.ndarray, mask: np.uint64, sub_idx: np.ndarray, sub_n: np.ndarray,
@@ -161,7 +161,7 @@ def _keep_value(kept: np.ndarray, n_kept: np.ndarray, b: int, a: np.int64, v: np
     n_kept[b, a] = n + 1
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _r8_from_extremes(row: np.ndarray, total: int, q: float, keep_top: bool) -> np.int64:
     """round_half_away(R8 quantile) of `total` values of which `row` holds the extreme ones (see _keep_value)."""
     h = (total + 1.0 / 3.0) * q + 1.0 / 3.0
@@ -183,6 +183,168 @@ def _r8_from_extremes(row: np.ndarray, total: int, q: float, keep_top: bool) -> 
     return np.int64(math.floor(v + 0.5))
 
 
+@njit(cache=True)
+def _start_record(
+    b: int, n_attr: int, bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, mask: np.uint64,
+    counts: np.ndarray, use_synthetic: bool, keep_top: bool, sub_idx: np.ndarray, kept: np.ndarray,
+    n_kept: np.ndarray, sub_n: np.ndarray, dead: np.ndarray, full: np.ndarray,
+) -> None:  # fmt: skip
+    """An empty record's candidate lists: each attribute's only sub-combination is {a}."""
+    for a in range(n_attr):
+        i = _get(tkeys, tidx, mask, np.uint64(a + 1) << np.uint64(bits * (slots - 1))) - 1
+        if i < 0:
+            dead[b, a] = True
+        else:
+            if use_synthetic:
+                sub_idx[b, a, 0] = i
+            else:
+                _keep_value(kept, n_kept, b, a, counts[i], keep_top)
+            sub_n[b, a] = 1
+            full[b, a] = i
+
+
+@njit(cache=True)
+def _propose(
+    b: int, step: int, attempt: int, rec: np.ndarray, n_rec: np.ndarray, cols: np.ndarray, column_of: np.ndarray,
+    available: np.ndarray, cooc: np.ndarray, max_length: int, q: float, counts: np.ndarray, synthetic: np.ndarray,
+    use_synthetic: bool, list_capacity: int, keep_top: bool, sub_idx: np.ndarray, kept: np.ndarray,
+    sub_n: np.ndarray, dead: np.ndarray, full: np.ndarray, refused: np.ndarray, key_words: np.ndarray,
+    first_record: np.int64,
+) -> np.int64:  # fmt: skip
+    """Record b's next attribute drawn with the weights of spec §4.9 (−1: no candidate left, the record ends)."""
+    n_attr = available.shape[0]
+    n_words = cooc.shape[1]
+    allowed = np.empty(n_words, dtype=np.uint64)
+    for w in range(n_words):
+        allowed[w] = ~np.uint64(0)
+    if max_length >= 2:
+        for t in range(n_rec[b]):
+            row = cooc[rec[b, t]]
+            for w in range(n_words):
+                allowed[w] &= row[w]
+    values = np.empty(list_capacity if use_synthetic else 1, dtype=np.int64)
+    cands = np.empty(n_attr, dtype=np.int64)
+    weights = np.empty(n_attr, dtype=np.int64)
+    n_c = 0
+    total = np.int64(0)
+    for w in range(n_words):
+        x = allowed[w]
+        while x != 0:
+            low = x & (~x + np.uint64(1))
+            bit = 0
+            while (low >> np.uint64(bit)) != np.uint64(1):
+                bit += 1
+            x ^= low
+            a = w * 64 + bit
+            if a >= n_attr or available[a] <= 0 or dead[b, a] or refused[b, a] or cols[b, column_of[a]]:
+                continue
+            if n_rec[b] + 1 <= max_length:
+                i = full[b, a]
+                if i < 0:
+                    continue
+                wt = counts[i] - synthetic[i] if use_synthetic else counts[i]
+                if wt <= 0:
+                    continue
+            elif not use_synthetic:
+                wt = _r8_from_extremes(kept[b, a], sub_n[b, a], q, keep_top)
+            else:
+                n_v = sub_n[b, a]
+                ok = True
+                for t in range(n_v):
+                    i = sub_idx[b, a, t]
+                    v = counts[i] - synthetic[i]
+                    if v <= 0:
+                        ok = False
+                        break
+                    values[t] = v
+                if not ok:
+                    continue
+                wt = _r8_rounded(values, n_v, q)
+                if wt <= 0:
+                    continue
+            cands[n_c] = a
+            weights[n_c] = wt
+            n_c += 1
+            total += wt
+    if total == 0:
+        return np.int64(-1)
+    state = np.empty(34, dtype=np.uint32)
+    init_state(state, key_words, ((first_record + b) * 64 + step) * 64 + attempt)
+    r = uniform_below(state, total)
+    k = 0
+    while r >= weights[k]:
+        r -= weights[k]
+        k += 1
+    return cands[k]
+
+
+@njit(cache=True)
+def _commit(
+    size: int, pending: np.ndarray, proposal: np.ndarray, finished: np.ndarray, refused: np.ndarray,
+    available: np.ndarray, synthetic: np.ndarray, use_synthetic: bool, sub_idx: np.ndarray, sub_n: np.ndarray,
+    rec: np.ndarray, n_rec: np.ndarray, cols: np.ndarray, column_of: np.ndarray, accepted: np.ndarray,
+    sequential: np.ndarray,
+) -> int:  # fmt: skip
+    """Commit the proposals in a uniformly random order; returns how many were refused (their attribute ran out)."""
+    n_pending = 0
+    order = np.empty(size, dtype=np.int64)
+    for b in range(size):
+        if pending[b]:
+            order[n_pending] = b
+            n_pending += 1
+    for i in range(n_pending - 1, 0, -1):
+        j = uniform_below(sequential, i + 1)
+        tmp = order[i]
+        order[i] = order[j]
+        order[j] = tmp
+    redraw = 0
+    for i in range(n_pending):
+        b = order[i]
+        a = proposal[b]
+        if a < 0:
+            finished[b] = True
+            pending[b] = False
+            continue
+        if available[a] <= 0:
+            refused[b, a] = True
+            redraw += 1
+            continue
+        pending[b] = False
+        available[a] -= 1
+        if use_synthetic:
+            # synthetic[s] += 1 for the released sub-combinations s of the record + a that contain a
+            for t in range(sub_n[b, a]):
+                synthetic[sub_idx[b, a, t]] += 1
+        n_rec[b] = _sorted_insert(rec[b], n_rec[b], a)
+        cols[b, column_of[a]] = True
+        accepted[b] = a
+    return redraw
+
+
+@njit(cache=True)
+def _grow(
+    b: int, z: np.int64, max_rec: int, rec: np.ndarray, n_rec: np.ndarray, cols: np.ndarray,
+    column_of: np.ndarray, cooc: np.ndarray, max_length: int, bits: int, slots: int, tkeys: np.ndarray,
+    tidx: np.ndarray, mask: np.uint64, counts: np.ndarray, use_synthetic: bool, keep_top: bool,
+    sub_idx: np.ndarray, kept: np.ndarray, n_kept: np.ndarray, sub_n: np.ndarray, dead: np.ndarray,
+    full: np.ndarray, refused: np.ndarray,
+) -> None:  # fmt: skip
+    """Record b just took attribute z: extend its candidates' sub-combination lists (or kill candidates)."""
+    scratch = np.empty(max_rec + 2, dtype=np.int64)
+    pos = np.empty(max_rec + 2, dtype=np.int64)
+    others = np.empty(max_rec + 2, dtype=np.int64)
+    row = cooc[z]
+    for a in range(refused.shape[1]):
+        refused[b, a] = False
+        if dead[b, a] or cols[b, column_of[a]]:
+            continue
+        if max_length >= 2 and (row[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0:
+            dead[b, a] = True  # {a, z} was never released: a can no longer join this record
+            continue
+        _extend_lists(b, rec[b], n_rec[b], z, a, max_length, bits, slots, tkeys, tidx, mask, sub_idx, sub_n,
+                      dead, full, scratch, pos, others, use_synthetic, counts, kept, n_kept, keep_top)  # fmt: skip
+
+
 @njit(cache=True, parallel=True)
 def build_batch(
     size: int, max_rec: int, n_columns: int, column_of: np.ndarray, available: np.ndarray, cooc: np.ndarray,
@@ -194,10 +356,10 @@ def build_batch(
 
     Each step, every unfinished record draws its next attribute (in parallel); the draws are committed one record
     at a time in a uniformly random order; a draw whose attribute ran out meanwhile is refused and redrawn.
-    Returns (records, lengths).
+    Returns (records, lengths). The parallel loops only call the per-record functions above: parfor bodies stay
+    small, which keeps the first-call compile time short.
     """
     n_attr = available.shape[0]
-    n_words = cooc.shape[1]
     mask = np.uint64(tkeys.shape[0] - 1)
     rec = np.zeros((size, max_rec + 1), dtype=np.int64)
     n_rec = np.zeros(size, dtype=np.int64)
@@ -214,19 +376,9 @@ def build_batch(
     proposal = np.full(size, -1, dtype=np.int64)
     pending = np.zeros(size, dtype=np.bool_)
     accepted = np.full(size, -1, dtype=np.int64)
-    # single-attribute lists: {a}
     for b in prange(size):
-        for a in range(n_attr):
-            i = _get(tkeys, tidx, mask, np.uint64(a + 1) << np.uint64(bits * (slots - 1))) - 1
-            if i < 0:
-                dead[b, a] = True
-            else:
-                if use_synthetic:
-                    sub_idx[b, a, 0] = i
-                else:
-                    _keep_value(kept, n_kept, b, a, counts[i], keep_top)
-                sub_n[b, a] = 1
-                full[b, a] = i
+        _start_record(b, n_attr, bits, slots, tkeys, tidx, mask, counts, use_synthetic, keep_top, sub_idx, kept,
+                      n_kept, sub_n, dead, full)  # fmt: skip
     for step in range(max_rec + 1):
         any_open = False
         for b in range(size):
@@ -237,127 +389,21 @@ def build_batch(
         attempt = 0
         while True:
             for b in prange(size):
-                if not pending[b]:
-                    continue
-                allowed = np.empty(n_words, dtype=np.uint64)
-                for w in range(n_words):
-                    allowed[w] = ~np.uint64(0)
-                if max_length >= 2:
-                    for t in range(n_rec[b]):
-                        row = cooc[rec[b, t]]
-                        for w in range(n_words):
-                            allowed[w] &= row[w]
-                values = np.empty(list_capacity if use_synthetic else 1, dtype=np.int64)
-                cands = np.empty(n_attr, dtype=np.int64)
-                weights = np.empty(n_attr, dtype=np.int64)
-                n_c = 0
-                total = np.int64(0)
-                for w in range(n_words):
-                    x = allowed[w]
-                    while x != 0:
-                        low = x & (~x + np.uint64(1))
-                        bit = 0
-                        while (low >> np.uint64(bit)) != np.uint64(1):
-                            bit += 1
-                        x ^= low
-                        a = w * 64 + bit
-                        if a >= n_attr or available[a] <= 0 or dead[b, a] or refused[b, a] or cols[b, column_of[a]]:
-                            continue
-                        if n_rec[b] + 1 <= max_length:
-                            i = full[b, a]
-                            if i < 0:
-                                continue
-                            wt = counts[i] - synthetic[i] if use_synthetic else counts[i]
-                            if wt <= 0:
-                                continue
-                        elif not use_synthetic:
-                            wt = _r8_from_extremes(kept[b, a], sub_n[b, a], q, keep_top)
-                        else:
-                            n_v = sub_n[b, a]
-                            ok = True
-                            for t in range(n_v):
-                                i = sub_idx[b, a, t]
-                                v = counts[i] - synthetic[i]
-                                if v <= 0:
-                                    ok = False
-                                    break
-                                values[t] = v
-                            if not ok:
-                                continue
-                            wt = _r8_rounded(values, n_v, q)
-                            if wt <= 0:
-                                continue
-                        cands[n_c] = a
-                        weights[n_c] = wt
-                        n_c += 1
-                        total += wt
-                if total == 0:
-                    proposal[b] = -1
-                    continue
-                state = np.empty(34, dtype=np.uint32)
-                init_state(state, key_words, ((first_record + b) * 64 + step) * 64 + attempt)
-                r = uniform_below(state, total)
-                k = 0
-                while r >= weights[k]:
-                    r -= weights[k]
-                    k += 1
-                proposal[b] = cands[k]
-            # commit in a uniformly random order
-            n_pending = 0
-            order = np.empty(size, dtype=np.int64)
-            for b in range(size):
                 if pending[b]:
-                    order[n_pending] = b
-                    n_pending += 1
-            for i in range(n_pending - 1, 0, -1):
-                j = uniform_below(sequential, i + 1)
-                tmp = order[i]
-                order[i] = order[j]
-                order[j] = tmp
-            redraw = 0
-            scratch = np.empty(max_rec + 2, dtype=np.int64)
-            pos = np.empty(max_rec + 2, dtype=np.int64)
-            for i in range(n_pending):
-                b = order[i]
-                a = proposal[b]
-                if a < 0:
-                    finished[b] = True
-                    pending[b] = False
-                    continue
-                if available[a] <= 0:
-                    refused[b, a] = True
-                    redraw += 1
-                    continue
-                pending[b] = False
-                available[a] -= 1
-                if use_synthetic:
-                    # synthetic[s] += 1 for the released sub-combinations s of the record + a that contain a
-                    for t in range(sub_n[b, a]):
-                        synthetic[sub_idx[b, a, t]] += 1
-                n_rec[b] = _sorted_insert(rec[b], n_rec[b], a)
-                cols[b, column_of[a]] = True
-                accepted[b] = a
+                    proposal[b] = _propose(
+                        b, step, attempt, rec, n_rec, cols, column_of, available, cooc, max_length, q, counts,
+                        synthetic, use_synthetic, list_capacity, keep_top, sub_idx, kept, sub_n, dead, full, refused,
+                        key_words, first_record,
+                    )  # fmt: skip
+            redraw = _commit(size, pending, proposal, finished, refused, available, synthetic, use_synthetic,
+                             sub_idx, sub_n, rec, n_rec, cols, column_of, accepted, sequential)  # fmt: skip
             if redraw == 0:
                 break
             attempt += 1
-        # the records that grew: extend their candidates' sub-combination lists
         for b in prange(size):
             z = accepted[b]
-            if z < 0:
-                continue
-            accepted[b] = -1
-            scratch = np.empty(max_rec + 2, dtype=np.int64)
-            pos = np.empty(max_rec + 2, dtype=np.int64)
-            others = np.empty(max_rec + 2, dtype=np.int64)
-            row = cooc[z]
-            for a in range(n_attr):
-                refused[b, a] = False
-                if dead[b, a] or cols[b, column_of[a]]:
-                    continue
-                if max_length >= 2 and (row[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0:
-                    dead[b, a] = True  # {a, z} was never released: a can no longer join this record
-                    continue
-                _extend_lists(b, rec[b], n_rec[b], z, a, max_length, bits, slots, tkeys, tidx, mask, sub_idx,
-                              sub_n, dead, full, scratch, pos, others, use_synthetic, counts, kept, n_kept,
-                              keep_top)  # fmt: skip
+            if z >= 0:
+                accepted[b] = -1
+                _grow(b, z, max_rec, rec, n_rec, cols, column_of, cooc, max_length, bits, slots, tkeys, tidx, mask,
+                      counts, use_synthetic, keep_top, sub_idx, kept, n_kept, sub_n, dead, full, refused)  # fmt: skip
     return rec, n_rec
