@@ -45,7 +45,7 @@ from ._dp_options import (
     dp_parameters,
 )
 from .aggregate_cmd import ReportingLengthOpt, ResolutionOpt
-from .synthesize_cmd import Method, _method, _records
+from .synthesize_cmd import Method, SamplingLawOpt, _method, _records, aggregate_seeded_parameters
 
 
 def _load_config(ctx: typer.Context, value: Path | None) -> Path | None:
@@ -106,6 +106,7 @@ def release(
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Makes synthesis reproducible (never DP noise).")] = None,
+    sampling_law: SamplingLawOpt = None,
     delta: DeltaOpt = None,
     percentile: PercentileOpt = None,
     percentile_epsilon_proportion: PercentileShareOpt = None,
@@ -164,7 +165,6 @@ def release(
     """
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.release_pipeline import ReleaseSettings, run_release
-    from sdsynth.engine.synth import AggregateSeededParameters
 
     del config
     if input is None and ctx.meta.get("config_input"):
@@ -186,9 +186,11 @@ def release(
     settings = ReleaseSettings(
         out=out, private_out=private_out, options=options, dp=dp_params, resolution=k,
         reporting_length=reporting_length, method=method or None, records=records, seed=seed,
-        aggregate_seeded=AggregateSeededParameters(), overwrite=overwrite, n_threads=threads, ledger_path=ledger,
-        dataset_id=dataset_id, budget=budget, title=title,
+        aggregate_seeded=aggregate_seeded_parameters(sampling_law), overwrite=overwrite, n_threads=threads,
+        ledger_path=ledger, dataset_id=dataset_id, budget=budget, title=title,
     )  # fmt: skip
+    if sampling_law is not None and settings.method != "aggregate-seeded":
+        raise ParameterError("--sampling-law applies to aggregate-seeded synthesis (the method with --dp)")
     path = resolve_input(input, quiet)
     if dry_run:
         from sdsynth.engine.dry_run import describe_release

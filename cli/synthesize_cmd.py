@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -51,6 +51,51 @@ class Method(str, enum.Enum):
     row_seeded = "row-seeded"
     value_seeded = "value-seeded"
     aggregate_seeded = "aggregate-seeded"
+
+
+class SamplingLaw(str, enum.Enum):
+    calibrated = "calibrated"
+    reference = "reference"
+
+
+SamplingLawOpt = Annotated[
+    SamplingLaw | None,
+    typer.Option(
+        "--sampling-law",
+        help="aggregate-seeded: calibrated (absence sampled, empty cells and multi-value parts at their released "
+        "rates; see docs/synthesis.md) or reference (pac-synth's law, spec §4.9) [default: calibrated]",
+    ),
+]
+
+
+def aggregate_seeded_parameters(
+    sampling_law: SamplingLaw | None,
+    use_synthetic_counts: bool = False,
+    weight_selection_percentile: int | None = None,
+    aggregate_counts_scale_factor: float | None = None,
+    batch_size: int | None = None,
+) -> Any:
+    """AggregateSeededParameters from the CLI options; the reference law's options are refused with the other law."""
+    from sdsynth.engine.errors import ParameterError
+    from sdsynth.engine.synth import AggregateSeededParameters
+    from sdsynth.engine.synth.aggregate_seeded import DEFAULT_SAMPLING_LAW
+
+    law = sampling_law.value if sampling_law is not None else DEFAULT_SAMPLING_LAW
+    reference_only = {
+        "--use-synthetic-counts": use_synthetic_counts or None, "--batch-size": batch_size,
+        "--weight-selection-percentile": weight_selection_percentile,
+        "--aggregate-counts-scale-factor": aggregate_counts_scale_factor,
+    }  # fmt: skip
+    used = [k for k, v in reference_only.items() if v is not None]
+    if law != "reference" and used:
+        raise ParameterError(f"{', '.join(used)} belong to --sampling-law reference (the {law} law has no such option)")
+    return AggregateSeededParameters(
+        use_synthetic_counts=use_synthetic_counts,
+        weight_selection_percentile=95 if weight_selection_percentile is None else weight_selection_percentile,
+        aggregate_counts_scale_factor=aggregate_counts_scale_factor,
+        sampling_law=law,
+        **({"batch_size": batch_size} if batch_size is not None else {}),
+    )
 
 
 def _records(value: str | None) -> int | str | None:
@@ -147,6 +192,7 @@ def synthesize(
         int | None,
         typer.Option("--batch-size", help="aggregate-seeded: records built side by side [default: 256]"),
     ] = None,
+    sampling_law: SamplingLawOpt = None,
     dp: DpOpt = False,
     epsilon: EpsilonOpt = None,
     delta: DeltaOpt = None,
@@ -184,7 +230,6 @@ def synthesize(
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.pipeline import run_synthesize, run_synthesize_from_release
     from sdsynth.engine.release import check_output_dir
-    from sdsynth.engine.synth import AggregateSeededParameters
 
     method_choice = Method(method) if method else None
     if (dp or aggregates is not None) and method_choice not in (None, Method.aggregate_seeded):
@@ -197,7 +242,7 @@ def synthesize(
     aggregate_options = {
         "--use-synthetic-counts": use_synthetic_counts or None, "--batch-size": batch_size,
         "--weight-selection-percentile": weight_selection_percentile,
-        "--aggregate-counts-scale-factor": aggregate_counts_scale_factor,
+        "--aggregate-counts-scale-factor": aggregate_counts_scale_factor, "--sampling-law": sampling_law,
     }  # fmt: skip
     if method_choice is not Method.aggregate_seeded:
         used = [k for k, v in aggregate_options.items() if v is not None]
@@ -227,11 +272,8 @@ def synthesize(
     )  # fmt: skip
     agg_params = None
     if method_choice is Method.aggregate_seeded:
-        agg_params = AggregateSeededParameters(
-            use_synthetic_counts=use_synthetic_counts,
-            weight_selection_percentile=95 if weight_selection_percentile is None else weight_selection_percentile,
-            aggregate_counts_scale_factor=aggregate_counts_scale_factor,
-            **({"batch_size": batch_size} if batch_size is not None else {}),
+        agg_params = aggregate_seeded_parameters(
+            sampling_law, use_synthetic_counts, weight_selection_percentile, aggregate_counts_scale_factor, batch_size
         )
     check_output_dir(out, overwrite)
     if private_out is not None:

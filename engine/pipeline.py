@@ -203,15 +203,22 @@ def write_synthetic_release(
         info = dict(info)
         info.update(synthesis_method=method, synthetic_records=frame.height, synthesis_seeded=seed is not None)
         if method == "aggregate-seeded":
-            p = params or AggregateSeededParameters()
-            info.update(
-                use_synthetic_counts=p.use_synthetic_counts,
-                weight_selection_percentile=p.weight_selection_percentile,
-                aggregate_counts_scale_factor=p.aggregate_counts_scale_factor,
-                synthesis_batch_size=p.batch_size,
-            )
+            info.update(synthesis_parameters(params or AggregateSeededParameters()))
         write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": as_nulls(frame)})
     return frame
+
+
+def synthesis_parameters(p: AggregateSeededParameters) -> dict[str, Any]:
+    """The aggregate-seeded options that shaped the synthetic records (for release_info and the manifest)."""
+    if p.sampling_law != "reference":
+        return {"sampling_law": p.sampling_law}
+    return {
+        "sampling_law": p.sampling_law,
+        "use_synthetic_counts": p.use_synthetic_counts,
+        "weight_selection_percentile": p.weight_selection_percentile,
+        "aggregate_counts_scale_factor": p.aggregate_counts_scale_factor,
+        "synthesis_batch_size": p.batch_size,
+    }
 
 
 def declared_multi_value_parts(options: IngestOptions) -> dict[str, int]:

@@ -31,6 +31,7 @@ from .ingest import IngestOptions, unescape
 from .pipeline import (
     declared_multi_value_parts,
     input_description,
+    synthesis_parameters,
     warn_inferred_bins,
     write_private_statistics,
     write_release_errors,
@@ -172,6 +173,8 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
             info = input_description(s.options)
             info.update(release_id=release_id, synthesis_method=s.method, synthetic_records=frame.height,
                         synthesis_seeded=s.seed is not None)  # fmt: skip
+            if s.method == "aggregate-seeded":
+                info.update(synthesis_parameters(s.aggregate_seeded))
             write_aggregates_release(
                 aggs, out, info_extra=info,
                 tables={"synthetic": as_nulls(frame), "evaluation": summary_rows(public_eval)},
@@ -203,7 +206,11 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "parameters": {k: v for k, v in aggs.parameters.items()},
             "record_count": aggs.record_count,
-            "synthesis": {"method": s.method, "records": frame.height},
+            "synthesis": {
+                "method": s.method,
+                "records": frame.height,
+                **(synthesis_parameters(s.aggregate_seeded) if s.method == "aggregate-seeded" else {}),
+            },
             "files": {
                 p.relative_to(out).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}
                 for p in sorted(out.rglob("*"))

@@ -53,7 +53,7 @@ def test_invariants(
     released = _released(aggs)
     if not any(len(key) == 1 for key in released):
         return
-    params = AggregateSeededParameters(synthetic_counts, 95, scale, batch)
+    params = AggregateSeededParameters(synthetic_counts, 95, scale, batch, sampling_law="reference")
     out = aggregate_seeded(aggs, target, params, seed=3, n_threads=2)
     records = [frozenset(out.record(r).tolist()) for r in range(out.n_records)]
     assert all(records), "never an empty record"
@@ -132,9 +132,9 @@ def test_first_record_follows_the_reference_law(R: int) -> None:
     aggs = protect_k_anonymity(count_combinations(data, R), 2)
     law = _first_record_law(aggs, 0.95)
     runs = 3000
+    REFERENCE_ONE = AggregateSeededParameters(batch_size=1, sampling_law="reference")
     observed = Counter(
-        frozenset(aggregate_seeded(aggs, 1, AggregateSeededParameters(batch_size=1), seed=s, n_threads=1).ids.tolist())
-        for s in range(runs)
+        frozenset(aggregate_seeded(aggs, 1, REFERENCE_ONE, seed=s, n_threads=1).ids.tolist()) for s in range(runs)
     )
     keys = list(law)
     assert set(observed) <= set(keys)
@@ -144,7 +144,7 @@ def test_first_record_follows_the_reference_law(R: int) -> None:
 
 def test_parameter_checks() -> None:
     with pytest.raises(ParameterError, match="scale factor must be > 0"):
-        AggregateSeededParameters(aggregate_counts_scale_factor=0)
+        AggregateSeededParameters(aggregate_counts_scale_factor=0, sampling_law="reference")
     with pytest.raises(ParameterError, match="between 0 and 100"):
         AggregateSeededParameters(weight_selection_percentile=101)
     with pytest.raises(ParameterError, match="batch size"):
@@ -183,7 +183,8 @@ def test_dp_synthesis_then_synthesis_from_the_release(tmp_path: Path, cases: Pat
     assert synthetic.height == int(info["record_count"])  # defaults to the released (noisy) record count
     # from the release alone: budget mode spends exactly the single-attribute counts
     again = tmp_path / "again"
-    result = _run("synthesize", "--aggregates", dp, "--records", "budget", "--seed", "2", "--out", again, "-q")
+    result = _run("synthesize", "--aggregates", dp, "--records", "budget", "--sampling-law", "reference", "--seed", "2",
+                  "--out", again, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(again / "release.duckdb"), read_only=True)
     singles = dict(

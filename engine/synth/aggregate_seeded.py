@@ -25,21 +25,36 @@ from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key, stream_state
 from ..kernels.counting import build_lookup_table
 from .agg_kernels import build_batch
+from .calibrated import calibrated
 
 DEFAULT_BATCH_SIZE = 256
 SEQUENTIAL_STREAM = 1 << 62
 
 
+SAMPLING_LAWS = ("calibrated", "reference")
+DEFAULT_SAMPLING_LAW = "calibrated"
+
+
 @dataclass(frozen=True)
 class AggregateSeededParameters:
-    """pac-synth's sampling options (spec §6.1) plus the batch size."""
+    """The sampling law (`calibrated`, see `calibrated.py`, or pac-synth's `reference` law of spec §4.9) and
+    pac-synth's options of the reference law (spec §6.1) plus its batch size."""
 
     use_synthetic_counts: bool = False
     weight_selection_percentile: int = 95
     aggregate_counts_scale_factor: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    sampling_law: str = DEFAULT_SAMPLING_LAW
 
     def __post_init__(self) -> None:
+        if self.sampling_law not in SAMPLING_LAWS:
+            raise ParameterError(f"unknown sampling law {self.sampling_law!r}; choose {' or '.join(SAMPLING_LAWS)}")
+        if self.sampling_law == "calibrated" and (
+            self.use_synthetic_counts or self.aggregate_counts_scale_factor is not None
+        ):
+            raise ParameterError(
+                "--use-synthetic-counts and --aggregate-counts-scale-factor belong to --sampling-law reference"
+            )
         if not (0 <= self.weight_selection_percentile <= 100):
             raise ParameterError(
                 f"weight selection percentile must be between 0 and 100, got {self.weight_selection_percentile}"
@@ -70,11 +85,19 @@ def aggregate_seeded(
     seed: int | None = None,
     n_threads: int | None = None,
 ) -> EncodedData:
-    """Synthetic records from released aggregates: exactly `target` records, or (None) until the single-attribute
-    budget is spent."""
+    """Synthetic records from released aggregates: exactly `target` records, or (None, reference law only) until the
+    single-attribute budget is spent."""
     params = params or AggregateSeededParameters()
     if target is not None and target < 0:
         raise ParameterError(f"the number of records must be >= 0, got {target}")
+    if n_threads is not None:
+        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+    if params.sampling_law == "calibrated":
+        if target is None:
+            raise ParameterError(
+                "--records budget spends the single-attribute budget, which only --sampling-law reference has"
+            )
+        return calibrated(aggs, target, seed)
     attrs = aggs.attributes
     n_attr = attrs.n_attributes
     n_columns = len(attrs.columns)
@@ -104,8 +127,6 @@ def aggregate_seeded(
     sequential = stream_state(key, SEQUENTIAL_STREAM)
     mean_length = max(1.0, float(initial.sum()) / max(1, aggs.record_count))
     column_of = attrs.column_of.astype(np.int64)
-    if n_threads is not None:
-        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
 
     out_offsets = [0]
     out_ids: list[np.ndarray] = []

@@ -1,0 +1,355 @@
+"""The calibrated sampling law: synthetic records from released aggregates that keep empty cells and multi-value
+parts at their released rates (post-processing only; see docs/synthesis.md for the law and its evidence).
+
+The reference law (spec §4.9) never samples absence and resets its budget when the target exceeds it, so records
+come out denser than real ones. Here every expanded column (a single-value column, or one part of a multi-value
+column) is a categorical variable whose categories are its values *and empty*, and records are drawn column by
+column from conditional tables:
+
+1. **Joint tables from released counts.** For a set of at most R columns, the released counts of its
+   sub-combinations (and the released record count for the empty combination) are "at least these values" counts;
+   Möbius inversion along each column turns them into the joint table over values and empty (e.g. #(A = a,
+   B empty) = #(A = a) − Σ_b #(A = a, B = b)). Counts below zero (noise, suppressed combinations) are clamped to 0.
+2. **Structure.** A greedy Bayesian network (as PrivBayes builds one): the first column has the largest entropy;
+   then, repeatedly, the column and ≤ R − 1 parents among the placed columns with the largest mutual information.
+   Parts of a multi-value column are placed together, each conditioned on its siblings first, so the combinations
+   of parts ("Female;Male") keep their released rates.
+3. **Sampling** (Numba, records in parallel, one ChaCha20 stream per record): each column's category is drawn from
+   its conditional table given its parents, restricted to values that keep every sub-combination of length ≤ R
+   released. Empty is always allowed, so only released combinations ever appear, as with the reference law.
+4. **Calibration.** Weights f_c[category] per column are fitted by iterative proportional fitting on a pilot draw so
+   that the weighted single-column distributions (empty included) match the released ones; each output batch is
+   then drawn without replacement, with probability ∝ Π_c f_c, from a pool of POOL_FACTOR× as many candidates.
+
+Everything is a function of the aggregates and a post-processing seed: no sensitive data, no privacy cost.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from ..aggregate import Aggregates
+from ..encode import EncodedData
+from ..errors import ParameterError
+from ..kernels.chacha import key_words, stream_key
+from ..kernels.counting import build_lookup_table, table_lookup
+from .calibrated_kernels import sample_categories
+
+POOL_FACTOR = 2
+PILOT_RECORDS = 100_000
+BATCH_RECORDS = 1_000_000
+IPF_ITERATIONS = 50
+IPF_TOLERANCE = 1e-4
+FACTOR_CAP = 4.0
+SECOND_PARENT_CANDIDATES = 8
+
+
+@dataclass(frozen=True)
+class _Released:
+    """The aggregates regrouped by the set of columns each combination touches."""
+
+    n_columns: int
+    n_categories: np.ndarray  # per expanded column: values + 1 (category 0 = empty)
+    value_ids: list[np.ndarray]  # per column: attribute ids of its categories 1..
+    groups: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]  # columns → (categories (n, |cols|), counts)
+    record_count: int
+
+
+def _regroup(aggs: Aggregates, counts: np.ndarray) -> _Released:
+    attrs = aggs.attributes
+    n_columns = len(attrs.columns)
+    column_of = attrs.column_of.astype(np.int64)
+    value_ids = [np.flatnonzero(column_of == c) for c in range(n_columns)]
+    category = np.zeros(attrs.n_attributes, dtype=np.int64)
+    for ids in value_ids:
+        category[ids] = np.arange(1, len(ids) + 1)
+    R = max(aggs.reporting_length, 1)
+    ids = aggs.layout.unpack(aggs.keys, R).astype(np.int64)
+    groups: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for length in range(1, R + 1):
+        sel = aggs.lengths == length
+        if not sel.any():
+            continue
+        rows = ids[sel, :length]
+        cols = column_of[rows]  # ascending ids → columns in canonical order, but not necessarily sorted
+        order = np.argsort(cols, axis=1, kind="stable")
+        cols = np.take_along_axis(cols, order, axis=1)
+        cats = np.take_along_axis(category[rows], order, axis=1)
+        keys, inverse = np.unique(cols, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        sorted_rows = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[sorted_rows], np.arange(len(keys) + 1))
+        sel_counts = counts[sel]
+        for g, key in enumerate(keys):
+            part = sorted_rows[bounds[g] : bounds[g + 1]]
+            groups[tuple(int(c) for c in key)] = (cats[part], sel_counts[part])
+    n_categories = np.array([len(v) + 1 for v in value_ids], dtype=np.int64)
+    return _Released(n_columns, n_categories, value_ids, groups, int(aggs.record_count))
+
+
+class _Model:
+    """Joint tables of column sets (from released counts by Möbius inversion) and the network built on them."""
+
+    def __init__(self, released: _Released, max_parents: int) -> None:
+        self.r = released
+        self.max_parents = max_parents
+        self.joint = cache(self._joint)
+        self.mutual_information = cache(self._mutual_information)
+
+    def _joint(self, cols: tuple[int, ...]) -> np.ndarray:
+        """Joint counts over `cols` (sorted), categories 0 = empty, clamped at 0."""
+        shape = tuple(int(self.r.n_categories[c]) for c in cols)
+        at_least = np.zeros(shape, dtype=np.float64)
+        at_least[(0,) * len(cols)] = self.r.record_count
+        for k in range(1, len(cols) + 1):
+            for sub in itertools.combinations(range(len(cols)), k):
+                group = self.r.groups.get(tuple(cols[i] for i in sub))
+                if group is None:
+                    continue
+                cats, counts = group
+                index = [np.zeros(len(counts), dtype=np.int64) for _ in cols]
+                for j, i in enumerate(sub):
+                    index[i] = cats[:, j]
+                at_least[tuple(index)] = counts
+        joint = at_least
+        for axis in range(len(cols)):
+            joint = np.moveaxis(joint, axis, 0).copy()
+            joint[0] -= joint[1:].sum(axis=0)
+            joint = np.moveaxis(joint, 0, axis)
+        return np.clip(joint, 0.0, None)
+
+    def table(self, cols: list[int]) -> np.ndarray:
+        """Joint counts with axes in the order of `cols`."""
+        key = tuple(sorted(cols))
+        table = self.joint(key)
+        return np.transpose(table, [key.index(c) for c in cols])
+
+    def _mutual_information(self, parents: tuple[int, ...], child: int) -> float:
+        p = self.table([*parents, child])
+        total = p.sum()
+        if total <= 0:
+            return 0.0
+        p = p / total
+        pa = p.sum(axis=-1, keepdims=True)
+        ch = p.sum(axis=tuple(range(p.ndim - 1)), keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = p * (np.log(p) - np.log(pa) - np.log(ch))
+        return float(np.nansum(terms))
+
+    def entropy(self, c: int) -> float:
+        p = self.table([c])
+        p = p[p > 0] / max(p.sum(), 1e-300)
+        return float(-(p * np.log(p)).sum())
+
+    def parents_for(self, child: int, placed: list[int], siblings: list[int]) -> tuple[int, ...]:
+        """Up to max_parents parents among `placed`: siblings first (by MI), then greedily by conditional MI."""
+        if self.max_parents == 0 or not placed:
+            return ()
+        chosen = sorted(siblings, key=lambda p: -self.mutual_information((p,), child))[: self.max_parents]
+        while len(chosen) < self.max_parents:
+            rest = [p for p in placed if p not in chosen]
+            if not rest:
+                break
+            if chosen:  # condition on the parents already chosen; only the best few by pairwise MI are tried
+                rest = sorted(rest, key=lambda p: -self.mutual_information((p,), child))[:SECOND_PARENT_CANDIDATES]
+            best = max(rest, key=lambda p: self.mutual_information(tuple(sorted([*chosen, p])), child))
+            chosen.append(best)
+        return tuple(sorted(chosen))
+
+
+@dataclass(frozen=True)
+class Network:
+    """Column order, parents (−1 padded) and flattened conditional tables: what the sampling kernel reads."""
+
+    order: np.ndarray
+    parents: np.ndarray
+    strides: np.ndarray
+    cpt: np.ndarray
+    cpt_offset: np.ndarray
+    n_categories: np.ndarray
+    value_ids: np.ndarray
+    value_offset: np.ndarray
+    targets: list[np.ndarray]  # per column: released share of each category (empty first)
+
+
+def build_network(aggs: Aggregates, counts: np.ndarray | None = None) -> Network:
+    """The calibrated law's model of a release (deterministic: a function of the aggregates only)."""
+    counts = aggs.counts.astype(np.float64) if counts is None else counts
+    released = _regroup(aggs, counts)
+    R = max(aggs.reporting_length, 1)
+    model = _Model(released, max_parents=R - 1)
+    columns = aggs.attributes.columns
+    n = released.n_columns
+    source = [c.source for c in columns]
+    is_part = [c.is_part for c in columns]
+    order: list[int] = []
+    parents: dict[int, tuple[int, ...]] = {}
+    remaining = set(range(n))
+    while remaining:
+        if not order:
+            child = max(sorted(remaining), key=model.entropy)
+            order.append(child)
+            parents[child] = ()
+            remaining.discard(child)
+            continue
+        # parts of a multi-value column whose siblings are placed come next, conditioned on them
+        waiting = [c for c in sorted(remaining) if is_part[c] and any(source[o] == source[c] for o in order)]
+        best: tuple[float, int, tuple[int, ...]] | None = None
+        for c in waiting or sorted(remaining):
+            siblings = [o for o in order if is_part[c] and source[o] == source[c]]
+            pa = model.parents_for(c, order, siblings)
+            score = model.mutual_information(pa, c) if pa else 0.0
+            if best is None or score > best[0]:
+                best = (score, c, pa)
+        assert best is not None
+        _, child, pa = best
+        order.append(child)
+        parents[child] = pa
+        remaining.discard(child)
+
+    max_parents = max(1, R - 1)
+    parent_arr = np.full((n, max_parents), -1, dtype=np.int64)
+    strides = np.zeros((n, max_parents), dtype=np.int64)
+    tables = []
+    offsets = np.zeros(n, dtype=np.int64)
+    position = 0
+    targets = []
+    for c in range(n):
+        pa = parents[c]
+        joint = model.table([*pa, c])
+        marginal = model.table([c])
+        share = marginal / marginal.sum() if marginal.sum() > 0 else np.eye(len(marginal))[0]
+        targets.append(share)
+        rows = joint.sum(axis=-1, keepdims=True)
+        cond = np.where(rows > 0, joint / np.where(rows > 0, rows, 1.0), share)
+        tables.append(cond.ravel())
+        offsets[c] = position
+        position += cond.size
+        dims = [int(released.n_categories[p]) for p in pa]
+        k_c = int(released.n_categories[c])
+        for i, p in enumerate(pa):
+            parent_arr[c, i] = p
+            strides[c, i] = k_c * int(np.prod(dims[i + 1 :], dtype=np.int64))
+    value_offset = np.zeros(n, dtype=np.int64)
+    flat_ids = []
+    for c in range(n):
+        value_offset[c] = sum(len(v) for v in flat_ids)
+        flat_ids.append(released.value_ids[c])
+    return Network(
+        order=np.asarray(order, dtype=np.int64),
+        parents=parent_arr,
+        strides=strides,
+        cpt=np.concatenate(tables) if tables else np.zeros(0),
+        cpt_offset=offsets,
+        n_categories=released.n_categories,
+        value_ids=np.concatenate(flat_ids).astype(np.int64) if flat_ids else np.zeros(0, dtype=np.int64),
+        value_offset=value_offset,
+        targets=targets,
+    )
+
+
+def _extension_bits(
+    aggs: Aggregates, n_words: int, tkeys: np.ndarray, tidx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """ext[i]: the attributes v such that key i ∪ {v} was released; and the same for the empty combination."""
+    R = max(aggs.reporting_length, 1)
+    ext = np.zeros((len(aggs.keys), n_words), dtype=np.uint64)
+    empty = np.zeros(n_words, dtype=np.uint64)
+    single = aggs.layout.unpack(aggs.keys[aggs.lengths == 1], 1)[:, 0].astype(np.int64)
+    np.bitwise_or.at(empty, single // 64, np.left_shift(np.uint64(1), (single % 64).astype(np.uint64)))
+    shifts = aggs.layout.shifts()
+    for length in range(2, R + 1):
+        rows = aggs.layout.unpack(aggs.keys[aggs.lengths == length], length).astype(np.int64)
+        for drop in range(length):
+            kept = np.delete(rows, drop, axis=1)
+            sub_keys = ((kept + 1).astype(np.uint64) << shifts[: length - 1]).sum(axis=1, dtype=np.uint64)
+            parent = table_lookup(tkeys, tidx, sub_keys) - 1
+            ok = parent >= 0
+            v = rows[ok, drop]
+            np.bitwise_or.at(ext, (parent[ok], v // 64), np.left_shift(np.uint64(1), (v % 64).astype(np.uint64)))
+    return ext, empty
+
+
+def _calibration_weights(categories: np.ndarray, targets: list[np.ndarray]) -> list[np.ndarray]:
+    """Per column, a factor per category so that the weighted draw's single-column shares match `targets` (IPF)."""
+    factors = [np.ones(len(t)) for t in targets]
+    w = np.ones(categories.shape[0])
+    columns = [np.ascontiguousarray(categories[:, c], dtype=np.int64) for c in range(categories.shape[1])]
+    for _ in range(IPF_ITERATIONS):
+        largest_change = 0.0
+        for c, target in enumerate(targets):
+            current = np.bincount(columns[c], weights=w, minlength=len(target)) / w.sum()
+            ratio = np.where((current > 0) & (target > 0), target / np.where(current > 0, current, 1.0), 1.0)
+            largest_change = max(largest_change, float(np.abs(ratio - 1.0).max()))
+            capped = np.clip(factors[c] * ratio, 1.0 / FACTOR_CAP, FACTOR_CAP)
+            ratio = capped / factors[c]
+            factors[c] = capped
+            w *= ratio[columns[c]]
+        if largest_change < IPF_TOLERANCE:
+            break
+    return factors
+
+
+def _to_records(aggs: Aggregates, network: Network, categories: np.ndarray) -> EncodedData:
+    n, n_columns = categories.shape
+    ids = np.full((n, n_columns), np.iinfo(np.int64).max, dtype=np.int64)
+    for c in range(n_columns):
+        cats = categories[:, c].astype(np.int64)
+        taken = cats > 0
+        ids[taken, c] = network.value_ids[network.value_offset[c] + cats[taken] - 1]
+    ids.sort(axis=1)
+    present = ids != np.iinfo(np.int64).max
+    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int64)
+    return EncodedData(aggs.attributes, offsets, ids[present].astype(np.int32), "synthetic")
+
+
+def calibrated(aggs: Aggregates, target: int, seed: int | None = None) -> EncodedData:
+    """`target` records drawn with the calibrated law from released aggregates (see the module docstring)."""
+    if target < 0:
+        raise ParameterError(f"the number of records must be >= 0, got {target}")
+    if aggs.record_count <= 0 or len(aggs.keys) == 0:
+        if target:
+            raise ParameterError("the aggregates hold no record: nothing to synthesize from")
+        return EncodedData(aggs.attributes, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), "synthetic")
+    network = build_network(aggs)
+    n_words = max(1, (aggs.attributes.n_attributes + 63) // 64)
+    tkeys, tidx = build_lookup_table(aggs.keys, np.arange(1, len(aggs.keys) + 1, dtype=np.int64))
+    ext, ext_empty = _extension_bits(aggs, n_words, tkeys, tidx)
+    key = stream_key(seed)
+    words = key_words(key)
+    selection = np.random.default_rng(np.frombuffer(key, dtype=np.uint32))  # post-processing only
+    R = max(aggs.reporting_length, 1)
+    next_index = 0
+
+    def draw(count: int) -> np.ndarray:
+        nonlocal next_index
+        out = sample_categories(
+            np.int64(next_index), count, network.order, network.parents, network.strides, network.cpt,
+            network.cpt_offset, network.n_categories, network.value_ids, network.value_offset, ext, ext_empty, R,
+            aggs.layout.bits, aggs.layout.slots, tkeys, tidx, words,
+        )  # fmt: skip
+        next_index += count
+        return out
+
+    factors: list[np.ndarray] | None = None
+    chunks = []
+    produced = 0
+    while produced < target:
+        size = min(BATCH_RECORDS, target - produced)
+        pool = draw(POOL_FACTOR * size)
+        if factors is None:  # fitted once, on (part of) the first pool
+            factors = _calibration_weights(pool[:PILOT_RECORDS], network.targets)
+        log_w = np.zeros(len(pool))
+        for c, f in enumerate(factors):
+            log_w += np.log(np.maximum(f, 1e-300))[pool[:, c]]
+        # Efraimidis–Spirakis: the `size` largest u^(1/w) are a weighted draw without replacement
+        keys = np.log(selection.random(len(pool))) * np.exp(-log_w)
+        chosen = np.argpartition(-keys, size - 1)[:size] if size < len(pool) else np.arange(len(pool))
+        chunks.append(pool[np.sort(chosen)])
+        produced += size
+    categories = np.concatenate(chunks) if chunks else np.zeros((0, len(network.order)), dtype=np.int16)
+    return _to_records(aggs, network, categories)

@@ -1,0 +1,172 @@
+"""The calibrated sampling law: released combinations only, joint tables by Möbius inversion against a brute-force
+count, the law itself where the network is exact, reproducibility, and the options that belong to the other law."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from test_cli import assert_clean_error, invoke
+
+from sdsynth.engine import IngestOptions, ParameterError, count_combinations, encode, protect_k_anonymity
+from sdsynth.engine.synth import AggregateSeededParameters
+from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
+from sdsynth.engine.synth.calibrated import _Model, _regroup, build_network
+from sdsynth.engine.testing import categorical_tables
+
+CALIBRATED = AggregateSeededParameters(sampling_law="calibrated")
+
+
+def _released(aggs) -> set[frozenset[int]]:  # type: ignore[no-untyped-def]
+    return {frozenset(int(x) for x in row if x >= 0) for row in aggs.ids()}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    table=categorical_tables(max_rows=40, max_columns=5, max_values=3),
+    R=st.integers(1, 3),
+    k=st.integers(1, 3),
+    target=st.integers(0, 40),
+)
+def test_only_released_combinations(table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int, target: int) -> None:
+    frame, multi = table
+    aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
+    if aggs.record_count == 0 or not len(aggs.keys):
+        with pytest.raises(ParameterError) if target else _no_error():
+            aggregate_seeded(aggs, target, CALIBRATED, seed=1)
+        return
+    out = aggregate_seeded(aggs, target, CALIBRATED, seed=1, n_threads=2)
+    assert out.n_records == target
+    released = _released(aggs)
+    for r in range(out.n_records):
+        rec = sorted(out.record(r).tolist())
+        columns = [int(aggs.attributes.column_of[a]) for a in rec]
+        assert len(columns) == len(set(columns))
+        for length in range(1, min(R, len(rec)) + 1):
+            for sub in itertools.combinations(rec, length):
+                assert frozenset(sub) in released
+
+
+class _no_error:  # noqa: N801
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _table(n: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.choice(["a1", "a2", ""], size=n, p=[0.5, 0.3, 0.2])
+    b = np.where(a == "a1", rng.choice(["b1", ""], size=n, p=[0.8, 0.2]), rng.choice(["b1", "b2", ""], size=n))
+    c = np.where(b == "b1", rng.choice(["c1", "c2"], size=n, p=[0.9, 0.1]), rng.choice(["c1", "c2", ""], size=n))
+    m = np.where(a == "a2", "x;y", rng.choice(["x", "y", "", "x;y"], size=n))
+    return pl.DataFrame({"A": a.tolist(), "B": b.tolist(), "C": c.tolist(), "M": m.tolist()})
+
+
+def test_joint_tables_by_moebius_inversion_match_a_brute_force_count() -> None:
+    frame = _table(300, 1)
+    data = encode(frame, IngestOptions(multi_value={"M": ";"}))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 1)  # k = 1: the exact counts
+    model = _Model(_regroup(aggs, aggs.counts.astype(float)), max_parents=2)
+    attrs = aggs.attributes
+    records = [set(data.record(r).tolist()) for r in range(data.n_records)]
+    n_cols = len(attrs.columns)
+    values = [np.flatnonzero(attrs.column_of == c) for c in range(n_cols)]
+    for cols in itertools.combinations(range(n_cols), 3):
+        expected = np.zeros([len(values[c]) + 1 for c in cols])
+        for rec in records:
+            index = []
+            for c in cols:
+                present = [j + 1 for j, a in enumerate(values[c]) if a in rec]
+                index.append(present[0] if present else 0)
+            expected[tuple(index)] += 1
+        np.testing.assert_array_equal(model.table(list(cols)), expected)
+
+
+def test_law_is_exact_when_the_network_is() -> None:
+    """Three columns, R = 3 and exact counts: the network (≤ 2 parents) is the full joint, so whole records follow
+    the data's distribution (empty cells included)."""
+    frame = _table(400, 2).drop("M")
+    data = encode(frame)
+    release = protect_k_anonymity(count_combinations(data, 3), 1)  # k = 1: the exact counts
+    truth = Counter(tuple(sorted(data.record(r).tolist())) for r in range(data.n_records))
+    out = aggregate_seeded(release, 20_000, CALIBRATED, seed=7)
+    observed = Counter(tuple(sorted(out.record(r).tolist())) for r in range(out.n_records))
+    assert set(observed) <= set(truth)
+    keys = sorted(truth)
+    expected = np.array([truth[k] for k in keys], dtype=float) / data.n_records * out.n_records
+    assert stats.chisquare([observed.get(k, 0) for k in keys], expected).pvalue > 1e-3
+
+
+def test_multi_value_parts_are_conditioned_on_their_siblings() -> None:
+    frame = _table(300, 3)
+    data = encode(frame, IngestOptions(multi_value={"M": ";"}))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 2)
+    network = build_network(aggs)
+    columns = aggs.attributes.columns
+    parts = [i for i, c in enumerate(columns) if c.is_part]
+    order = network.order.tolist()
+    first, second = sorted(parts, key=order.index)
+    assert first in network.parents[second].tolist()
+    assert abs(order.index(first) - order.index(second)) == 1  # placed together
+    assert (network.parents >= -1).all() and network.parents.shape[1] == 2
+
+
+def test_reproducible_and_independent_of_threads() -> None:
+    data = encode(_table(500, 4), IngestOptions(multi_value={"M": ";"}))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 3)
+    one = aggregate_seeded(aggs, 700, CALIBRATED, seed=11, n_threads=1)
+    two = aggregate_seeded(aggs, 700, CALIBRATED, seed=11, n_threads=2)
+    other = aggregate_seeded(aggs, 700, CALIBRATED, seed=12, n_threads=2)
+    assert np.array_equal(one.ids, two.ids) and np.array_equal(one.offsets, two.offsets)
+    assert not (np.array_equal(one.ids, other.ids) and np.array_equal(one.offsets, other.offsets))
+
+
+def test_empty_cells_keep_their_rate() -> None:
+    """The reference law never samples absence; the calibrated one keeps each column's empty share."""
+    data = encode(_table(3000, 5), IngestOptions(multi_value={"M": ";"}))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 5)
+    out = aggregate_seeded(aggs, 3000, CALIBRATED, seed=3)
+    for c, column in enumerate(aggs.attributes.columns):
+        ids = np.flatnonzero(aggs.attributes.column_of == c)
+        real = np.isin(data.ids, ids).sum() / data.n_records
+        synthetic = np.isin(out.ids, ids).sum() / out.n_records
+        assert abs(real - synthetic) < 0.03, column.name  # 3000 draws: sd of a share ≤ 0.009
+
+
+def test_options_of_the_reference_law_are_refused() -> None:
+    with pytest.raises(ParameterError, match="sampling-law reference"):
+        AggregateSeededParameters(use_synthetic_counts=True)
+    with pytest.raises(ParameterError, match="unknown sampling law"):
+        AggregateSeededParameters(sampling_law="fast")
+    data = encode(_table(100, 6))
+    aggs = protect_k_anonymity(count_combinations(data, 2), 2)
+    with pytest.raises(ParameterError, match="only --sampling-law reference has"):
+        aggregate_seeded(aggs, None, CALIBRATED)
+
+
+def test_cli_records_the_law(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    _table(400, 8).write_csv(path)
+    result = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "2", "--out", tmp_path / "o", "-q")
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(tmp_path / "o" / "release.duckdb"), read_only=True)
+    info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
+    con.close()
+    assert info["sampling_law"] == "calibrated" and "synthesis_batch_size" not in info
+    assert_clean_error(invoke("synthesize", path, "--dp", "--epsilon", "2", "--batch-size", "8", "--out",
+                              tmp_path / "p"), "belong to --sampling-law reference")  # fmt: skip
+    assert_clean_error(invoke("synthesize", path, "--dp", "--epsilon", "2", "--records", "budget", "--out",
+                              tmp_path / "q"), "only --sampling-law reference has")  # fmt: skip
+    kanon = invoke("release", path, "--resolution", "2", "--sampling-law", "reference", "--out", tmp_path / "r",
+                   "--private-out", tmp_path / "s")  # fmt: skip
+    assert_clean_error(kanon, "applies to aggregate-seeded")
