@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .aggregate import Aggregates, count_combinations
+from .aggregate import Aggregates, CombinationCounts, count_combinations
 from .analysis import sensitive_statistics
-from .encode import EncodedData, encode_together
+from .encode import EncodedData, Records, encode_together
 from .evaluate import CombinationComparison, compare_combinations
 from .ingest import IngestOptions, unescape
-from .marginals import marginal_tvd, mean_tvd_by_order
+from .marginals import mean_tvd_by_order, tvd_from_profiles
+from .profile import SourceColumns, encoded_profile
 from .progress import NullProgress, Progress
 from .schema import Schema
-from .scores import cross_tool_scores
-from .synth.output import records_to_frame
+from .scores import SUBSAMPLE_FRACTIONS, cross_tool_scores_from_profiles, kmarginal_bins
 
 
 @dataclass
@@ -126,34 +126,54 @@ def _quality_warnings(summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def evaluate_private(
-    sensitive: Any,
-    synthetic: Any,
-    options: IngestOptions,
+def _real_category_counts(columns: SourceColumns, counts: CombinationCounts) -> list[np.ndarray]:
+    """Per source column, the real count of each category, from the single-attribute counts (multi-value columns
+    and the empty category are left at 0: only single-value columns can be numeric)."""
+    out = [np.zeros(size, dtype=np.int64) for size in columns.sizes]
+    singles = counts.lengths == 1
+    ids = counts.layout.unpack(counts.keys[singles], 1)[:, 0]
+    for a, c in zip(ids.tolist(), counts.counts[singles].tolist(), strict=True):
+        s = int(columns.attr_source[a])
+        if s >= 0 and not columns.multi[s]:
+            out[s][int(columns.attr_code[a])] = c
+    return out
+
+
+def evaluate_records(
+    real: Records,
+    synthetic: Records,
     reporting_length: int = 3,
     resolution: int = 10,
     privacy: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    real_counts: CombinationCounts | None = None,
 ) -> Evaluation:
-    """Synthetic against sensitive data: spec §5 metrics, marginal TVDs, k-marginal, pMSE, unique matches."""
+    """Synthetic against sensitive records sharing one attribute dictionary: spec §5 metrics, marginal TVDs,
+    k-marginal, pMSE, unique matches. Both may be streams: every part works batch by batch."""
     progress = progress or NullProgress()
-    real, syn = encode_together([(sensitive, options), (synthetic, synthetic_side_options(options))], progress)
+    a, b = real.attributes, synthetic.attributes
+    if a is not b and not (
+        a.columns == b.columns and a.values == b.values and np.array_equal(a.column_of, b.column_of)
+    ):
+        raise ValueError("evaluation needs both tables encoded with one attribute dictionary")
     with progress.stage("evaluating combinations"):
-        real_counts = count_combinations(real, reporting_length)
-        syn_counts = count_combinations(syn, reporting_length)
-        sds = compare_combinations(real_counts, syn_counts, resolution, real.n_records, syn.n_records)
+        real_counts = real_counts or count_combinations(real, reporting_length)
+        syn_counts = count_combinations(synthetic, reporting_length)
+        syn_records = syn_counts.n_records
+        sds = compare_combinations(real_counts, syn_counts, resolution, real_counts.n_records, syn_records)
         stats = sensitive_statistics(real, real_counts, resolution)
     with progress.stage("evaluating marginals and scores"):
-        real_frame = records_to_frame(real, order=False)
-        syn_frame = records_to_frame(syn, order=False)
-        tvd = marginal_tvd(real_frame, syn_frame)  # multi-value cells are already canonical: one dictionary
-        cross = cross_tool_scores(real_frame, syn_frame)
-    tvd_means = mean_tvd_by_order(tvd)
+        columns = SourceColumns.from_attributes(real.attributes)
+        bins = kmarginal_bins(columns.labels, _real_category_counts(columns, real_counts))
+        real_profile = encoded_profile(real, columns, (1, 2, 3), bins, SUBSAMPLE_FRACTIONS, real_counts.n_records)
+        syn_profile = encoded_profile(synthetic, columns, (1, 2, 3), bins, (), syn_records)
+        tvd = tvd_from_profiles(real_profile, syn_profile, columns.names)
+        cross = cross_tool_scores_from_profiles(real_profile, syn_profile, columns.names)
     summary = {
         **sds.metrics,
-        "original_records": real.n_records,
-        "synthetic_records": syn.n_records,
-        **{f"mean_tvd_{k}": v for k, v in tvd_means.items()},
+        "original_records": real_counts.n_records,
+        "synthetic_records": syn_records,
+        **{f"mean_tvd_{k}": v for k, v in mean_tvd_by_order(tvd).items()},
         **cross.scores,
         "risky_identifiable_pct": stats.summary()["risky_identifiable_pct"],
     }
@@ -170,6 +190,21 @@ def evaluate_private(
     )
     evaluation.warnings = _quality_warnings(summary)
     return evaluation
+
+
+def evaluate_private(
+    sensitive: Any,
+    synthetic: Any,
+    options: IngestOptions,
+    reporting_length: int = 3,
+    resolution: int = 10,
+    privacy: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """A synthetic table (file or frame, as sdsynth writes it) against the sensitive one, read with one dictionary."""
+    progress = progress or NullProgress()
+    real, syn = encode_together([(sensitive, options), (synthetic, synthetic_side_options(options))], progress)
+    return evaluate_records(real, syn, reporting_length, resolution, privacy, progress)
 
 
 def evaluate_public(

@@ -9,13 +9,11 @@ k columns, TVD = ½·Σ|p − q| over the joint cells.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
-import numpy as np
 import polars as pl
 
-from .kernels.marginal_counts import Marginals
+from .profile import TableProfile, category_codes
 
 
 def canonical_cells(frame: pl.DataFrame, multi_value: Mapping[str, str] | None) -> pl.DataFrame:
@@ -36,28 +34,6 @@ def canonical_cells(frame: pl.DataFrame, multi_value: Mapping[str, str] | None) 
     return frame.select(exprs)
 
 
-def shared_codes(a: pl.Series, b: pl.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """Two string columns as int32 codes of one sorted dictionary (the union of their values)."""
-    categories = pl.concat([a, b]).unique().sort().to_list()
-    enum = pl.Enum(categories)
-    code_a = a.cast(enum).to_physical().to_numpy().astype(np.int32)
-    code_b = b.cast(enum).to_physical().to_numpy().astype(np.int32)
-    return code_a, code_b, len(categories)
-
-
-def category_codes(
-    real: pl.DataFrame, synthetic: pl.DataFrame, columns: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Both tables as (columns, rows) int32 category codes sharing one dictionary per column."""
-    real_codes = np.empty((len(columns), real.height), dtype=np.int32)
-    syn_codes = np.empty((len(columns), synthetic.height), dtype=np.int32)
-    sizes = []
-    for j, col in enumerate(columns):
-        real_codes[j], syn_codes[j], size = shared_codes(real.get_column(col), synthetic.get_column(col))
-        sizes.append(size)
-    return real_codes, syn_codes, sizes
-
-
 def marginal_tvd(
     real: pl.DataFrame,
     synthetic: pl.DataFrame,
@@ -72,19 +48,25 @@ def marginal_tvd(
         raise ValueError(f"synthetic data lacks column(s) {missing}")
     real = canonical_cells(real.select(columns), multi_value)
     synthetic = canonical_cells(synthetic.select(columns), multi_value)
-    real_codes, syn_codes, sizes = category_codes(real, synthetic, columns)
+    real_codes, syn_codes, sizes, _ = category_codes(real, synthetic, columns)
+    orders = tuple(orders)
+    return tvd_from_profiles(
+        TableProfile(sizes, orders).add(real_codes), TableProfile(sizes, orders).add(syn_codes), columns
+    )
+
+
+def tvd_from_profiles(real: TableProfile, synthetic: TableProfile, names: Sequence[str]) -> pl.DataFrame:
+    """The TVD of every column set both profiles counted (same dictionaries)."""
     frames = []
-    for order in orders:
-        combos = list(itertools.combinations(range(len(columns)), order))
-        if not combos:
-            continue
-        tvd = 0.5 * Marginals(real_codes, sizes, combos).l1(syn_codes)
-        names = [" × ".join(columns[j] for j in combo) for combo in combos]
-        frames.append(pl.DataFrame({"order": [order] * len(combos), "columns": names, "tvd": tvd},
-                                   schema={"order": pl.Int32, "columns": pl.String, "tvd": pl.Float64}))  # fmt: skip
-    if not frames:
-        return pl.DataFrame(schema={"order": pl.Int32, "columns": pl.String, "tvd": pl.Float64})
-    return pl.concat(frames)
+    for order, hist in real.histograms.items():
+        tvd = 0.5 * hist.l1(synthetic.histograms[order])
+        labels = [" × ".join(names[j] for j in combo) for combo in hist.combos.tolist()]
+        frames.append(pl.DataFrame({"order": [order] * len(labels), "columns": labels, "tvd": tvd},
+                                   schema=_TVD_SCHEMA))  # fmt: skip
+    return pl.concat(frames) if frames else pl.DataFrame(schema=_TVD_SCHEMA)
+
+
+_TVD_SCHEMA = {"order": pl.Int32, "columns": pl.String, "tvd": pl.Float64}
 
 
 def mean_tvd_by_order(detail: pl.DataFrame) -> dict[int, float]:

@@ -26,7 +26,7 @@ from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
 from .encode import stream_encoded
 from .errors import ParameterError
-from .evaluation import evaluate_private, evaluate_public, summary_rows, write_evaluation
+from .evaluation import evaluate_public, evaluate_records, summary_rows, write_evaluation
 from .ingest import IngestOptions, unescape
 from .pipeline import (
     declared_multi_value_parts,
@@ -184,16 +184,16 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
                                              encoding="utf-8")  # fmt: skip
             (out / "codebook.yaml").write_text(public_codebook(aggs, s.options.schema).to_yaml(), encoding="utf-8")
         # private material: everything computed from the sensitive data
+        if counts is None:
+            counts = count_combinations(records, aggs.reporting_length, s.n_threads, progress)
+            write_release_errors(aggs, counts, private)
         with progress.stage("evaluating against the sensitive data"):
-            private_eval = evaluate_private(data, frame, s.options, aggs.reporting_length,
-                                            s.resolution, privacy, progress)  # fmt: skip
+            private_eval = evaluate_records(records, synthetic_records, aggs.reporting_length, s.resolution, privacy,
+                                            progress, real_counts=counts)  # fmt: skip
         with progress.stage("writing the private folder"):
             write_evaluation(private_eval, private)
             (private / "report.html").write_text(render_report(private_eval, f"{s.title} — private report", levels),
                                                  encoding="utf-8")  # fmt: skip
-            if counts is None:
-                counts = count_combinations(records, aggs.reporting_length, s.n_threads, progress)
-                write_release_errors(aggs, counts, private)
             stats = sensitive_statistics(records, counts, s.resolution, s.n_threads, progress)
             write_private_statistics(stats, counts, private)
             fingerprint: dict[str, Any] = {"records": counts.n_records, "release_id": release_id}

@@ -1,4 +1,4 @@
-"""Scores comparable across synthetic-data tools, computed on the tables as users load them.
+"""Scores comparable across synthetic-data tools, computed on the tables as users load them (see `profile.py`).
 
 - k-marginal, as NIST SDNist computes it (pinned to SDNist 2.4, `sdnist/metrics/kmarginal.py` and
   `sdnist/report/dataset/binning.py`, PyPI release of February 2024): features sorted by name; numeric features put
@@ -10,25 +10,27 @@
   *all* pairs (older releases sampled 50-100 random pairs); so do we below PAIR_SAMPLE_FROM (30) features; from 30
   features on, PAIR_SAMPLE (200) distinct pairs drawn with `numpy.random.default_rng(0)` keep the cost bounded.
   SDNist's per-PUMA grouping does not apply to our data.
-- propensity MSE, as SDNist: a depth-6 decision tree fitted on the stacked tables (category codes as features)
-  to tell real from synthetic rows, scored on the same rows: mean((p − c)²), c = synthetic share.
+- propensity MSE, as SDNist: a depth-6 decision tree fitted on the stacked tables (binned category codes as
+  features) to tell real from synthetic rows, scored on the same rows: mean((p − c)²), c = synthetic share. Tables
+  above SAMPLE_ROWS rows are represented by a uniform sample of that many rows each.
 - unique exact matches, as SDNist: of the real records unique on all columns, the share that appear in the
-  synthetic data.
-- a subsample baseline: the k-marginal of p % samples of the real data, and the p whose score is closest to the
-  synthetic data's ("scores like a p % sample").
+  synthetic data (records compared by a 64-bit fingerprint of their categories).
+- a subsample baseline: the k-marginal of p % samples of the real data (nested Bernoulli samples: one uniform
+  number per row), and the p whose score is closest to the synthetic data's ("scores like a p % sample").
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from .kernels.marginal_counts import Marginals
-from .marginals import shared_codes
+from .profile import TableProfile, category_codes
 
 SUBSAMPLE_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90)
 NUMERIC_RANGE = 20
@@ -37,57 +39,45 @@ PAIR_SAMPLE_FROM = 30
 PAIR_SAMPLE = 200
 
 
-def _numeric(values: pl.Series) -> np.ndarray | None:
-    """The column as floats when every non-empty value is a number spanning more than NUMERIC_RANGE, else None."""
-    present = values.filter(values != "")
-    if present.len() == 0:
+def _number(label: str) -> float:
+    try:
+        value = float(label)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def numeric_bins(labels: Sequence[str], real_counts: np.ndarray) -> np.ndarray | None:
+    """SDNist's bins of a column, as a map category → bin (0 = empty or not a number, 1..BINS), or None when it is not
+    numeric (some non-empty real value is not a number, or the values span NUMERIC_RANGE or less)."""
+    values = np.array([_number(x) for x in labels])
+    present = np.array([x != "" for x in labels], dtype=np.bool_)
+    seen = present & (real_counts > 0)
+    if not seen.any() or np.isnan(values[seen]).any():
         return None
-    numbers = present.cast(pl.Float64, strict=False)
-    if numbers.null_count() or not np.isfinite(numbers.to_numpy()).all():
+    if values[seen].max() - values[seen].min() <= NUMERIC_RANGE:
         return None
-    span = float(numbers.max()) - float(numbers.min())  # type: ignore[arg-type]
-    return values.cast(pl.Float64, strict=False).to_numpy() if span > NUMERIC_RANGE else None
+    cats = np.flatnonzero(seen)
+    cats = cats[np.argsort(values[cats], kind="stable")]
+    counts = real_counts[cats].astype(np.float64)
+    before = np.concatenate([[0.0], np.cumsum(counts)[:-1]])
+    pct = (before + (counts + 1) / 2) / counts.sum()  # average rank of tied values, as a share
+    real_bin = np.where(pct < 1, np.floor(BINS * pct), BINS - 1).astype(np.int64)
+    out = np.zeros(len(labels), dtype=np.int32)
+    out[cats] = real_bin + 1
+    labels_used = np.unique(real_bin)
+    tops = np.array([values[cats][real_bin == b].max() for b in labels_used])
+    unseen = present & ~seen & ~np.isnan(values)
+    idx = np.minimum(np.searchsorted(tops, values[unseen], side="left"), len(labels_used) - 1)
+    out[unseen] = labels_used[idx] + 1
+    return out
 
 
-def _percentile_bins(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """SDNist's percentile-rank bins of the real values, and the same bins applied to synthetic values (−1 = empty)."""
-    real_bins = np.full(real.shape[0], -1, dtype=np.int64)
-    present = ~np.isnan(real)
-    pct = pl.Series(real[present]).rank(method="average").to_numpy() / present.sum()
-    real_bins[present] = np.where(pct < 1, np.floor(BINS * pct), BINS - 1).astype(np.int64)
-    labels = np.unique(real_bins[present])
-    tops = np.array([real[present][real_bins[present] == b].max() for b in labels])
-    syn_bins = np.full(synthetic.shape[0], -1, dtype=np.int64)
-    s_present = ~np.isnan(synthetic)
-    idx = np.minimum(np.searchsorted(tops, synthetic[s_present], side="left"), len(labels) - 1)
-    syn_bins[s_present] = labels[idx]
-    return real_bins, syn_bins
-
-
-def feature_codes(real: pl.DataFrame, synthetic: pl.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
-    """Both tables as (features, rows) int32 codes (features sorted by name; numeric ones binned as SDNist does)."""
-    features = sorted(real.columns)
-    a = np.empty((len(features), real.height), dtype=np.int32)
-    b = np.empty((len(features), synthetic.height), dtype=np.int32)
-    sizes = []
-    for j, col in enumerate(features):
-        r = real.get_column(col).cast(pl.String).fill_null("")
-        s = synthetic.get_column(col).cast(pl.String).fill_null("")
-        numbers = _numeric(r)
-        if numbers is not None:
-            rb, sb = _percentile_bins(numbers, s.cast(pl.Float64, strict=False).to_numpy())
-            a[j], b[j] = rb + 1, sb + 1
-            sizes.append(BINS + 1)
-        else:
-            a[j], b[j], size = shared_codes(r, s)
-            sizes.append(size)
-    return features, a, b, sizes
-
-
-def feature_pairs(n_features: int, max_pairs: int | None = None) -> list[tuple[int, int]]:
-    """All pairs of features, or a sample of them (see the module notes)."""
-    pairs = list(itertools.combinations(range(n_features), 2)) or [(0, 0)]
-    if max_pairs is None and n_features >= PAIR_SAMPLE_FROM:
+def feature_pairs(names: Sequence[str], max_pairs: int | None = None) -> list[tuple[int, int]]:
+    """The pairs of features scored, as column indices: features sorted by name; all pairs, or a sample."""
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    pairs = list(itertools.combinations(order, 2))
+    if max_pairs is None and len(names) >= PAIR_SAMPLE_FROM:
         max_pairs = PAIR_SAMPLE
     if max_pairs is not None and len(pairs) > max_pairs:
         chosen = np.random.default_rng(0).choice(len(pairs), size=max_pairs, replace=False)
@@ -96,48 +86,15 @@ def feature_pairs(n_features: int, max_pairs: int | None = None) -> list[tuple[i
 
 
 def _score(l1: np.ndarray) -> float:
-    return (2.0 - float(l1.mean())) * 500.0
+    return (2.0 - float(l1.mean())) * 500.0 if len(l1) else 1000.0
 
 
-def k_marginal(
-    features: list[str], real: np.ndarray, synthetic: np.ndarray, sizes: list[int], max_pairs: int | None = None
-) -> tuple[float, pl.DataFrame]:
-    """SDNist's 2-marginal score and its per-pair L1 distances (codes as from `feature_codes`)."""
-    pairs = feature_pairs(len(features), max_pairs)
-    l1 = Marginals(real, sizes, pairs).l1(synthetic)
-    return _score(l1), _pair_detail(features, pairs, l1)
-
-
-def _pair_detail(features: list[str], pairs: list[tuple[int, int]], l1: np.ndarray) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"feature_a": [features[i] for i, _ in pairs], "feature_b": [features[j] for _, j in pairs], "l1": l1},
-        schema={"feature_a": pl.String, "feature_b": pl.String, "l1": pl.Float64},
-    )
-
-
-def propensity_mse(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """SDNist's propensity MSE on (features, rows) codes."""
-    from sklearn.tree import DecisionTreeClassifier
-
-    x = np.hstack([real, synthetic]).T
-    y = np.concatenate([np.zeros(real.shape[1]), np.ones(synthetic.shape[1])])
-    tree = DecisionTreeClassifier(max_depth=6, random_state=0).fit(x, y)
-    p = tree.predict_proba(x)[:, 1] if len(tree.classes_) == 2 else np.full(len(x), float(tree.classes_[0]))
-    c = synthetic.shape[1] / len(x)
-    return float(np.mean((p - c) ** 2))
-
-
-def unique_exact_matches(real: pl.DataFrame, synthetic: pl.DataFrame) -> dict[str, float]:
-    columns = real.columns
-    counts = real.group_by(columns).len()
-    unique = counts.filter(pl.col("len") == 1).drop("len")
-    matched = unique.join(synthetic.select(columns).unique(), on=columns, how="inner").height
-    return {
-        "unique_real_records": unique.height,
-        "unique_real_records_pct": 100.0 * unique.height / real.height if real.height else 0.0,
-        "matched": matched,
-        "matched_pct": 100.0 * matched / unique.height if unique.height else 0.0,
-    }
+def _pair_l1(real: TableProfile, other: TableProfile, pairs: list[tuple[int, int]], upto: int | None = None,
+             other_upto: int | None = None) -> np.ndarray:  # fmt: skip
+    assert real.kmarginal is not None and other.kmarginal is not None
+    l1 = real.kmarginal.l1(other.kmarginal, other_upto=other_upto, upto=upto)
+    index = {tuple(c): t for t, c in enumerate(real.kmarginal.combos.tolist())}
+    return np.array([l1[index[(min(a, b), max(a, b))]] for a, b in pairs])
 
 
 @dataclass
@@ -147,31 +104,104 @@ class CrossToolScores:
     subsample: pl.DataFrame
 
 
-def cross_tool_scores(real: pl.DataFrame, synthetic: pl.DataFrame, max_pairs: int | None = None) -> CrossToolScores:
-    """k-marginal (with its subsample baseline), propensity MSE and unique exact matches."""
-    features, a, b, sizes = feature_codes(real, synthetic)
-    pairs = feature_pairs(len(features), max_pairs)
-    real_pairs = Marginals(a, sizes, pairs)  # the real data's pair densities, counted once
-    l1 = real_pairs.l1(b)
-    score, detail = _score(l1), _pair_detail(features, pairs, l1)
-    rng = np.random.default_rng(0)
+def kmarginal_bins(labels: Sequence[Sequence[str]], real_counts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+    """Per column, its SDNist bins (numeric columns) or None."""
+    return [numeric_bins(lab, cnt) for lab, cnt in zip(labels, real_counts, strict=True)]
+
+
+def propensity_mse(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """SDNist's propensity MSE on (features, rows) codes."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = np.hstack([real, synthetic]).T
+    y = np.concatenate([np.zeros(real.shape[1]), np.ones(synthetic.shape[1])])
+    if len(x) == 0:
+        return 0.0
+    tree = DecisionTreeClassifier(max_depth=6, random_state=0).fit(x, y)
+    p = tree.predict_proba(x)[:, 1] if len(tree.classes_) == 2 else np.full(len(x), float(tree.classes_[0]))
+    c = synthetic.shape[1] / len(x)
+    return float(np.mean((p - c) ** 2))
+
+
+def unique_exact_matches(real_hashes: np.ndarray, synthetic_hashes: np.ndarray) -> dict[str, float]:
+    """Of the real records unique on all columns, how many (and what share) appear in the synthetic data."""
+    values, counts = np.unique(real_hashes, return_counts=True)
+    unique = values[counts == 1]
+    matched = int(np.isin(unique, synthetic_hashes).sum())
+    n_real = len(real_hashes)
+    return {
+        "unique_real_records": len(unique),
+        "unique_real_records_pct": 100.0 * len(unique) / n_real if n_real else 0.0,
+        "matched": matched,
+        "matched_pct": 100.0 * matched / len(unique) if len(unique) else 0.0,
+    }
+
+
+def k_marginal_from_profiles(
+    real: TableProfile, synthetic: TableProfile, names: Sequence[str], max_pairs: int | None = None
+) -> tuple[float, pl.DataFrame]:
+    """SDNist's k-marginal score and its per-pair L1 distances, from profiles with the same dictionaries and bins."""
+    pairs = feature_pairs(names, max_pairs)
+    l1 = _pair_l1(real, synthetic, pairs)
+    detail = pl.DataFrame(
+        {"feature_a": [names[a] for a, _ in pairs], "feature_b": [names[b] for _, b in pairs], "l1": l1},
+        schema={"feature_a": pl.String, "feature_b": pl.String, "l1": pl.Float64},
+    )
+    return _score(l1), detail
+
+
+def cross_tool_scores_from_profiles(
+    real: TableProfile, synthetic: TableProfile, names: Sequence[str], max_pairs: int | None = None
+) -> CrossToolScores:
+    """k-marginal (with its subsample baseline), propensity MSE and unique exact matches of two profiles built
+    with the same category dictionaries and bins (the real one with subsample layers)."""
+    score, detail = k_marginal_from_profiles(real, synthetic, names, max_pairs)
+    pairs = feature_pairs(names, max_pairs)
     rows = []
-    for f in SUBSAMPLE_FRACTIONS:
-        n = max(1, round(f * a.shape[1]))
-        sample = np.sort(rng.choice(a.shape[1], size=n, replace=False))
-        rows.append({"fraction": f, "k_marginal": _score(real_pairs.l1(a, rows=sample))})
-    subsample = pl.DataFrame(rows)
-    distances = np.abs(subsample.get_column("k_marginal").to_numpy() - score)
-    equivalent = float(SUBSAMPLE_FRACTIONS[int(np.argmin(distances))])
+    for i, f in enumerate(real.fractions.tolist()):
+        rows.append({"fraction": f, "k_marginal": _score(_pair_l1(real, real, pairs, other_upto=i))})
+    subsample = pl.DataFrame(rows, schema={"fraction": pl.Float64, "k_marginal": pl.Float64})
+    equivalent = None
+    if subsample.height:
+        distances = np.abs(subsample.get_column("k_marginal").to_numpy() - score)
+        equivalent = 100.0 * float(real.fractions[int(np.argmin(distances))])
     return CrossToolScores(
         scores={
             "k_marginal": score,
             "k_marginal_sdnist": int(score),  # SDNist reports the truncated integer
             "k_marginal_pairs": detail.height,
-            "subsample_equivalent_pct": 100.0 * equivalent,
-            "propensity_mse": propensity_mse(a, b),
-            **{f"unique_exact_{k}": v for k, v in unique_exact_matches(real, synthetic).items()},
+            "subsample_equivalent_pct": equivalent,
+            "propensity_mse": propensity_mse(real.sample, synthetic.sample),
+            **{f"unique_exact_{k}": v for k, v in unique_exact_matches(real.hashes, synthetic.hashes).items()},
         },
         k_marginal_pairs=detail,
         subsample=subsample,
     )
+
+
+def frame_profiles(
+    real: pl.DataFrame, synthetic: pl.DataFrame, orders: Sequence[int] = (), subsample: bool = True
+) -> tuple[TableProfile, TableProfile, list[str]]:
+    """Profiles of two data frames (cells as strings, null = empty), sharing one dictionary per column."""
+    columns = list(real.columns)
+    real_s = real.select(pl.col(c).cast(pl.String).fill_null("") for c in columns)
+    syn_s = synthetic.select(pl.col(c).cast(pl.String).fill_null("") for c in columns)
+    a, b, sizes, labels = category_codes(real_s, syn_s, columns)
+    counts = [np.bincount(a[c], minlength=sizes[c]) for c in range(len(columns))]
+    bins = kmarginal_bins(labels, counts)
+    fractions = SUBSAMPLE_FRACTIONS if subsample else ()
+    real_p = TableProfile(sizes, orders, bins, fractions, real.height).add(a)
+    syn_p = TableProfile(sizes, orders, bins, (), synthetic.height).add(b)
+    return real_p, syn_p, columns
+
+
+def cross_tool_scores(real: pl.DataFrame, synthetic: pl.DataFrame, max_pairs: int | None = None) -> CrossToolScores:
+    """The cross-tool scores of two data frames (e.g. another tool's output against the real table)."""
+    real_p, syn_p, columns = frame_profiles(real, synthetic)
+    return cross_tool_scores_from_profiles(real_p, syn_p, columns, max_pairs)
+
+
+def k_marginal(real: pl.DataFrame, synthetic: pl.DataFrame, max_pairs: int | None = None) -> tuple[float, pl.DataFrame]:
+    """SDNist's k-marginal score of two data frames and its per-pair L1 distances."""
+    real_p, syn_p, columns = frame_profiles(real, synthetic, subsample=False)
+    return k_marginal_from_profiles(real_p, syn_p, columns, max_pairs)

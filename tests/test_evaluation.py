@@ -17,7 +17,8 @@ from sdsynth.engine import IngestOptions, count_combinations, encode, protect_k_
 from sdsynth.engine.evaluate import compare_combinations, preservation_bins
 from sdsynth.engine.evaluation import evaluate_private, evaluate_public, summary_rows, write_evaluation
 from sdsynth.engine.marginals import marginal_tvd, mean_tvd_by_order
-from sdsynth.engine.scores import cross_tool_scores, feature_codes, k_marginal, unique_exact_matches
+from sdsynth.engine.profile import SourceColumns, record_hashes
+from sdsynth.engine.scores import cross_tool_scores, frame_profiles, k_marginal, numeric_bins, unique_exact_matches
 
 SYNTHETIC_9_4 = "A,B,C\na1,b2,c1\na1,b2,c1\na2,b2,c1\na1,,c1\na2,,\na1,b2,\n"
 
@@ -168,33 +169,39 @@ def _oracle_k_marginal(real: pl.DataFrame, syn: pl.DataFrame) -> float:
 @pytest.mark.parametrize(("seed", "n", "m"), [(0, 200, 150), (1, 57, 300), (2, 500, 500)])
 def test_k_marginal_matches_oracle(seed: int, n: int, m: int) -> None:
     real, syn = _tables(seed, n, m)
-    features, a, b, sizes = feature_codes(real, syn)
-    assert features == sorted(real.columns)
-    assert sizes[features.index("age")] == 21  # 20 bins + empty
-    score, pairs = k_marginal(features, a, b, sizes)
+    real_p, _, columns = frame_profiles(real, syn, subsample=False)
+    assert real_p.binned_sizes[columns.index("age")] == 21  # 20 bins + empty
+    score, pairs = k_marginal(real, syn)
     assert pairs.height == 6
+    assert pairs.get_column("feature_a").to_list()[0] == "age"  # features sorted by name
     assert score == pytest.approx(_oracle_k_marginal(real, syn), abs=1e-9)
+
+
+def test_numeric_bins_follow_sdnist() -> None:
+    labels = ["", "5", "10", "30", "7", "x"]
+    counts = np.array([3, 2, 2, 4, 0, 0])
+    bins = numeric_bins(labels, counts)
+    assert bins is not None
+    # real values 5 ×2, 10 ×2, 30 ×4: average ranks 1.5, 3.5, 6.5 of 8 → ⌊20·pct⌋ = 3, 8, 16
+    assert bins.tolist() == [0, 4, 9, 17, 9, 0]  # unseen 7 goes to the first bin whose top (10) is ≥ 7
+    assert numeric_bins(["", "1", "15"], np.array([0, 1, 1])) is None  # span ≤ 20
+    assert numeric_bins(["", "1", "a"], np.array([0, 1, 1])) is None  # not all numbers
 
 
 def test_k_marginal_extremes() -> None:
     real, _ = _tables(3, 300, 1)
-    features, a, b, sizes = feature_codes(real, real)
-    assert k_marginal(features, a, b, sizes)[0] == 1000.0
+    assert k_marginal(real, real)[0] == 1000.0
     other = pl.DataFrame({c: ["never seen"] * 10 for c in real.columns})
-    features, a, b, sizes = feature_codes(real.drop("age"), other.drop("age"))
-    assert k_marginal(features, a, b, sizes)[0] == pytest.approx(0.0)
+    assert k_marginal(real.drop("age"), other.drop("age"))[0] == pytest.approx(0.0)
 
 
 def test_k_marginal_samples_200_pairs_from_30_features() -> None:
     rng = np.random.default_rng(5)
     real = pl.DataFrame({f"c{i:02d}": rng.choice(["a", "b"], size=50) for i in range(30)})
-    features, a, b, sizes = feature_codes(real, real)
-    _, pairs = k_marginal(features, a, b, sizes)
+    _, pairs = k_marginal(real, real)
     assert pairs.height == 200 and pairs.unique().height == 200
-    _, again = k_marginal(features, a, b, sizes)
-    assert pairs.equals(again)  # default_rng(0): the same pairs every time
-    features29, a29, b29, sizes29 = feature_codes(real.drop("c29"), real.drop("c29"))
-    assert k_marginal(features29, a29, b29, sizes29)[1].height == 29 * 28 // 2
+    assert pairs.equals(k_marginal(real, real)[1])  # default_rng(0): the same pairs every time
+    assert k_marginal(real.drop("c29"), real.drop("c29"))[1].height == 29 * 28 // 2
 
 
 def test_subsample_baseline_orders_scores() -> None:
@@ -216,10 +223,24 @@ def test_propensity_mse_detects_a_shift() -> None:
 def test_unique_exact_matches() -> None:
     real = pl.DataFrame({"a": ["x", "x", "y", "z", "w"], "b": ["1", "1", "2", "3", "4"]})
     syn = pl.DataFrame({"a": ["y", "w", "x", "q"], "b": ["2", "5", "1", "1"]})
-    got = unique_exact_matches(real, syn)
+    scores = cross_tool_scores(real, syn).scores
     # unique real records: (y,2), (z,3), (w,4); only (y,2) appears in the synthetic table
-    assert got == {"unique_real_records": 3, "unique_real_records_pct": 60.0, "matched": 1,
-                   "matched_pct": pytest.approx(100 / 3)}  # fmt: skip
+    assert scores["unique_exact_unique_real_records"] == 3 and scores["unique_exact_unique_real_records_pct"] == 60.0
+    assert scores["unique_exact_matched"] == 1 and scores["unique_exact_matched_pct"] == pytest.approx(100 / 3)
+    hashes = record_hashes(np.array([[1, 2, 1], [3, 4, 3]], dtype=np.int32))  # records (1,3), (2,4), (1,3)
+    assert hashes[0] == hashes[2] != hashes[1]
+    assert unique_exact_matches(hashes, hashes[:1])["matched"] == 0  # (1,3) is not unique in the real table
+    assert unique_exact_matches(hashes, hashes[1:2])["matched"] == 1
+
+
+def test_source_columns_code_records_as_users_see_them() -> None:
+    frame = pl.DataFrame({"g": ["m", "", "f"], "p": ["x;y", "y", ""]})
+    data = encode(frame, IngestOptions(multi_value={"p": ";"}))
+    columns = SourceColumns.from_attributes(data.attributes)
+    codes = columns.codes(data.offsets, data.ids)
+    labels = [[columns.labels[s][codes[s, r]] for s in range(2)] for r in range(3)]
+    assert columns.names == ["g", "p"] and sorted(columns.labels[1]) == ["", "x", "x;y", "y"]
+    assert labels == [["m", "x;y"], ["", "y"], ["f", ""]]
 
 
 def test_marginal_tvd_oracle_and_canonical_multi_value() -> None:

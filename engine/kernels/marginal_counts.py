@@ -1,9 +1,10 @@
-"""Joint histograms of many column sets at once, and the L1 distance between two tables' histograms (Numba).
+"""Joint histograms of many column sets at once, accumulated batch by batch (Numba).
 
-Evaluation compares hundreds of marginals (every pair and triple of columns) of two tables with millions of rows.
-Columns are integer category codes stored column-major, so one pass over a column set reads a few contiguous
-arrays; column sets are counted in parallel, each into its own slice of one flat array (no races). A column set
-whose joint domain is too large for a dense array is counted by sorting its occupied cells instead.
+Evaluation compares hundreds of marginals (every pair and triple of columns) of two tables that may hold hundreds of
+millions of rows. Columns arrive as integer category codes, one batch at a time, stored column-major so one pass over
+a column set reads a few contiguous arrays; column sets are counted in parallel, each into its own slice of one flat
+array (no races). Rows can carry a *layer* (e.g. the nested subsample a row belongs to), counted separately. A column
+set whose joint domain is too large for a dense array is counted as (cell, count) pairs of its occupied cells.
 """
 
 from __future__ import annotations
@@ -18,86 +19,116 @@ DENSE_CELLS_TOTAL = 1 << 24
 
 
 @njit(parallel=True, cache=True)
-def _dense_histograms(
-    codes: np.ndarray, rows: np.ndarray, combos: np.ndarray, strides: np.ndarray, offsets: np.ndarray
-) -> np.ndarray:
-    out = np.zeros(offsets[-1], dtype=np.int64)
-    n = rows.shape[0] if rows.shape[0] > 0 else codes.shape[1]
-    use_rows = rows.shape[0] > 0
+def _add_dense(
+    out: np.ndarray, codes: np.ndarray, layer: np.ndarray, combos: np.ndarray, strides: np.ndarray,
+    offsets: np.ndarray,
+) -> None:  # fmt: skip
+    total = offsets[-1]
+    layered = layer.shape[0] > 0
     for t in prange(combos.shape[0]):
         base = offsets[t]
-        for i in range(n):
-            r = rows[i] if use_rows else i
+        for r in range(codes.shape[1]):
             cell = 0
             for j in range(combos.shape[1]):
                 cell += codes[combos[t, j], r] * strides[t, j]
-            out[base + cell] += 1
-    return out
+            if layered:
+                out[layer[r] * total + base + cell] += 1
+            else:
+                out[base + cell] += 1
 
 
 @njit(cache=True)
-def _cells(codes: np.ndarray, rows: np.ndarray, combo: np.ndarray, strides: np.ndarray) -> np.ndarray:
-    n = rows.shape[0] if rows.shape[0] > 0 else codes.shape[1]
-    out = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        r = rows[i] if rows.shape[0] > 0 else i
+def _cells(codes: np.ndarray, combo: np.ndarray, strides: np.ndarray) -> np.ndarray:
+    out = np.empty(codes.shape[1], dtype=np.int64)
+    for r in range(codes.shape[1]):
         cell = 0
         for j in range(combo.shape[0]):
             cell += codes[combo[j], r] * strides[j]
-        out[i] = cell
+        out[r] = cell
     return out
 
 
-_ALL_ROWS = np.zeros(0, dtype=np.int64)
+_NO_LAYER = np.zeros(0, dtype=np.int64)
 
 
-class Marginals:
-    """One table's histograms over a fixed list of column sets (all of one size), ready to be compared with
-    other tables coded with the same dictionaries.
+class MarginalHistograms:
+    """Counts over a fixed list of column sets (all of one size), for one table, accumulated with `add`.
 
-    `codes` is (columns, rows) int32, `sizes[c]` the number of categories of column c."""
+    `sizes[c]` is the number of categories of column c; codes are (columns, rows) arrays of category codes."""
 
-    def __init__(self, codes: np.ndarray, sizes: Sequence[int], combos: Sequence[Sequence[int]]) -> None:
+    def __init__(self, sizes: Sequence[int], combos: Sequence[Sequence[int]], layers: int = 1) -> None:
+        self.sizes = np.asarray(sizes, dtype=np.int64)
         self.combos = np.asarray(combos, dtype=np.int64).reshape(len(combos), -1)
-        sizes_arr = np.asarray(sizes, dtype=np.int64)
-        dims = sizes_arr[self.combos]
+        self.layers = layers
+        dims = self.sizes[self.combos] if len(self.combos) else np.zeros((0, 0), dtype=np.int64)
         # row-major strides within each set: the last column varies fastest
         self.strides = np.ones_like(dims)
         for j in range(dims.shape[1] - 2, -1, -1):
             self.strides[:, j] = self.strides[:, j + 1] * dims[:, j + 1]
         cells = dims.prod(axis=1) if len(dims) else np.zeros(0, dtype=np.int64)
         dense = cells <= DENSE_CELLS_PER_SET
-        dense &= np.cumsum(np.where(dense, cells, 0)) <= DENSE_CELLS_TOTAL
+        dense &= np.cumsum(np.where(dense, cells, 0)) * layers <= DENSE_CELLS_TOTAL
         self.dense_idx = np.flatnonzero(dense)
         self.sparse_idx = np.flatnonzero(~dense)
         self.offsets = np.concatenate([[0], np.cumsum(cells[self.dense_idx])]).astype(np.int64)
-        self.n_rows = codes.shape[1]
-        self._dense = self._dense_counts(codes, _ALL_ROWS)
-        self._sparse = [self._sparse_counts(codes, _ALL_ROWS, t) for t in self.sparse_idx]
+        self.counts = np.zeros(layers * int(self.offsets[-1]), dtype=np.int64)
+        self._dense_combos = np.ascontiguousarray(self.combos[self.dense_idx])
+        self._dense_strides = np.ascontiguousarray(self.strides[self.dense_idx])
+        self.sparse: list[tuple[np.ndarray, np.ndarray]] = [
+            (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)) for _ in self.sparse_idx
+        ]
+        self.rows = np.zeros(layers, dtype=np.int64)
 
-    def _dense_counts(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        if not len(self.dense_idx):
-            return np.zeros(0, dtype=np.int64)
-        combos = np.ascontiguousarray(self.combos[self.dense_idx])
-        strides = np.ascontiguousarray(self.strides[self.dense_idx])
-        return _dense_histograms(np.ascontiguousarray(codes, dtype=np.int32), rows, combos, strides, self.offsets)
+    def add(self, codes: np.ndarray, layer: np.ndarray | None = None) -> MarginalHistograms:
+        """Count a batch of rows (codes: columns × rows); `layer[r]` in 0..layers−1 when there are layers."""
+        codes = np.ascontiguousarray(codes, dtype=np.int32)
+        if self.layers > 1 and layer is None:
+            raise ValueError("these histograms have layers: give each row's layer")
+        lay = _NO_LAYER if self.layers == 1 else np.asarray(layer, dtype=np.int64)
+        if self.layers == 1:
+            self.rows[0] += codes.shape[1]
+        else:
+            self.rows += np.bincount(lay, minlength=self.layers)
+        if len(self.dense_idx) and codes.shape[1]:
+            _add_dense(self.counts, codes, lay, self._dense_combos, self._dense_strides, self.offsets)
+        for i, t in enumerate(self.sparse_idx):
+            cells = _cells(codes, self.combos[t], self.strides[t])
+            if len(lay):
+                cells = cells * self.layers + lay
+            keys, counts = self.sparse[i]
+            merged, inverse = np.unique(np.concatenate([keys, cells]), return_inverse=True)
+            self.sparse[i] = (merged, np.bincount(inverse, weights=np.concatenate([counts, np.ones(len(cells))]))
+                              .astype(np.int64))  # fmt: skip
+        return self
 
-    def _sparse_counts(self, codes: np.ndarray, rows: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
-        cells = _cells(np.ascontiguousarray(codes, dtype=np.int32), rows, self.combos[t], self.strides[t])
-        return np.unique(cells, return_counts=True)
+    def dense_layers(self, upto: int | None = None) -> np.ndarray:
+        """Dense counts summed over layers 0..upto (all layers by default)."""
+        per_layer = self.counts.reshape(self.layers, -1)
+        return per_layer[: (self.layers if upto is None else upto + 1)].sum(axis=0)
 
-    def l1(self, codes: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Per column set, Σ|p − q| between this table's densities and those of `codes` (its `rows` only, if
-        given). Total variation distance is half of it."""
-        rows = _ALL_ROWS if rows is None else np.asarray(rows, dtype=np.int64)
-        n_other = max(len(rows) if len(rows) else codes.shape[1], 1)
-        n_self = max(self.n_rows, 1)
+    def _sparse_layers(self, i: int, upto: int | None) -> tuple[np.ndarray, np.ndarray]:
+        keys, counts = self.sparse[i]
+        if self.layers == 1:
+            return keys, counts
+        keep = keys % self.layers <= (self.layers - 1 if upto is None else upto)
+        cells, inverse = np.unique(keys[keep] // self.layers, return_inverse=True)
+        return cells, np.bincount(inverse, weights=counts[keep]).astype(np.int64)
+
+    def rows_upto(self, upto: int | None = None) -> int:
+        return int(self.rows[: (self.layers if upto is None else upto + 1)].sum())
+
+    def l1(self, other: MarginalHistograms, upto: int | None = None, other_upto: int | None = None) -> np.ndarray:
+        """Per column set, Σ|p − q| between the densities of this table (layers ≤ upto) and `other` (layers ≤
+        other_upto). Both must have been built with the same sizes and column sets. TVD is half of it."""
+        n_self = max(self.rows_upto(upto), 1)
+        n_other = max(other.rows_upto(other_upto), 1)
         out = np.empty(len(self.combos), dtype=np.float64)
         if len(self.dense_idx):
-            diff = np.abs(self._dense / n_self - self._dense_counts(codes, rows) / n_other)
-            out[self.dense_idx] = np.add.reduceat(diff, self.offsets[:-1]) if len(diff) else 0.0
-        for t, (keys, counts) in zip(self.sparse_idx, self._sparse, strict=True):
-            other_keys, other_counts = self._sparse_counts(codes, rows, t)
+            diff = np.abs(self.dense_layers(upto) / n_self - other.dense_layers(other_upto) / n_other)
+            out[self.dense_idx] = np.add.reduceat(diff, self.offsets[:-1])
+        for i, t in enumerate(self.sparse_idx):
+            keys, counts = self._sparse_layers(i, upto)
+            other_keys, other_counts = other._sparse_layers(i, other_upto)
             union = np.union1d(keys, other_keys)
             p = np.zeros(len(union))
             q = np.zeros(len(union))
@@ -105,3 +136,16 @@ class Marginals:
             q[np.searchsorted(union, other_keys)] = other_counts / n_other
             out[t] = np.abs(p - q).sum()
         return out
+
+    def table(self, t: int, upto: int | None = None) -> np.ndarray:
+        """The counts of column set t as a dense array (dense sets only)."""
+        i = int(np.searchsorted(self.dense_idx, t))
+        if i >= len(self.dense_idx) or self.dense_idx[i] != t:
+            raise ValueError("column set counted sparsely")
+        flat = self.dense_layers(upto)[self.offsets[i] : self.offsets[i + 1]]
+        return flat.reshape(tuple(int(s) for s in self.sizes[self.combos[t]]))
+
+
+def histograms(codes: np.ndarray, sizes: Sequence[int], combos: Sequence[Sequence[int]]) -> MarginalHistograms:
+    """One table's histograms over `combos`, counted in one go."""
+    return MarginalHistograms(sizes, combos).add(codes)
