@@ -201,7 +201,7 @@ def release(
     if not quiet:
         s = result.public_summary
         err_console.print(
-            f"released {result.aggregates.n_combinations:,} aggregate combinations and {result.synthetic.height:,} "
+            f"released {result.aggregates.n_combinations:,} aggregate combinations and {result.synthetic_records:,} "
             f"synthetic records ({'ε = ' + str(dp_params.epsilon) if dp_params else 'k = ' + str(k)}); synthetic vs "
             f"released aggregates: {100 - s['suppressed_pct']:.1f} % of combinations kept"
         )

@@ -316,7 +316,7 @@ def synthesize(
             else (f"from {aggregates}" if aggregates is not None else f"k = {k}")
         )
         err_console.print(
-            f"synthesized {result.synthetic.height:,} records ({method_choice.value}, {protection}); released "
+            f"synthesized {result.synthetic_records:,} records ({method_choice.value}, {protection}); released "
             f"{result.aggregates.n_combinations:,} aggregate combinations"
         )
         err_console.print(f'wrote {out}/ — try: sdsynth query {out} "SELECT * FROM synthetic LIMIT 10"')

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from .aggregate import Aggregates, CombinationCounts, count_combinations
-from .analysis import sensitive_statistics
+from .analysis import SensitiveStatistics, sensitive_statistics
 from .encode import EncodedData, Records, encode_together
 from .evaluate import CombinationComparison, compare_combinations
 from .ingest import IngestOptions, unescape
@@ -147,6 +147,7 @@ def evaluate_records(
     privacy: dict[str, Any] | None = None,
     progress: Progress | None = None,
     real_counts: CombinationCounts | None = None,
+    statistics: SensitiveStatistics | None = None,
 ) -> Evaluation:
     """Synthetic against sensitive records sharing one attribute dictionary: spec §5 metrics, marginal TVDs,
     k-marginal, pMSE, unique matches. Both may be streams: every part works batch by batch."""
@@ -161,7 +162,7 @@ def evaluate_records(
         syn_counts = count_combinations(synthetic, reporting_length)
         syn_records = syn_counts.n_records
         sds = compare_combinations(real_counts, syn_counts, resolution, real_counts.n_records, syn_records)
-        stats = sensitive_statistics(real, real_counts, resolution)
+        stats = statistics or sensitive_statistics(real, real_counts, resolution)
     with progress.stage("evaluating marginals and scores"):
         columns = SourceColumns.from_attributes(real.attributes)
         bins = kmarginal_bins(columns.labels, _real_category_counts(columns, real_counts))

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 from .aggregate import Aggregates, CombinationCounts, count_combinations, protect_k_anonymity
 from .analysis import SensitiveStatistics, sensitive_statistics
 from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
-from .encode import encode, stream_encoded
+from .encode import EncodedData, encode, stream_encoded
 from .errors import ParameterError
 from .ingest import IngestOptions, norm
 from .progress import NullProgress, Progress
 from .release import atomic_directory, write_aggregates_release
 from .release_reader import load_release
 from .rust_format import rust_float
-from .synth import AggregateSeeded, AggregateSeededParameters, create
-from .synth.output import as_nulls, records_to_frame, write_synthetic
+from .synth import AggregateSeededParameters, create
+from .synth.aggregate_seeded import aggregate_seeded_batches, concat_records
+from .synthetic_output import streamed, write_synthetic_files
 
 
 @dataclass
@@ -88,7 +89,7 @@ def run_aggregate(
 @dataclass
 class SynthesisResult:
     aggregates: Aggregates
-    synthetic: pl.DataFrame
+    synthetic_records: int
     statistics: SensitiveStatistics | None
 
 
@@ -132,9 +133,8 @@ def run_synthesize(
             else:
                 counts = count_combinations(encoded, reporting_length, n_threads, progress)
                 aggs = protect_k_anonymity(counts, resolution)
-            synthesizer: Any = AggregateSeeded.from_aggregates(aggs, aggregate_seeded_params, n_threads)
-            with progress.stage("synthesizing (aggregate-seeded)"):
-                synthetic_records = synthesizer.sample_records(records, seed)
+            synthetic_records = aggregate_seeded_output(aggs, records, aggregate_seeded_params, seed, n_threads,
+                                                        progress)  # fmt: skip
         else:
             encoded = encode(data, options, progress)
             counts = count_combinations(encoded, reporting_length, n_threads, progress)
@@ -147,7 +147,7 @@ def run_synthesize(
                 synthetic_records = synthesizer.fit(encoded).sample_records(seed=seed)
         info = input_description(options)
         info.update({k: v for k, v in (synthesizer_options or {}).items() if v is not None})
-        frame = write_synthetic_release(
+        written = write_synthetic_release(
             aggs, synthetic_records, Path(tmp_out), method, seed, info, aggregate_seeded_params, progress
         )
         stats = None
@@ -158,7 +158,7 @@ def run_synthesize(
                     write_release_errors(aggs, counts, Path(tmp_private))
                 stats = sensitive_statistics(encoded, counts, resolution, n_threads, progress)
                 write_private_statistics(stats, counts, Path(tmp_private))
-    return SynthesisResult(aggs, frame, stats)
+    return SynthesisResult(aggs, written, stats)
 
 
 def run_synthesize_from_release(
@@ -175,37 +175,63 @@ def run_synthesize_from_release(
     progress = progress or NullProgress()
     aggs = load_release(aggregates_dir)
     with atomic_directory(out, overwrite) as tmp_out:
-        with progress.stage("synthesizing (aggregate-seeded)"):
-            synthetic_records = AggregateSeeded.from_aggregates(aggs, params, n_threads).sample_records(records, seed)
+        synthetic_records = aggregate_seeded_output(aggs, records, params, seed, n_threads, progress)
         info = {
             k: v for k, v in aggs.parameters.items() if k not in ("created_at", "software", "released_combinations")
         }
         info["synthesized_from_release"] = str(Path(aggregates_dir).name)
-        frame = write_synthetic_release(aggs, synthetic_records, Path(tmp_out), "aggregate-seeded", seed, info, params,
-                                        progress)  # fmt: skip
-    return SynthesisResult(aggs, frame, None)
+        written = write_synthetic_release(aggs, synthetic_records, Path(tmp_out), "aggregate-seeded", seed, info,
+                                          params, progress)  # fmt: skip
+    return SynthesisResult(aggs, written, None)
+
+
+def target_records(aggs: Aggregates, records: int | str | None) -> int | None:
+    """The number of aggregate-seeded records asked for: a number, None for "budget", the released count by default."""
+    if records == "budget":
+        return None
+    return aggs.record_count if records is None else int(records)
+
+
+def aggregate_seeded_output(
+    aggs: Aggregates,
+    records: int | str | None,
+    params: AggregateSeededParameters | None,
+    seed: int | None,
+    n_threads: int | None,
+    progress: Progress,
+) -> EncodedData | Iterator[EncodedData]:
+    """The synthetic records in memory, or (large outputs) a generator of batches to write as they come."""
+    target = target_records(aggs, records)
+    batches = aggregate_seeded_batches(aggs, target, params, seed, n_threads)
+    if streamed(target if target is not None else aggs.record_count):
+        return batches
+    with progress.stage("synthesizing (aggregate-seeded)"):
+        return concat_records(aggs.attributes, batches)
 
 
 def write_synthetic_release(
     aggs: Aggregates,
-    synthetic_records: Any,
+    synthetic: EncodedData | Iterator[EncodedData],
     folder: Path,
     method: str,
     seed: int | None,
     info: dict[str, Any],
     params: AggregateSeededParameters | None,
     progress: Progress,
-) -> pl.DataFrame:
-    """synthetic.csv/.parquet plus the aggregates, with a `synthetic` table in release.duckdb."""
-    with progress.stage("writing release"):
-        frame = records_to_frame(synthetic_records)
-        write_synthetic(frame, folder)
-        info = dict(info)
-        info.update(synthesis_method=method, synthetic_records=frame.height, synthesis_seeded=seed is not None)
-        if method == "aggregate-seeded":
-            info.update(synthesis_parameters(params or AggregateSeededParameters()))
-        write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": as_nulls(frame)})
-    return frame
+) -> int:
+    """synthetic.csv/.parquet plus the aggregates, with a `synthetic` table in release.duckdb; returns the number of
+    synthetic records."""
+    with tempfile.TemporaryDirectory(prefix=".synthetic-", dir=folder.parent) as scratch:
+        output = write_synthetic_files(synthetic, aggs.attributes, folder, Path(scratch), progress,
+                                       target_records(aggs, None))  # fmt: skip
+        with progress.stage("writing release"):
+            info = dict(info)
+            info.update(synthesis_method=method, synthetic_records=output.n_records, synthesis_seeded=seed is not None,
+                        synthesis_streamed=output.streamed)  # fmt: skip
+            if method == "aggregate-seeded":
+                info.update(synthesis_parameters(params or AggregateSeededParameters()))
+            write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": output.parquet})
+    return output.n_records
 
 
 def synthesis_parameters(p: AggregateSeededParameters) -> dict[str, Any]:

@@ -212,7 +212,11 @@ def release_columns_frame(aggs: Aggregates, available: list[str]) -> pl.DataFram
     return pl.DataFrame(rows, schema=schema)
 
 
-def _create_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, order_by: str = "") -> None:
+def _create_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame | Path, order_by: str = "") -> None:
+    """A table from a frame, or from a Parquet file (streamed by DuckDB, for tables larger than memory)."""
+    if isinstance(frame, Path):
+        con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM read_parquet(?) {order_by}", [str(frame)])
+        return
     con.register("incoming_frame", frame.to_arrow())
     con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM incoming_frame {order_by}")
     con.unregister("incoming_frame")
@@ -222,7 +226,7 @@ def write_duckdb(
     path: Path,
     aggs: Aggregates,
     info_extra: Mapping[str, Any] | None = None,
-    tables: Mapping[str, pl.DataFrame] | None = None,
+    tables: Mapping[str, pl.DataFrame | Path] | None = None,
 ) -> None:
     """The release database: `aggregates`, `aggregates_by_source_column`, `release_info`, `release_levels`,
     `release_columns`, and any extra released tables (for example `synthetic`)."""
@@ -265,7 +269,7 @@ def write_aggregates_release(
     aggs: Aggregates,
     out_dir: Path,
     info_extra: Mapping[str, Any] | None = None,
-    tables: Mapping[str, pl.DataFrame] | None = None,
+    tables: Mapping[str, pl.DataFrame | Path] | None = None,
 ) -> list[Path]:
     """Write `aggregates.tsv`, `aggregates.parquet` and `release.duckdb` into an (already temporary) folder."""
     tsv = out_dir / AGGREGATES_TSV

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +25,16 @@ from .aggregate import Aggregates, count_combinations, protect_k_anonymity
 from .analysis import sensitive_statistics
 from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
-from .encode import stream_encoded
+from .encode import EncodedData, EncodedStream, encode, stream_encoded
 from .errors import ParameterError
 from .evaluation import evaluate_public, evaluate_records, summary_rows, write_evaluation
 from .ingest import IngestOptions, unescape
 from .pipeline import (
+    aggregate_seeded_output,
     declared_multi_value_parts,
     input_description,
     synthesis_parameters,
+    target_records,
     warn_inferred_bins,
     write_private_statistics,
     write_release_errors,
@@ -40,8 +43,9 @@ from .progress import NullProgress, Progress
 from .release import atomic_directory, check_output_dir, write_aggregates_release
 from .report import render_report
 from .schema import ColumnSpec, Schema
-from .synth import AggregateSeeded, AggregateSeededParameters, create
-from .synth.output import as_nulls, records_to_frame, write_synthetic
+from .spill import spill
+from .synth import AggregateSeededParameters, create
+from .synthetic_output import write_synthetic_files
 
 
 @dataclass
@@ -88,7 +92,7 @@ class ReleaseSettings:
 @dataclass
 class ReleaseResult:
     aggregates: Aggregates
-    synthetic: pl.DataFrame
+    synthetic_records: int
     public_summary: dict[str, Any]
     private_summary: dict[str, Any]
     release_id: str
@@ -143,7 +147,11 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
     release_id = uuid.uuid4().hex
     with atomic_directory(s.out, s.overwrite) as tmp_out, atomic_directory(s.private_out, s.overwrite) as tmp_private:
         out, private = Path(tmp_out), Path(tmp_private)
+        scratch = private / ".scratch"  # encoded records on disk (sensitive): removed before the folder is final
         records = stream_encoded(data, s.options, progress)
+        if isinstance(records, EncodedStream):  # larger than memory: later passes read the spilled encoding
+            with progress.stage("encoding to a scratch folder", unit="records"):
+                records = spill(records, scratch / "sensitive")
         counts = None
         if s.dp is not None:
             W = public_max_attributes(records.attributes, declared_multi_value_parts(s.options))
@@ -151,33 +159,28 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
         else:
             counts = count_combinations(records, s.reporting_length, s.n_threads, progress)
             aggs = protect_k_anonymity(counts, s.resolution)
-        with progress.stage(f"synthesizing ({s.method})"):
-            if s.method == "aggregate-seeded":
-                synth = AggregateSeeded.from_aggregates(aggs, s.aggregate_seeded, s.n_threads)
-                synthetic_records = synth.sample_records(s.records, s.seed)
-            else:
-                from .encode import EncodedData, encode
-
+        if s.method == "aggregate-seeded":
+            synthetic: Any = aggregate_seeded_output(aggs, s.records, s.aggregate_seeded, s.seed, s.n_threads,
+                                                     progress)  # fmt: skip
+        else:
+            with progress.stage(f"synthesizing ({s.method})"):
                 in_memory = records if isinstance(records, EncodedData) else encode(data, s.options, progress)
-                synthetic_records = (
-                    create(s.method, resolution=s.resolution, n_threads=s.n_threads)
-                    .fit(in_memory)
-                    .sample_records(seed=s.seed)
-                )
-        frame = records_to_frame(synthetic_records)
+                synthesizer = create(s.method, resolution=s.resolution, n_threads=s.n_threads)
+                synthetic = synthesizer.fit(in_memory).sample_records(seed=s.seed)
+        written = write_synthetic_files(synthetic, aggs.attributes, out, scratch / "synthetic", progress,
+                                        target_records(aggs, s.records))  # fmt: skip
         privacy = s.privacy(aggs)
         with progress.stage("evaluating against the released aggregates"):
-            public_eval = evaluate_public(aggs, synthetic_records, privacy)
+            public_eval = evaluate_public(aggs, written.records, privacy)
         with progress.stage("writing the public release"):
-            write_synthetic(frame, out)
             info = input_description(s.options)
-            info.update(release_id=release_id, synthesis_method=s.method, synthetic_records=frame.height,
-                        synthesis_seeded=s.seed is not None)  # fmt: skip
+            info.update(release_id=release_id, synthesis_method=s.method, synthetic_records=written.n_records,
+                        synthesis_seeded=s.seed is not None, synthesis_streamed=written.streamed)  # fmt: skip
             if s.method == "aggregate-seeded":
                 info.update(synthesis_parameters(s.aggregate_seeded))
             write_aggregates_release(
                 aggs, out, info_extra=info,
-                tables={"synthetic": as_nulls(frame), "evaluation": summary_rows(public_eval)},
+                tables={"synthetic": written.parquet, "evaluation": summary_rows(public_eval)},
             )  # fmt: skip
             levels = pl.DataFrame(aggs.levels) if aggs.levels else None
             (out / "report.html").write_text(render_report(public_eval, f"{s.title} — public report", levels),
@@ -187,19 +190,20 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
         if counts is None:
             counts = count_combinations(records, aggs.reporting_length, s.n_threads, progress)
             write_release_errors(aggs, counts, private)
+        stats = sensitive_statistics(records, counts, s.resolution, s.n_threads, progress)
         with progress.stage("evaluating against the sensitive data"):
-            private_eval = evaluate_records(records, synthetic_records, aggs.reporting_length, s.resolution, privacy,
-                                            progress, real_counts=counts)  # fmt: skip
+            private_eval = evaluate_records(records, written.records, aggs.reporting_length, s.resolution, privacy,
+                                            progress, real_counts=counts, statistics=stats)  # fmt: skip
         with progress.stage("writing the private folder"):
             write_evaluation(private_eval, private)
             (private / "report.html").write_text(render_report(private_eval, f"{s.title} — private report", levels),
                                                  encoding="utf-8")  # fmt: skip
-            stats = sensitive_statistics(records, counts, s.resolution, s.n_threads, progress)
             write_private_statistics(stats, counts, private)
             fingerprint: dict[str, Any] = {"records": counts.n_records, "release_id": release_id}
             if isinstance(data, str | Path) and Path(data).is_file():
                 fingerprint.update(input=str(data), bytes=Path(data).stat().st_size, sha256=sha256(Path(data)))
             (private / "input_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), encoding="utf-8")
+        shutil.rmtree(scratch, ignore_errors=True)
         manifest = {
             "release_id": release_id,
             "software": f"sdsynth {__version__}",
@@ -208,7 +212,7 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
             "record_count": aggs.record_count,
             "synthesis": {
                 "method": s.method,
-                "records": frame.height,
+                "records": written.n_records,
                 **(synthesis_parameters(s.aggregate_seeded) if s.method == "aggregate-seeded" else {}),
             },
             "files": {
@@ -222,4 +226,4 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
         assert s.dataset_id is not None
         delta = float(aggs.parameters.get("delta") or 0.0)
         ledger.record(s.ledger_path, s.dataset_id, release_id, s.dp.epsilon, delta, str(s.out))
-    return ReleaseResult(aggs, frame, public_eval.summary, private_eval.summary, release_id)
+    return ReleaseResult(aggs, written.n_records, public_eval.summary, private_eval.summary, release_id)

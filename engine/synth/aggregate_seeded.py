@@ -14,21 +14,23 @@ the default batch size was chosen.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from ..aggregate import Aggregates
-from ..encode import EncodedData
+from ..encode import AttributeTable, EncodedData, _concat_csr
 from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key, stream_state
 from ..kernels.counting import build_lookup_table
 from .agg_kernels import build_batch
-from .calibrated import calibrated
+from .calibrated import calibrated_batches
 
 DEFAULT_BATCH_SIZE = 256
 SEQUENTIAL_STREAM = 1 << 62
+OUTPUT_BATCH_RECORDS = 1_000_000
 
 
 SAMPLING_LAWS = ("calibrated", "reference")
@@ -87,6 +89,22 @@ def aggregate_seeded(
 ) -> EncodedData:
     """Synthetic records from released aggregates: exactly `target` records, or (None, reference law only) until the
     single-attribute budget is spent."""
+    return concat_records(aggs.attributes, aggregate_seeded_batches(aggs, target, params, seed, n_threads))
+
+
+def concat_records(attributes: AttributeTable, batches: Iterable[EncodedData]) -> EncodedData:
+    offsets, ids = _concat_csr([(b.offsets, b.ids) for b in batches])
+    return EncodedData(attributes, offsets, ids, "synthetic")
+
+
+def aggregate_seeded_batches(
+    aggs: Aggregates,
+    target: int | None,
+    params: AggregateSeededParameters | None = None,
+    seed: int | None = None,
+    n_threads: int | None = None,
+) -> Iterator[EncodedData]:
+    """The same records as `aggregate_seeded`, in batches (for outputs larger than memory)."""
     params = params or AggregateSeededParameters()
     if target is not None and target < 0:
         raise ParameterError(f"the number of records must be >= 0, got {target}")
@@ -97,7 +115,13 @@ def aggregate_seeded(
             raise ParameterError(
                 "--records budget spends the single-attribute budget, which only --sampling-law reference has"
             )
-        return calibrated(aggs, target, seed)
+        return calibrated_batches(aggs, target, seed)
+    return _reference_batches(aggs, target, params, seed)
+
+
+def _reference_batches(
+    aggs: Aggregates, target: int | None, params: AggregateSeededParameters, seed: int | None
+) -> Iterator[EncodedData]:
     attrs = aggs.attributes
     n_attr = attrs.n_attributes
     n_columns = len(attrs.columns)
@@ -127,15 +151,14 @@ def aggregate_seeded(
     sequential = stream_state(key, SEQUENTIAL_STREAM)
     mean_length = max(1.0, float(initial.sum()) / max(1, aggs.record_count))
     column_of = attrs.column_of.astype(np.int64)
-
-    out_offsets = [0]
-    out_ids: list[np.ndarray] = []
-    produced = 0
-    next_record_id = 0
     if len(aggs.keys) == 0 or initial.sum() == 0:
         if target:
             raise ParameterError("the aggregates hold no single attribute: nothing to synthesize from")
-        return EncodedData(attrs, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), "synthetic")
+        return
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    in_parts = 0
+    produced = 0
+    next_record_id = 0
     while True:
         if target is None and available.sum() == 0:
             break
@@ -156,10 +179,19 @@ def aggregate_seeded(
             np.int64(next_record_id), sequential,
         )  # fmt: skip
         next_record_id += size
-        for b in range(size):
-            if lengths[b] > 0 and (target is None or produced < target):
-                out_ids.append(rec[b, : lengths[b]].copy())
-                out_offsets.append(out_offsets[-1] + int(lengths[b]))
-                produced += 1
-    ids = np.concatenate(out_ids).astype(np.int32) if out_ids else np.zeros(0, dtype=np.int32)
-    return EncodedData(attrs, np.asarray(out_offsets, dtype=np.int64), ids, "synthetic")
+        kept = lengths > 0  # an empty record is dropped (the budget ran out under it)
+        if target is not None:
+            kept &= np.cumsum(kept) <= target - produced
+        lengths = lengths[kept]
+        rows = rec[kept]
+        ids = rows[np.arange(rows.shape[1])[None, :] < lengths[:, None]].astype(np.int32)
+        parts.append((np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), ids))
+        produced += len(lengths)
+        in_parts += len(lengths)
+        if in_parts >= OUTPUT_BATCH_RECORDS:
+            offsets, ids = _concat_csr(parts)
+            yield EncodedData(attrs, offsets, ids, "synthetic")
+            parts, in_parts = [], 0
+    if in_parts or not produced:
+        offsets, ids = _concat_csr(parts)
+        yield EncodedData(attrs, offsets, ids, "synthetic")

@@ -27,6 +27,7 @@ Everything is a function of the aggregates and a post-processing seed: no sensit
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -307,49 +308,66 @@ def _to_records(aggs: Aggregates, network: Network, categories: np.ndarray) -> E
     return EncodedData(aggs.attributes, offsets, ids[present].astype(np.int32), "synthetic")
 
 
-def calibrated(aggs: Aggregates, target: int, seed: int | None = None) -> EncodedData:
-    """`target` records drawn with the calibrated law from released aggregates (see the module docstring)."""
-    if target < 0:
-        raise ParameterError(f"the number of records must be >= 0, got {target}")
-    if aggs.record_count <= 0 or len(aggs.keys) == 0:
-        if target:
+PILOT_STREAM = 1 << 62  # record indices of the pilot draw: disjoint from those of the output batches
+
+
+class CalibratedSampler:
+    """The calibrated law of one release, ready to produce batches: batch i is a function of (seed, i) only, so
+    batches can be drawn in any order, or on different machines, and concatenate to the same records."""
+
+    def __init__(self, aggs: Aggregates, target: int, seed: int | None = None) -> None:
+        if target < 0:
+            raise ParameterError(f"the number of records must be >= 0, got {target}")
+        if target and (aggs.record_count <= 0 or len(aggs.keys) == 0):
             raise ParameterError("the aggregates hold no record: nothing to synthesize from")
-        return EncodedData(aggs.attributes, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), "synthetic")
-    network = build_network(aggs)
-    n_words = max(1, (aggs.attributes.n_attributes + 63) // 64)
-    tkeys, tidx = build_lookup_table(aggs.keys, np.arange(1, len(aggs.keys) + 1, dtype=np.int64))
-    ext, ext_empty = _extension_bits(aggs, n_words, tkeys, tidx)
-    key = stream_key(seed)
-    words = key_words(key)
-    selection = np.random.default_rng(np.frombuffer(key, dtype=np.uint32))  # post-processing only
-    R = max(aggs.reporting_length, 1)
-    next_index = 0
+        self.aggs = aggs
+        self.target = target
+        self.network = build_network(aggs) if target else None
+        n_words = max(1, (aggs.attributes.n_attributes + 63) // 64)
+        self.tkeys, self.tidx = build_lookup_table(aggs.keys, np.arange(1, len(aggs.keys) + 1, dtype=np.int64))
+        self.ext, self.ext_empty = _extension_bits(aggs, n_words, self.tkeys, self.tidx)
+        self.key = stream_key(seed)
+        self.words = key_words(self.key)
+        self.factors: list[np.ndarray] = []
+        if self.network is not None:
+            pilot = self._draw(PILOT_STREAM, min(PILOT_RECORDS, POOL_FACTOR * target))
+            self.factors = _calibration_weights(pilot, self.network.targets)
 
-    def draw(count: int) -> np.ndarray:
-        nonlocal next_index
-        out = sample_categories(
-            np.int64(next_index), count, network.order, network.parents, network.strides, network.cpt,
-            network.cpt_offset, network.n_categories, network.value_ids, network.value_offset, ext, ext_empty, R,
-            aggs.layout.bits, aggs.layout.slots, tkeys, tidx, words,
+    def _draw(self, first: int, count: int) -> np.ndarray:
+        net = self.network
+        assert net is not None
+        return sample_categories(
+            np.int64(first), count, net.order, net.parents, net.strides, net.cpt, net.cpt_offset, net.n_categories,
+            net.value_ids, net.value_offset, self.ext, self.ext_empty, max(self.aggs.reporting_length, 1),
+            self.aggs.layout.bits, self.aggs.layout.slots, self.tkeys, self.tidx, self.words,
         )  # fmt: skip
-        next_index += count
-        return out
 
-    factors: list[np.ndarray] | None = None
-    chunks = []
-    produced = 0
-    while produced < target:
-        size = min(BATCH_RECORDS, target - produced)
-        pool = draw(POOL_FACTOR * size)
-        if factors is None:  # fitted once, on (part of) the first pool
-            factors = _calibration_weights(pool[:PILOT_RECORDS], network.targets)
+    def batch_sizes(self) -> list[int]:
+        full, rest = divmod(self.target, BATCH_RECORDS)
+        return [BATCH_RECORDS] * full + ([rest] if rest else [])
+
+    def batch(self, index: int, size: int) -> EncodedData:
+        """Output batch `index` (`size` records): a pool of POOL_FACTOR·size candidates from record streams of
+        its own, of which `size` are drawn without replacement with probability ∝ Π_c f_c."""
+        if size == 0 or self.network is None:
+            return _empty(self.aggs)
+        pool = self._draw(index * POOL_FACTOR * BATCH_RECORDS, POOL_FACTOR * size)
         log_w = np.zeros(len(pool))
-        for c, f in enumerate(factors):
+        for c, f in enumerate(self.factors):
             log_w += np.log(np.maximum(f, 1e-300))[pool[:, c]]
+        selection = np.random.default_rng([*np.frombuffer(self.key, dtype=np.uint32).tolist(), index])
         # Efraimidis–Spirakis: the `size` largest u^(1/w) are a weighted draw without replacement
         keys = np.log(selection.random(len(pool))) * np.exp(-log_w)
         chosen = np.argpartition(-keys, size - 1)[:size] if size < len(pool) else np.arange(len(pool))
-        chunks.append(pool[np.sort(chosen)])
-        produced += size
-    categories = np.concatenate(chunks) if chunks else np.zeros((0, len(network.order)), dtype=np.int16)
-    return _to_records(aggs, network, categories)
+        return _to_records(self.aggs, self.network, pool[np.sort(chosen)])
+
+
+def _empty(aggs: Aggregates) -> EncodedData:
+    return EncodedData(aggs.attributes, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), "synthetic")
+
+
+def calibrated_batches(aggs: Aggregates, target: int, seed: int | None = None) -> Iterator[EncodedData]:
+    """`target` records drawn with the calibrated law, in batches of at most BATCH_RECORDS."""
+    sampler = CalibratedSampler(aggs, target, seed)
+    for index, size in enumerate(sampler.batch_sizes()):
+        yield sampler.batch(index, size)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from ..encode import AttributeTable, EncodedData
 from ..ingest import unescape
+from ..spill import SpilledRecords
 
 
 def _cell_matrix(attributes: AttributeTable, offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -98,3 +100,44 @@ def write_csv(frame: pl.DataFrame, path: Path | None = None) -> str | None:
 def as_nulls(frame: pl.DataFrame) -> pl.DataFrame:
     """Empty strings become nulls (for Parquet and SQL, where missing is NULL)."""
     return frame.with_columns(pl.all().replace("", None)) if frame.width else frame
+
+
+class SyntheticWriter:
+    """`synthetic.csv` and `synthetic.parquet` written batch by batch, for outputs larger than memory.
+
+    Each batch is in the reference's row order; the files as a whole are not globally ordered (the global order
+    needs every record at once). The encoded batches are also kept on disk (`spill`) so the release can count and
+    evaluate them afterwards without reading the CSV back.
+    """
+
+    def __init__(self, folder: Path, spill: SpilledRecords | None = None) -> None:
+        self.csv_path = folder / "synthetic.csv"
+        self.parquet_path = folder / "synthetic.parquet"
+        self._csv = self.csv_path.open("wb")
+        self._parquet: pq.ParquetWriter | None = None
+        self.spill = spill
+        self.n_records = 0
+        self._header: EncodedData | None = None
+
+    def add(self, batch: EncodedData) -> None:
+        if batch.n_records == 0:
+            self._header = self._header or batch
+            return
+        frame = as_nulls(records_to_frame(batch)).with_columns(pl.all().cast(pl.String))
+        frame.write_csv(self._csv, include_header=self.n_records == 0, null_value="")
+        table = frame.to_arrow()
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.parquet_path, table.schema)
+        self._parquet.write_table(table.cast(self._parquet.schema))
+        if self.spill is not None:
+            self.spill.append(batch.offsets, batch.ids)
+        self.n_records += batch.n_records
+
+    def close(self) -> None:
+        if self.n_records == 0 and self._header is not None:  # no record at all: the header and an empty table
+            frame = as_nulls(records_to_frame(self._header)).with_columns(pl.all().cast(pl.String))
+            frame.write_csv(self._csv, null_value="")
+            self._parquet = pq.ParquetWriter(self.parquet_path, frame.to_arrow().schema)
+        self._csv.close()
+        if self._parquet is not None:
+            self._parquet.close()
