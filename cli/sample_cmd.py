@@ -65,10 +65,9 @@ def sample_data(
         fail("--parquet applies to --format htcds; for ctdc, give --out a .parquet name")
 
     from sdsynth.engine.release import atomic_file
-    from sdsynth.engine.sample_data import generate_ctdc, write_table
+    from sdsynth.engine.sample_data import write_ctdc
 
-    frame = generate_ctdc(rows, seed)
     with atomic_file(out, overwrite=overwrite) as tmp:
-        write_table(frame, tmp, suffix=out.suffix)
+        write_ctdc(tmp, rows, seed, suffix=out.suffix)
     if not quiet:
         err_console.print(f"wrote {rows:,} rows to {out} in {time.perf_counter() - start:.1f} s")

@@ -226,6 +226,8 @@ class EncodedStream:
     attributes: AttributeTable
     make_batches: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
     source_name: str = "input"
+    n_records: int = 0  # from the dictionary pass
+    n_ids: int = 0  # attributes over all records, from the dictionary pass
 
     def batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         del batch_rows
@@ -323,8 +325,9 @@ def stream_encoded(
     source, plan = open_and_plan(data, options)
     if plan.subject_id_index is not None or not _is_file_source(source):
         return encode(data, options, progress, batch_rows)
+    size = _ScanSize()
     with progress.stage("scanning values", unit="rows") as bar:
-        uniques = collect_uniques(_advancing(iter_normalized(source, plan, batch_rows), bar), plan)
+        uniques = collect_uniques(size.count(_advancing(iter_normalized(source, plan, batch_rows), bar)), plan)
     attributes = build_attribute_table(plan, uniques)
     encoder = BatchEncoder(plan, attributes)
 
@@ -332,7 +335,24 @@ def stream_encoded(
         for nb in iter_normalized(source, plan, batch_rows):
             yield encoder.encode(nb)
 
-    return EncodedStream(attributes, make_batches, source.name)
+    return EncodedStream(attributes, make_batches, source.name, size.rows, size.attributes)
+
+
+class _ScanSize:
+    """Rows and attributes seen by a pass over normalised batches (for the memory guard)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.attributes = 0
+
+    def count(self, batches: Iterator[NormalizedBatch]) -> Iterator[NormalizedBatch]:
+        for nb in batches:
+            self.rows += nb.height
+            for col in nb.columns:
+                sizes = np.array([len(v) if isinstance(v, list) else int(v is not None) for v in col.values])
+                if len(sizes):
+                    self.attributes += int((np.bincount(col.indices, minlength=len(sizes)) * sizes).sum())
+            yield nb
 
 
 def _is_file_source(source: TableSource) -> bool:

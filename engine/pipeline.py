@@ -15,6 +15,7 @@ from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
 from .encode import EncodedData, encode, stream_encoded
 from .errors import ParameterError
+from .guards import check_counting, records_size
 from .ingest import IngestOptions, norm
 from .progress import NullProgress, Progress
 from .release import atomic_directory, write_aggregates_release
@@ -65,6 +66,8 @@ def run_aggregate(
         warn_inferred_bins(options, progress)
     with atomic_directory(out, overwrite) as tmp_out:
         records = stream_encoded(data, options, progress)
+        R = reporting_length if dp is None else dp.reporting_length
+        check_counting(records.attributes, *records_size(records), R, progress)
         if dp is None:
             counts = count_combinations(records, reporting_length, n_threads, progress)
             aggs = protect_k_anonymity(counts, resolution)
@@ -125,6 +128,8 @@ def run_synthesize(
     with atomic_directory(out, overwrite) as tmp_out:
         if method == "aggregate-seeded":
             encoded = stream_encoded(data, options, progress)
+            check_counting(encoded.attributes, *records_size(encoded), dp.reporting_length if dp else reporting_length,
+                           progress)  # fmt: skip
             if dp is not None:
                 declared = declared_multi_value_parts(options)
                 W = public_max_attributes(encoded.attributes, declared)
@@ -137,6 +142,7 @@ def run_synthesize(
                                                         progress)  # fmt: skip
         else:
             encoded = encode(data, options, progress)
+            check_counting(encoded.attributes, *records_size(encoded), reporting_length, progress)
             counts = count_combinations(encoded, reporting_length, n_threads, progress)
             aggs = protect_k_anonymity(counts, resolution)
             extra = dict(synthesizer_options or {})

@@ -28,6 +28,7 @@ from .dp.params import DpParameters
 from .encode import EncodedData, EncodedStream, encode, stream_encoded
 from .errors import ParameterError
 from .evaluation import evaluate_public, evaluate_records, summary_rows, write_evaluation
+from .guards import check_counting, records_size
 from .ingest import IngestOptions, unescape
 from .pipeline import (
     aggregate_seeded_output,
@@ -152,6 +153,8 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
         if isinstance(records, EncodedStream):  # larger than memory: later passes read the spilled encoding
             with progress.stage("encoding to a scratch folder", unit="records"):
                 records = spill(records, scratch / "sensitive")
+        R = s.dp.reporting_length if s.dp else s.reporting_length
+        check_counting(records.attributes, *records_size(records), R, progress)
         counts = None
         if s.dp is not None:
             W = public_max_attributes(records.attributes, declared_multi_value_parts(s.options))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 from numba import njit
 
 from .errors import ParameterError
@@ -198,6 +199,31 @@ def write_table(frame: pl.DataFrame, path: str | Path, suffix: str | None = None
         frame.write_parquet(path, compression="zstd")
     else:
         frame.write_csv(path, separator="\t" if kind in {".tsv", ".tab"} else ",")
+
+
+CHUNK_ROWS = 10_000_000
+
+
+def write_ctdc(path: str | Path, rows: int, seed: int = SAMPLE_SEED, suffix: str | None = None) -> None:
+    """`generate_ctdc(rows, seed)` written to a file; beyond CHUNK_ROWS rows, generated and written in chunks (chunk
+    i drawn with a seed derived from (seed, i)), so memory stays bounded whatever the size."""
+    if rows <= CHUNK_ROWS:
+        write_table(generate_ctdc(rows, seed), path, suffix)
+        return
+    kind = (suffix or Path(path).suffix).lower()
+    writer: pq.ParquetWriter | None = None
+    with Path(path).open("wb") as fh:
+        for i, start in enumerate(range(0, rows, CHUNK_ROWS)):
+            chunk_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+            frame = generate_ctdc(min(CHUNK_ROWS, rows - start), chunk_seed)
+            if kind in {".parquet", ".pq"}:
+                table = frame.to_arrow()
+                writer = writer or pq.ParquetWriter(fh, table.schema, compression="zstd")
+                writer.write_table(table)
+            else:
+                frame.write_csv(fh, separator="\t" if kind in {".tsv", ".tab"} else ",", include_header=i == 0)
+        if writer is not None:
+            writer.close()
 
 
 def embedded_sample_path() -> Path:

@@ -27,6 +27,7 @@ class SpilledRecords:
     source_name: str = "input"
     _chunks: list[tuple[Path, Path]] = field(default_factory=list)
     n_records: int = 0
+    n_ids: int = 0
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -38,6 +39,7 @@ class SpilledRecords:
         np.save(paths[1], np.asarray(ids, dtype=np.int32))
         self._chunks.append(paths)
         self.n_records += len(offsets) - 1
+        self.n_ids += len(ids)
 
     def batches(self, batch_rows: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         del batch_rows  # chunks keep the size they were written with

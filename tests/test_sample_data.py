@@ -40,3 +40,19 @@ def test_columns_are_correlated_and_rare_combinations_exist() -> None:
     stats = sensitive_statistics(data, counts, resolution=10)
     assert stats.pct_rare > 1.0 and stats.records_with_unique > 0
     assert 8 <= data.record_lengths().mean() <= 13
+
+
+def test_large_outputs_are_written_in_chunks(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import polars as pl
+
+    from sdsynth.engine import sample_data
+
+    monkeypatch.setattr(sample_data, "CHUNK_ROWS", 400)
+    for name in ("big.parquet", "big.csv"):
+        sample_data.write_ctdc(tmp_path / name, 1000, seed=5)
+    parquet = pl.read_parquet(tmp_path / "big.parquet").fill_null("")
+    csv = pl.read_csv(tmp_path / "big.csv", infer_schema=False).fill_null("")
+    assert parquet.height == csv.height == 1000 and parquet.equals(csv)
+    assert parquet.head(400).equals(
+        sample_data.generate_ctdc(400, int(__import__("numpy").random.SeedSequence([5, 0]).generate_state(1)[0]))
+    )
