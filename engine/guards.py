@@ -58,6 +58,5 @@ def check_counting(
             advice.append("drop the identifier-like column(s) " + ", ".join(identifiers))
         raise ParameterError(
             f"counting combinations of up to {reporting_length} attributes would need about {human_bytes(need)}, "
-            f"more than the {human_bytes(available)} available; "
-            + "; ".join(advice)
+            f"more than the {human_bytes(available)} available; " + "; ".join(advice)
         )

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from .errors import BudgetExceededError, ParameterError
-from .release import relation_arrow
+from .release_db import relation_arrow
 
 COMPOSITION = "basic sequential composition: releases with (ε_i, δ_i) are together (Σ ε_i, Σ δ_i)-DP"
 

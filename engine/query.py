@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from .errors import InputError, ParameterError
-from .release import RELEASE_DB, relation_arrow
+from .release_db import RELEASE_DB, relation_arrow
 
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _LENGTH_TEST = re.compile(r"\blength\s*(=|==|>=|>|\bin\b)\s*\(?\s*([\d\s,]+)", re.IGNORECASE)

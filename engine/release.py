@@ -26,8 +26,8 @@ from ._version import __version__
 from .aggregate import Aggregates
 from .errors import OutputError
 from .ingest import unescape
+from .release_db import RELEASE_DB, relation_arrow  # noqa: F401  (re-exported)
 
-RELEASE_DB = "release.duckdb"
 AGGREGATES_TSV = "aggregates.tsv"
 AGGREGATES_PARQUET = "aggregates.parquet"
 
@@ -279,9 +279,3 @@ def write_aggregates_release(
     db = out_dir / RELEASE_DB
     write_duckdb(db, aggs, info_extra, tables)
     return [tsv, parquet, db]
-
-
-def relation_arrow(relation: Any) -> Any:
-    """A DuckDB relation as an Arrow table (the method's name changed in DuckDB 2)."""
-    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-    return fetch()

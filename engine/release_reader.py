@@ -14,7 +14,7 @@ from .encode import AttributeTable, ExpandedColumn
 from .errors import InputError
 from .ingest import norm
 from .kernels.keys import KeyLayout
-from .release import RELEASE_DB, relation_arrow
+from .release_db import RELEASE_DB, relation_arrow
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
