@@ -86,8 +86,10 @@ def evaluate(
             )
     if not quiet:
         s = evaluation.summary
+        pct = s["subsample_equivalent_pct"]
+        like = "below a 1 % sample of the real data" if not pct else f"like a {pct:.0f} % sample of the real data"
         err_console.print(
-            f"k-marginal {s['k_marginal']:.0f} (like a {s['subsample_equivalent_pct']:.0f} % sample); mean TVD "
+            f"k-marginal {s['k_marginal']:.0f} ({like}); mean TVD "
             f"1/2/3-way {s.get('mean_tvd_1', 0):.3f}/{s.get('mean_tvd_2', 0):.3f}/{s.get('mean_tvd_3', 0):.3f}; "
             f"wrote {out}/report.html (private)"
         )

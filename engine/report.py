@@ -56,7 +56,17 @@ def _bar_chart(labels: list[str], values: list[float], title: str, ylabel: str) 
     ax.bar(labels, values, color="#4c78a8")
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    if len(labels) > 8:  # many buckets: slanted labels that do not overlap
+        ax.tick_params(axis="x", labelrotation=60, labelsize=7)
     return _svg(fig)
+
+
+def _subsample_card(pct: float | None) -> tuple[str, str]:
+    if pct is None:
+        return ("scores like a … sample", "—")
+    if pct == 0:
+        return ("k-marginal below a 1 % sample of the real data", "< 1 %")
+    return ("scores like a sample of the real data of", f"{pct:.0f} %")
 
 
 def _single_attribute_chart(frame: pl.DataFrame, original_label: str, limit: int = 40) -> str:
@@ -174,7 +184,7 @@ def render_report(evaluation: Evaluation, title: str, levels: pl.DataFrame | Non
     if private:
         cards += [
             ("k-marginal (1000 = identical)", f"{s.get('k_marginal', 0):.0f}"),
-            ("scores like a … sample", f"{s.get('subsample_equivalent_pct', 0):.0f} %"),
+            _subsample_card(s.get("subsample_equivalent_pct")),
             ("mean TVD 1 / 2 / 3-way", " / ".join(f"{s.get(f'mean_tvd_{k}', 0):.3f}" for k in (1, 2, 3))),
             ("propensity MSE (0 = indistinguishable)", f"{s.get('propensity_mse', 0):.4f}"),
             ("unique real records matched", f"{s.get('unique_exact_matched_pct', 0):.2f} %"),

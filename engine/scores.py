@@ -16,7 +16,8 @@
 - unique exact matches, as SDNist: of the real records unique on all columns, the share that appear in the
   synthetic data (records compared by a 64-bit fingerprint of their categories).
 - a subsample baseline: the k-marginal of p % samples of the real data (nested Bernoulli samples: one uniform
-  number per row), and the p whose score is closest to the synthetic data's ("scores like a p % sample").
+  number per row), and the largest p whose sample scores no better than the synthetic data ("scores like a p %
+  sample"; 0 when even a 1 % sample scores better).
 """
 
 from __future__ import annotations
@@ -162,9 +163,9 @@ def cross_tool_scores_from_profiles(
         rows.append({"fraction": f, "k_marginal": _score(_pair_l1(real, real, pairs, other_upto=i))})
     subsample = pl.DataFrame(rows, schema={"fraction": pl.Float64, "k_marginal": pl.Float64})
     equivalent = None
-    if subsample.height:
-        distances = np.abs(subsample.get_column("k_marginal").to_numpy() - score)
-        equivalent = 100.0 * float(real.fractions[int(np.argmin(distances))])
+    if subsample.height:  # the largest sample that scores no better than the synthetic data (0: below them all)
+        reached = real.fractions[subsample.get_column("k_marginal").to_numpy() <= score]
+        equivalent = 100.0 * float(reached.max()) if len(reached) else 0.0
     return CrossToolScores(
         scores={
             "k_marginal": score,
