@@ -27,8 +27,8 @@ SDSYNTH = [sys.executable, "-m", "sdsynth.cli.main"]
 
 def run_release(path: Path, engine: str, workers: int) -> dict[str, object]:
     out = Path(tempfile.mkdtemp(prefix="scale-", dir=BENCH_DIR / "data"))
-    args = [*SDSYNTH, "release", str(path), "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "4",
-            "-r", "3", "--seed", "1", "--out", str(out / "public"), "--private-out", str(out / "private"), "-q"]  # fmt: skip
+    args = [*SDSYNTH, "release", str(path), "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "4", "-r",
+            "3", "--seed", "1", "--out", str(out / "public"), "--private-out", str(out / "private"), "-q"]  # fmt: skip
     if engine == "dask":
         args += ["--engine", "dask", "--workers", str(workers)]
     start = time.perf_counter()

@@ -186,6 +186,28 @@ ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", "--n-threads", min=1, help="Worker threads (default: one per core).")
 ]
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where the passes over the records run: local (this machine's threads) or dask (a Dask cluster: "
+        "--scheduler ADDRESS, or a local cluster of --workers N processes; pip install 'sdsynth[distributed]').",
+        show_default=True,
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (--engine dask)."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="--engine dask without --scheduler: worker processes of the local cluster [default: one per core].",
+    ),
+]
+
 
 def resolve_input(path: Path | None, quiet: bool) -> Path:
     if path is not None:

@@ -9,6 +9,7 @@ import typer
 
 from ._common import (
     DelimiterOpt,
+    EngineOpt,
     InputArg,
     MissingOpt,
     MultiValueLegacyOpt,
@@ -17,11 +18,13 @@ from ._common import (
     QuietOpt,
     RecordLimitOpt,
     RichProgress,
+    SchedulerOpt,
     SchemaOpt,
     SensitiveZerosOpt,
     SubjectIdOpt,
     ThreadsOpt,
     UseColumnsOpt,
+    WorkersOpt,
     err_console,
     handle_errors,
     ingest_options,
@@ -94,6 +97,9 @@ def aggregate(
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
     threads: ThreadsOpt = None,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -104,6 +110,7 @@ def aggregate(
     With --dp every count, and the record count, carries noise; release_info and release_levels record every
     privacy parameter used (ε, δ, ρ, σ and contribution bound per length, thresholds).
     """
+    from sdsynth.engine.distributed import compute_engine
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.pipeline import run_aggregate
     from sdsynth.engine.release import check_output_dir
@@ -147,18 +154,20 @@ def aggregate(
         input,
     )
     progress = RichProgress(quiet)
-    result = run_aggregate(
-        path,
-        options,
-        out,
-        reporting_length=reporting_length,
-        resolution=resolution,
-        private_out=private_out,
-        overwrite=overwrite,
-        n_threads=threads,
-        progress=progress,
-        dp=dp_params,
-    )
+    with compute_engine(engine, scheduler, workers) as cluster:
+        result = run_aggregate(
+            path,
+            options,
+            out,
+            reporting_length=reporting_length,
+            resolution=resolution,
+            private_out=private_out,
+            overwrite=overwrite,
+            n_threads=threads,
+            progress=progress,
+            dp=dp_params,
+            cluster=cluster,
+        )
     if not quiet:
         aggs = result.aggregates
         by_len = ", ".join(f"length {lvl['length']}: {lvl['released_combinations']:,}" for lvl in aggs.levels)

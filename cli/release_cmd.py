@@ -10,6 +10,7 @@ import typer
 
 from ._common import (
     DelimiterOpt,
+    EngineOpt,
     InputArg,
     MissingOpt,
     MultiValueLegacyOpt,
@@ -18,11 +19,13 @@ from ._common import (
     QuietOpt,
     RecordLimitOpt,
     RichProgress,
+    SchedulerOpt,
     SchemaOpt,
     SensitiveZerosOpt,
     SubjectIdOpt,
     ThreadsOpt,
     UseColumnsOpt,
+    WorkersOpt,
     err_console,
     handle_errors,
     ingest_options,
@@ -151,6 +154,9 @@ def release(
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
     threads: ThreadsOpt = None,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -163,6 +169,7 @@ def release(
     sensitive data (evaluation.json, details, report.html), disclosure-risk statistics, true counts and the input's
     fingerprint. Choose --dp --epsilon E (differential privacy) or --resolution K (k-anonymity).
     """
+    from sdsynth.engine.distributed import compute_engine
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.release_pipeline import ReleaseSettings, run_release
 
@@ -197,7 +204,8 @@ def release(
 
         out_console.print(describe_release(path, settings), markup=False, highlight=False)
         return
-    result = run_release(path, settings, RichProgress(quiet))
+    with compute_engine(engine, scheduler, workers) as cluster:
+        result = run_release(path, settings, RichProgress(quiet), cluster)
     if not quiet:
         s = result.public_summary
         err_console.print(

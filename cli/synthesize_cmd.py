@@ -10,6 +10,7 @@ import typer
 
 from ._common import (
     DelimiterOpt,
+    EngineOpt,
     InputArg,
     MissingOpt,
     MultiValueLegacyOpt,
@@ -18,11 +19,13 @@ from ._common import (
     QuietOpt,
     RecordLimitOpt,
     RichProgress,
+    SchedulerOpt,
     SchemaOpt,
     SensitiveZerosOpt,
     SubjectIdOpt,
     ThreadsOpt,
     UseColumnsOpt,
+    WorkersOpt,
     err_console,
     handle_errors,
     ingest_options,
@@ -216,6 +219,9 @@ def synthesize(
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
     threads: ThreadsOpt = None,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -227,6 +233,7 @@ def synthesize(
     aggregates, release_info, release_levels and release_columns. --seed makes synthesis reproducible; DP noise
     never depends on it.
     """
+    from sdsynth.engine.distributed import compute_engine
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.pipeline import run_synthesize, run_synthesize_from_release
     from sdsynth.engine.release import check_output_dir
@@ -281,34 +288,43 @@ def synthesize(
             raise ParameterError("--private-out needs the sensitive input; a release alone has no private statistics")
         check_output_dir(private_out, overwrite)
     progress = RichProgress(quiet)
-    if aggregates is not None:
-        result = run_synthesize_from_release(aggregates, out, records, agg_params, seed, overwrite, threads, progress)
-    else:
-        path = resolve_input(input, quiet)
-        options = ingest_options(
-            schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, record_limit,
-            missing_values, delimiter, input,
-        )  # fmt: skip
-        extra: dict[str, object] = {}
-        if method_choice is Method.value_seeded:
-            extra = {"oversampling_ratio": oversampling_ratio, "oversampling_tries": oversampling_tries}
-        result = run_synthesize(
-            path,
-            options,
-            out,
-            method=method_choice.value,
-            reporting_length=reporting_length,
-            resolution=k,
-            seed=seed,
-            private_out=private_out,
-            overwrite=overwrite,
-            n_threads=threads,
-            progress=progress,
-            synthesizer_options=extra,
-            dp=dp_params,
-            records=records if method_choice is Method.aggregate_seeded else None,
-            aggregate_seeded_params=agg_params,
+    if method_choice is not Method.aggregate_seeded and engine != "local":
+        raise ParameterError(
+            f"--engine {engine} runs aggregate-seeded synthesis; --method {method_choice.value} reads the records into "
+            "this machine's memory: use --engine local"
         )
+    with compute_engine(engine, scheduler, workers) as cluster:
+        if aggregates is not None:
+            result = run_synthesize_from_release(
+                aggregates, out, records, agg_params, seed, overwrite, threads, progress, cluster
+            )
+        else:
+            path = resolve_input(input, quiet)
+            options = ingest_options(
+                schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, record_limit,
+                missing_values, delimiter, input,
+            )  # fmt: skip
+            extra: dict[str, object] = {}
+            if method_choice is Method.value_seeded:
+                extra = {"oversampling_ratio": oversampling_ratio, "oversampling_tries": oversampling_tries}
+            result = run_synthesize(
+                path,
+                options,
+                out,
+                method=method_choice.value,
+                reporting_length=reporting_length,
+                resolution=k,
+                seed=seed,
+                private_out=private_out,
+                overwrite=overwrite,
+                n_threads=threads,
+                progress=progress,
+                synthesizer_options=extra,
+                dp=dp_params,
+                records=records if method_choice is Method.aggregate_seeded else None,
+                aggregate_seeded_params=agg_params,
+                cluster=cluster,
+            )
     if not quiet:
         protection = (
             f"ε = {dp_params.epsilon}"

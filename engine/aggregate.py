@@ -8,7 +8,7 @@ the resolution k, combinations seen fewer than k times removed, and the record c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -29,7 +29,7 @@ from .kernels.counting import (
     table_lookup,
 )
 from .kernels.keys import KeyLayout
-from .parallel import default_threads, run_batches
+from .parallel import JobRunner, as_runner, default_threads, run_batches
 from .progress import NullProgress, Progress
 
 DEFAULT_REPORTING_LENGTH = 3
@@ -208,28 +208,88 @@ class CombinationCounter:
         return all_keys[order], all_counts[order]
 
 
+def merge_sorted_counts(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sum (keys, counts) pairs, each sorted by key with unique keys, into one such pair.
+
+    The stable sort of the concatenation is a merge of already sorted runs (Timsort finds them), so this is linear
+    in practice; equal keys then sit side by side and are added with `reduceat`.
+    """
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    keys = np.concatenate([k for k, _ in parts])
+    counts = np.concatenate([c for _, c in parts])
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(counts, starts)
+
+
+@dataclass(frozen=True)
+class CountingJob:
+    """`count_combinations` as a `parallel.BatchJob`: exact counts of one partition's records, as sorted
+    (keys, counts) with the number of records; partitions add up key by key."""
+
+    n_attributes: int
+    layout: KeyLayout
+    reporting_length: int
+
+    def begin(self, n_threads: int, partition: int) -> tuple[CombinationCounter, list[int]]:
+        del partition
+        counter = CombinationCounter(self.n_attributes, self.layout, self.reporting_length, n_threads)
+        return counter, [0] * n_threads
+
+    def work(
+        self,
+        state: tuple[CombinationCounter, list[int]],
+        thread: int,
+        offsets: np.ndarray,
+        ids: np.ndarray,
+        row_start: int,
+        row_stop: int,
+    ) -> None:
+        counter, records = state
+        counter._count(thread, offsets, ids, row_start, row_stop)
+        records[thread] += row_stop - row_start
+
+    def end(self, state: tuple[CombinationCounter, list[int]]) -> tuple[np.ndarray, np.ndarray, int]:
+        counter, records = state
+        keys, counts = counter.result()
+        return keys, counts, sum(records)
+
+    def combine(self, parts: Sequence[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray, int]:
+        keys, counts = merge_sorted_counts([(k, c) for k, c, _ in parts])
+        return keys, counts, sum(n for _, _, n in parts)
+
+
 def count_combinations(
-    records: Records,
+    records: Records | JobRunner,
     reporting_length: int = DEFAULT_REPORTING_LENGTH,
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> CombinationCounts:
-    """Exact counts of all combinations of length 1..R (spec §2.1), streamed over record batches."""
+    """Exact counts of all combinations of length 1..R (spec §2.1), streamed over record batches.
+
+    `records` are local records (counted on `n_threads` threads) or any `parallel.JobRunner`, such as the
+    partitions of a Dask cluster (`engine.distributed`): the result is the same.
+    """
     progress = progress or NullProgress()
-    attributes = records.attributes
+    runner = as_runner(records, n_threads)
+    attributes = runner.attributes
     reporting_length = normalize_reporting_length(reporting_length, len(attributes.columns))
     layout = KeyLayout.for_attributes(attributes.n_attributes, reporting_length)
-    counter = CombinationCounter(attributes.n_attributes, layout, reporting_length, n_threads)
+    job = CountingJob(attributes.n_attributes, layout, reporting_length)
     with progress.stage("counting combinations", unit="records") as bar:
-        counter.count_batches(records.batches(), on_batch=bar.advance)
-    keys, counts = counter.result()
+        keys, counts, n_records = runner.run(job, on_batch=bar.advance)
     return CombinationCounts(
         attributes=attributes,
         layout=layout,
         keys=keys,
         counts=counts,
         reporting_length=reporting_length,
-        n_records=counter.n_records,
+        n_records=n_records,
     )
 
 

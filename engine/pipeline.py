@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .aggregate import Aggregates, CombinationCounts, count_combinations, protect_k_anonymity
 from .analysis import SensitiveStatistics, sensitive_statistics
 from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
-from .encode import EncodedData, encode, stream_encoded
-from .errors import ParameterError
+from .encode import EncodedData, Records, encode, stream_encoded
+from .errors import InputError, ParameterError
 from .guards import check_counting, records_size
 from .ingest import IngestOptions, norm
 from .progress import NullProgress, Progress
@@ -25,6 +26,9 @@ from .synth import AggregateSeededParameters, create
 from .synth.aggregate_seeded import aggregate_seeded_batches, concat_records
 from .synthetic_output import streamed, write_synthetic_files
 
+if TYPE_CHECKING:
+    from .distributed import DaskEngine, DaskRecords
+
 
 @dataclass
 class AggregateResult:
@@ -32,9 +36,9 @@ class AggregateResult:
     statistics: SensitiveStatistics | None
 
 
-def input_description(options: IngestOptions) -> dict[str, Any]:
+def input_description(options: IngestOptions, cluster: DaskEngine | None = None) -> dict[str, Any]:
     """Public description of how the input was read (names and settings, no data)."""
-    info: dict[str, Any] = {}
+    info: dict[str, Any] = {"engine": "dask" if cluster is not None else "local"}
     if options.schema is not None:
         info["schema"] = options.schema.name or str(options.schema.source)
     if options.subject_id or (options.schema and options.schema.subject_id):
@@ -55,38 +59,76 @@ def run_aggregate(
     n_threads: int | None = None,
     progress: Progress | None = None,
     dp: DpParameters | None = None,
+    cluster: DaskEngine | None = None,
 ) -> AggregateResult:
     """Count, protect (k-anonymity, or DP when `dp` is given) and write the release; private statistics when asked.
 
     In DP mode `reporting_length` and `resolution` are ignored (R comes from `dp`; `resolution` only sets the rare
-    threshold of the private statistics).
+    threshold of the private statistics). With a `cluster` the passes over the records run on Dask workers.
     """
     progress = progress or NullProgress()
     if dp is not None:
         warn_inferred_bins(options, progress)
-    with atomic_directory(out, overwrite) as tmp_out:
-        records = stream_encoded(data, options, progress)
-        R = reporting_length if dp is None else dp.reporting_length
-        check_counting(records.attributes, *records_size(records), R, progress)
-        if dp is None:
-            counts = count_combinations(records, reporting_length, n_threads, progress)
-            aggs = protect_k_anonymity(counts, resolution)
-        else:
-            declared = declared_multi_value_parts(options)
-            result = dp_marginals(records, dp, public_max_attributes(records.attributes, declared), n_threads, progress)
-            aggs = result.aggregates
-            counts = None
+    with atomic_directory(out, overwrite) as tmp_out, counting_records(data, options, cluster, progress) as records:
+        aggs, counts = protect(records, options, reporting_length, resolution, dp, n_threads, progress)
         stats = None
         if private_out is not None:
             with atomic_directory(private_out, overwrite) as tmp_private:
                 if counts is None:
                     counts = count_combinations(records, aggs.reporting_length, n_threads, progress)
                     write_release_errors(aggs, counts, Path(tmp_private))
-                stats = sensitive_statistics(records, counts, resolution, n_threads, progress)
+                local = local_records(records, data, options, progress)
+                stats = sensitive_statistics(local, counts, resolution, n_threads, progress)
                 write_private_statistics(stats, counts, Path(tmp_private))
         with progress.stage("writing release"):
-            write_aggregates_release(aggs, Path(tmp_out), info_extra=input_description(options))
+            write_aggregates_release(aggs, Path(tmp_out), info_extra=input_description(options, cluster))
     return AggregateResult(aggs, stats)
+
+
+@contextmanager
+def counting_records(
+    data: Any, options: IngestOptions, cluster: DaskEngine | None, progress: Progress, local: Records | None = None
+) -> Iterator[Records | DaskRecords]:
+    """Where the passes over the sensitive records run: the local records (streamed from the file, or `local`), or
+    the input loaded on a Dask cluster (freed on exit)."""
+    if cluster is None:
+        yield local if local is not None else stream_encoded(data, options, progress)
+        return
+    with cluster.load(data, options, progress) as records:
+        yield records
+
+
+def local_records(records: Records | DaskRecords, data: Any, options: IngestOptions, progress: Progress) -> Records:
+    """Records this process can read batch by batch (the private statistics and evaluation run here); with the Dask
+    engine the input is streamed again locally, with the same attribute ids as on the cluster."""
+    from .distributed import DaskRecords  # no Dask import: the module loads it only when a cluster starts
+
+    if not isinstance(records, DaskRecords):
+        return records
+    local = stream_encoded(data, options, progress)
+    if local.attributes.values != records.attributes.values or local.attributes.labels != records.attributes.labels:
+        raise InputError(f"{records.source_name}: the input changed while it was read (the cluster and this machine "
+                         "see different values)")  # fmt: skip
+    return local
+
+
+def protect(
+    records: Records | DaskRecords,
+    options: IngestOptions,
+    reporting_length: int,
+    resolution: int,
+    dp: DpParameters | None,
+    n_threads: int | None,
+    progress: Progress,
+) -> tuple[Aggregates, CombinationCounts | None]:
+    """The released aggregates (DP, or k-anonymous with the exact counts they come from), after the memory guard."""
+    check_counting(records.attributes, *records_size(records), dp.reporting_length if dp else reporting_length,
+                   progress)  # fmt: skip
+    if dp is None:
+        counts = count_combinations(records, reporting_length, n_threads, progress)
+        return protect_k_anonymity(counts, resolution), counts
+    W = public_max_attributes(records.attributes, declared_multi_value_parts(options))
+    return dp_marginals(records, dp, W, n_threads, progress).aggregates, None
 
 
 @dataclass
@@ -112,35 +154,30 @@ def run_synthesize(
     dp: DpParameters | None = None,
     records: int | str | None = None,
     aggregate_seeded_params: AggregateSeededParameters | None = None,
+    cluster: DaskEngine | None = None,
 ) -> SynthesisResult:
     """Aggregates and synthetic records of the same run, written as one release.
 
     k-anonymity methods read the sensitive records into memory; aggregate-seeded synthesis (always, with `dp`)
     only ever sees the released aggregates, so the records are streamed once for counting and then dropped.
     `records` (aggregate-seeded): a number, "budget" (spend the single-attribute budget), or None for the released
-    record count.
+    record count. With a `cluster`, counting and (calibrated law) synthesis run on Dask workers.
     """
     progress = progress or NullProgress()
     if dp is not None and method != "aggregate-seeded":
         raise ParameterError("DP synthesis is aggregate-seeded: drop --method or use --method aggregate-seeded")
     if dp is not None:
         warn_inferred_bins(options, progress)
-    with atomic_directory(out, overwrite) as tmp_out:
+    with atomic_directory(out, overwrite) as tmp_out, ExitStack() as stack:
         if method == "aggregate-seeded":
-            encoded = stream_encoded(data, options, progress)
-            check_counting(encoded.attributes, *records_size(encoded), dp.reporting_length if dp else reporting_length,
-                           progress)  # fmt: skip
-            if dp is not None:
-                declared = declared_multi_value_parts(options)
-                W = public_max_attributes(encoded.attributes, declared)
-                aggs = dp_marginals(encoded, dp, W, n_threads, progress).aggregates
-                counts = None
-            else:
-                counts = count_combinations(encoded, reporting_length, n_threads, progress)
-                aggs = protect_k_anonymity(counts, resolution)
+            encoded = stack.enter_context(counting_records(data, options, cluster, progress))
+            aggs, counts = protect(encoded, options, reporting_length, resolution, dp, n_threads, progress)
             synthetic_records = aggregate_seeded_output(aggs, records, aggregate_seeded_params, seed, n_threads,
-                                                        progress)  # fmt: skip
+                                                        progress, cluster)  # fmt: skip
         else:
+            if cluster is not None:
+                raise ParameterError(f"--engine dask runs aggregate-seeded synthesis; --method {method} reads the "
+                                     "records into this machine's memory: use --engine local")  # fmt: skip
             encoded = encode(data, options, progress)
             check_counting(encoded.attributes, *records_size(encoded), reporting_length, progress)
             counts = count_combinations(encoded, reporting_length, n_threads, progress)
@@ -151,7 +188,7 @@ def run_synthesize(
             synthesizer = create(method, resolution=resolution, n_threads=n_threads, **extra)
             with progress.stage(f"synthesizing ({method})"):
                 synthetic_records = synthesizer.fit(encoded).sample_records(seed=seed)
-        info = input_description(options)
+        info = input_description(options, cluster)
         info.update({k: v for k, v in (synthesizer_options or {}).items() if v is not None})
         written = write_synthetic_release(
             aggs, synthetic_records, Path(tmp_out), method, seed, info, aggregate_seeded_params, progress
@@ -162,7 +199,8 @@ def run_synthesize(
                 if counts is None:
                     counts = count_combinations(encoded, aggs.reporting_length, n_threads, progress)
                     write_release_errors(aggs, counts, Path(tmp_private))
-                stats = sensitive_statistics(encoded, counts, resolution, n_threads, progress)
+                local = local_records(encoded, data, options, progress)
+                stats = sensitive_statistics(local, counts, resolution, n_threads, progress)
                 write_private_statistics(stats, counts, Path(tmp_private))
     return SynthesisResult(aggs, written, stats)
 
@@ -176,16 +214,19 @@ def run_synthesize_from_release(
     overwrite: bool = False,
     n_threads: int | None = None,
     progress: Progress | None = None,
+    cluster: DaskEngine | None = None,
 ) -> SynthesisResult:
-    """Aggregate-seeded synthesis from a published release (no sensitive data at all)."""
+    """Aggregate-seeded synthesis from a published release (no sensitive data at all), on a Dask `cluster` if
+    given."""
     progress = progress or NullProgress()
     aggs = load_release(aggregates_dir)
     with atomic_directory(out, overwrite) as tmp_out:
-        synthetic_records = aggregate_seeded_output(aggs, records, params, seed, n_threads, progress)
+        synthetic_records = aggregate_seeded_output(aggs, records, params, seed, n_threads, progress, cluster)
         info = {
             k: v for k, v in aggs.parameters.items() if k not in ("created_at", "software", "released_combinations")
         }
         info["synthesized_from_release"] = str(Path(aggregates_dir).name)
+        info["engine"] = "dask" if cluster is not None else "local"
         written = write_synthetic_release(aggs, synthetic_records, Path(tmp_out), "aggregate-seeded", seed, info,
                                           params, progress)  # fmt: skip
     return SynthesisResult(aggs, written, None)
@@ -205,10 +246,20 @@ def aggregate_seeded_output(
     seed: int | None,
     n_threads: int | None,
     progress: Progress,
+    cluster: DaskEngine | None = None,
 ) -> EncodedData | Iterator[EncodedData]:
-    """The synthetic records in memory, or (large outputs) a generator of batches to write as they come."""
+    """The synthetic records in memory, or (large outputs) a generator of batches to write as they come.
+
+    With a `cluster`, calibrated-law batches are drawn on its workers (the same records as locally); the reference
+    law feeds each batch's counts into the next, so it runs here."""
     target = target_records(aggs, records)
-    batches = aggregate_seeded_batches(aggs, target, params, seed, n_threads)
+    params = params or AggregateSeededParameters()
+    if cluster is not None and params.sampling_law == "calibrated" and target is not None:
+        from .distributed_synth import iter_synthesize_distributed
+
+        batches = iter_synthesize_distributed(aggs, target, seed, cluster)
+    else:
+        batches = aggregate_seeded_batches(aggs, target, params, seed, n_threads)
     if streamed(target if target is not None else aggs.record_count):
         return batches
     with progress.stage("synthesizing (aggregate-seeded)"):

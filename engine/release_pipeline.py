@@ -13,27 +13,27 @@ import hashlib
 import json
 import shutil
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from . import ledger
 from ._version import __version__
-from .aggregate import Aggregates, count_combinations, protect_k_anonymity
+from .aggregate import Aggregates, count_combinations
 from .analysis import sensitive_statistics
-from .dp.marginals import dp_marginals, public_max_attributes
 from .dp.params import DpParameters
 from .encode import EncodedData, EncodedStream, encode, stream_encoded
 from .errors import ParameterError
 from .evaluation import evaluate_public, evaluate_records, summary_rows, write_evaluation
-from .guards import check_counting, records_size
 from .ingest import IngestOptions, unescape
 from .pipeline import (
     aggregate_seeded_output,
-    declared_multi_value_parts,
+    counting_records,
     input_description,
+    protect,
     synthesis_parameters,
     target_records,
     warn_inferred_bins,
@@ -47,6 +47,9 @@ from .schema import ColumnSpec, Schema
 from .spill import spill
 from .synth import AggregateSeededParameters, create
 from .synthetic_output import write_synthetic_files
+
+if TYPE_CHECKING:
+    from .distributed import DaskEngine
 
 
 @dataclass
@@ -131,7 +134,13 @@ def public_codebook(aggs: Aggregates, schema: Schema | None) -> Schema:
     return Schema(columns=tuple(columns), name="codebook", description="Released columns and values.")
 
 
-def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None = None) -> ReleaseResult:
+def run_release(
+    data: Any, settings: ReleaseSettings, progress: Progress | None = None, cluster: DaskEngine | None = None
+) -> ReleaseResult:
+    """Aggregates, synthetic records, evaluations and reports, written atomically into the two folders.
+
+    With a Dask `cluster` the counting passes (and calibrated-law synthesis) run on its workers; the private
+    statistics and evaluation read the input here, batch by batch (spilled to a scratch folder when large)."""
     progress = progress or NullProgress()
     s = settings
     if s.ledger_path is not None and s.dp is not None:
@@ -146,25 +155,22 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
     if s.dp is not None:
         warn_inferred_bins(s.options, progress)
     release_id = uuid.uuid4().hex
-    with atomic_directory(s.out, s.overwrite) as tmp_out, atomic_directory(s.private_out, s.overwrite) as tmp_private:
+    with (
+        atomic_directory(s.out, s.overwrite) as tmp_out,
+        atomic_directory(s.private_out, s.overwrite) as tmp_private,
+        ExitStack() as stack,
+    ):
         out, private = Path(tmp_out), Path(tmp_private)
         scratch = private / ".scratch"  # encoded records on disk (sensitive): removed before the folder is final
         records = stream_encoded(data, s.options, progress)
         if isinstance(records, EncodedStream):  # larger than memory: later passes read the spilled encoding
             with progress.stage("encoding to a scratch folder", unit="records"):
                 records = spill(records, scratch / "sensitive")
-        R = s.dp.reporting_length if s.dp else s.reporting_length
-        check_counting(records.attributes, *records_size(records), R, progress)
-        counts = None
-        if s.dp is not None:
-            W = public_max_attributes(records.attributes, declared_multi_value_parts(s.options))
-            aggs = dp_marginals(records, s.dp, W, s.n_threads, progress).aggregates
-        else:
-            counts = count_combinations(records, s.reporting_length, s.n_threads, progress)
-            aggs = protect_k_anonymity(counts, s.resolution)
+        counting = stack.enter_context(counting_records(data, s.options, cluster, progress, local=records))
+        aggs, counts = protect(counting, s.options, s.reporting_length, s.resolution, s.dp, s.n_threads, progress)
         if s.method == "aggregate-seeded":
             synthetic: Any = aggregate_seeded_output(aggs, s.records, s.aggregate_seeded, s.seed, s.n_threads,
-                                                     progress)  # fmt: skip
+                                                     progress, cluster)  # fmt: skip
         else:
             with progress.stage(f"synthesizing ({s.method})"):
                 in_memory = records if isinstance(records, EncodedData) else encode(data, s.options, progress)
@@ -176,7 +182,7 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
         with progress.stage("evaluating against the released aggregates"):
             public_eval = evaluate_public(aggs, written.records, privacy)
         with progress.stage("writing the public release"):
-            info = input_description(s.options)
+            info = input_description(s.options, cluster)
             info.update(release_id=release_id, synthesis_method=s.method, synthetic_records=written.n_records,
                         synthesis_seeded=s.seed is not None, synthesis_streamed=written.streamed)  # fmt: skip
             if s.method == "aggregate-seeded":
@@ -191,7 +197,7 @@ def run_release(data: Any, settings: ReleaseSettings, progress: Progress | None 
             (out / "codebook.yaml").write_text(public_codebook(aggs, s.options.schema).to_yaml(), encoding="utf-8")
         # private material: everything computed from the sensitive data
         if counts is None:
-            counts = count_combinations(records, aggs.reporting_length, s.n_threads, progress)
+            counts = count_combinations(counting, aggs.reporting_length, s.n_threads, progress)
             write_release_errors(aggs, counts, private)
         stats = sensitive_statistics(records, counts, s.resolution, s.n_threads, progress)
         with progress.stage("evaluating against the sensitive data"):

@@ -13,8 +13,8 @@ attributes into it (the reference's ρ₁ bound assumes so, but its domain holds
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,9 +23,10 @@ from .._version import __version__
 from ..aggregate import Aggregates, normalize_reporting_length
 from ..encode import AttributeTable, Records
 from ..errors import PrivacyParameterError
+from ..kernels.chacha import next_u64, stream_state
 from ..kernels.counting import build_lookup_table
 from ..kernels.keys import KeyLayout
-from ..parallel import default_threads, run_batches
+from ..parallel import JobRunner, as_runner
 from ..progress import NullProgress, Progress
 from .budget import (
     BudgetSplit,
@@ -108,35 +109,147 @@ def candidate_keys(
     return np.unique(generate_candidates(prev_ids, present, column_of, rk, rv, k, layout.bits, layout.slots))
 
 
-def _histogram_job(
-    k: int, layout: KeyLayout, ck: np.ndarray, ci: np.ndarray, hists: list[np.ndarray], buffer_size: int,
-    t: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int,
-) -> None:  # fmt: skip
-    sensitivity_histogram(offsets, ids, lo, hi, k, layout.bits, layout.slots, ck, ci, hists[t], buffer_size)
+@dataclass(frozen=True)
+class RecordLengthsJob:
+    """N, the histogram of attributes per record (the k = 1 sensitivities, clipped to the public bound `cap`) and
+    the longest record (only to size scratch buffers; never released), in one pass (a `parallel.BatchJob`)."""
 
+    cap: int
 
-def _counting_job(
-    k: int, layout: KeyLayout, ck: np.ndarray, ci: np.ndarray, allowed: int, states: list[np.ndarray],
-    per_thread: list[np.ndarray], buffer_size: int, t: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int,
-) -> None:  # fmt: skip
-    bounded_counts(
-        offsets, ids, lo, hi, k, layout.bits, layout.slots, ck, ci, allowed, states[t], per_thread[t], buffer_size
-    )
+    def begin(self, n_threads: int, partition: int) -> list[list[Any]]:
+        del partition
+        return [[0, np.zeros(self.cap + 1, dtype=np.int64), 0] for _ in range(n_threads)]
 
-
-def _count_records_and_lengths(records: Records, cap: int) -> tuple[int, np.ndarray, int]:
-    """N, the histogram of attributes per record (the k = 1 sensitivities, clipped to the public bound) and the
-    longest record (only to size scratch buffers; never released), in one pass."""
-    hist = np.zeros(cap + 1, dtype=np.int64)
-    n = 0
-    longest = 0
-    for offsets, _ in records.batches():
-        lengths = np.diff(offsets)
+    def work(self, state: list[list[Any]], thread: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int) -> None:
+        del ids
+        lengths = offsets[lo + 1 : hi + 1] - offsets[lo:hi]
+        acc = state[thread]
+        acc[0] += hi - lo
         if len(lengths):
-            longest = max(longest, int(lengths.max()))
-        hist += np.bincount(np.minimum(lengths, cap), minlength=cap + 1)[: cap + 1]
-        n += len(offsets) - 1
-    return n, hist, longest
+            acc[1] += np.bincount(np.minimum(lengths, self.cap), minlength=self.cap + 1)[: self.cap + 1]
+            acc[2] = max(acc[2], int(lengths.max()))
+
+    def end(self, state: list[list[Any]]) -> tuple[int, np.ndarray, int]:
+        return self.combine([(a[0], a[1], a[2]) for a in state])
+
+    def combine(self, parts: Sequence[tuple[int, np.ndarray, int]]) -> tuple[int, np.ndarray, int]:
+        hist = np.zeros(self.cap + 1, dtype=np.int64)
+        for _, h, _ in parts:
+            hist += h
+        return sum(p[0] for p in parts), hist, max((p[2] for p in parts), default=0)
+
+
+def _sum_arrays(parts: Sequence[np.ndarray]) -> np.ndarray:
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+@dataclass(frozen=True)
+class SensitivityJob:
+    """Records by number of valid k-tuples (|W_j|, clipped to the public bound) for one length."""
+
+    k: int
+    layout: KeyLayout
+    cand_keys: np.ndarray  # lookup table of the candidates (keys, index + 1)
+    cand_index: np.ndarray
+    bound: int
+    buffer_size: int
+
+    def begin(self, n_threads: int, partition: int) -> list[np.ndarray]:
+        del partition
+        return [np.zeros(self.bound + 1, dtype=np.int64) for _ in range(n_threads)]
+
+    def work(
+        self, state: list[np.ndarray], thread: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int
+    ) -> None:
+        sensitivity_histogram(
+            offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
+            state[thread], self.buffer_size,
+        )  # fmt: skip
+
+    def end(self, state: list[np.ndarray]) -> np.ndarray:
+        return _sum_arrays(state)
+
+    def combine(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return _sum_arrays(parts)
+
+
+@dataclass
+class ThreadStreams:
+    """Local runs: the per-thread streams of the run's `DpRandom`, continued from one length to the next."""
+
+    states: list[np.ndarray]
+
+    def for_partition(self, partition: int, n_threads: int) -> list[np.ndarray]:
+        del partition
+        return self.states[:n_threads]
+
+
+PARTITION_STREAM_STRIDE = 1 << 10  # stream index = partition · stride + thread: at most 1,024 threads per task
+
+
+@dataclass(frozen=True)
+class PartitionStreams:
+    """Distributed runs: stream `partition · 1024 + thread` of a fresh 32-byte key made on the client for one
+    length (drawn from the run's main ChaCha20 stream, itself keyed from OS entropy, never from a seed). No two
+    partitions or threads share keystream, so each record's subset is drawn once, independently of every other
+    record's; a task that Dask runs again draws the same subsets (same key, same stream), so a retry adds no second
+    sample. See docs/distributed.md for the argument."""
+
+    key: bytes
+
+    def for_partition(self, partition: int, n_threads: int) -> list[np.ndarray]:
+        # indices stay below 2^32, so a block counter that wrapped into the nonce could not reach another stream
+        if n_threads > PARTITION_STREAM_STRIDE or partition >= 1 << 22:
+            raise ValueError("too many threads or partitions for distinct random streams")
+        return [stream_state(self.key, partition * PARTITION_STREAM_STRIDE + t) for t in range(n_threads)]
+
+
+@dataclass(frozen=True)
+class BoundedCountJob:
+    """Contribution-bounded counts of one length: each record adds 1 to at most `allowed` of its valid k-tuples, a
+    uniformly random subset drawn from the partition's random streams (spec §3.4 e)."""
+
+    k: int
+    layout: KeyLayout
+    cand_keys: np.ndarray
+    cand_index: np.ndarray
+    n_candidates: int
+    allowed: int
+    buffer_size: int
+    streams: ThreadStreams | PartitionStreams
+
+    def begin(self, n_threads: int, partition: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        counts = [np.zeros(self.n_candidates, dtype=np.int64) for _ in range(n_threads)]
+        return counts, self.streams.for_partition(partition, n_threads)
+
+    def work(
+        self,
+        state: tuple[list[np.ndarray], list[np.ndarray]],
+        thread: int,
+        offsets: np.ndarray,
+        ids: np.ndarray,
+        lo: int,
+        hi: int,
+    ) -> None:
+        counts, streams = state
+        bounded_counts(
+            offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
+            self.allowed, streams[thread], counts[thread], self.buffer_size,
+        )  # fmt: skip
+
+    def end(self, state: tuple[list[np.ndarray], list[np.ndarray]]) -> np.ndarray:
+        return _sum_arrays(state[0])
+
+    def combine(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return _sum_arrays(parts)
+
+
+def _fresh_key(state: np.ndarray) -> bytes:
+    """32 bytes from a ChaCha20 stream: the key of one length's partition streams."""
+    return b"".join(int(next_u64(state)).to_bytes(8, "little") for _ in range(4))
 
 
 def _zero_noise_bulk(
@@ -166,7 +279,7 @@ def _zero_noise_bulk(
 
 
 def dp_marginals(
-    records: Records,
+    records: Records | JobRunner,
     params: DpParameters,
     max_attributes: int | None = None,
     n_threads: int | None = None,
@@ -174,23 +287,30 @@ def dp_marginals(
     rng: DpRandom | None = None,
 ) -> DpResult:
     """DP aggregates of all combinations of length ≤ R (spec §3). Randomness comes from OS entropy unless a
-    test injects `rng` (`DpRandom._seeded_for_tests`)."""
+    test injects `rng` (`DpRandom._seeded_for_tests`).
+
+    `records` are local records (on `n_threads` threads) or a `parallel.JobRunner` such as the partitions of a Dask
+    cluster (`engine.distributed`): the passes over the records (record count and lengths, sensitivities, bounded
+    counts) run wherever the records are and are summed; every noise draw happens here, once, on the sums.
+    """
     progress = progress or NullProgress()
-    n_threads = n_threads or default_threads()
-    rng = rng or DpRandom.from_os_entropy(n_threads + 1)
-    if len(rng.states) < n_threads + 1:
+    runner = as_runner(records, n_threads)
+    # locally: one stream per thread plus the main one (the last); distributed: the main one only, the partitions'
+    # streams are derived from it (see PartitionStreams)
+    n_streams = 1 if runner.partitioned else runner.n_threads + 1
+    rng = rng or DpRandom.from_os_entropy(n_streams)
+    if len(rng.states) < n_streams:
         raise ValueError("the DP random source needs one stream per thread plus one")
-    main_state = rng.states[n_threads]
+    main_state = rng.states[n_streams - 1]
     floats = rng.numpy_generator()
-    attributes = records.attributes
+    attributes = runner.attributes
     R = params.reporting_length
     loop_length = normalize_reporting_length(R, len(attributes.columns))  # longer lengths are empty anyway
     layout = KeyLayout.for_attributes(attributes.n_attributes, loop_length)
     W = max_attributes or public_max_attributes(attributes)
 
     with progress.stage("DP: record count", unit="records") as bar:
-        n_true, length_hist, longest = _count_records_and_lengths(records, min(W, MAX_PERCENTILE_CANDIDATES))
-        bar.advance(n_true)
+        n_true, length_hist, longest = runner.run(RecordLengthsJob(min(W, MAX_PERCENTILE_CANDIDATES)), bar.advance)
     if n_true == 0:
         raise PrivacyParameterError("number_of_records must be greater than 0")
 
@@ -226,21 +346,16 @@ def dp_marginals(
         ck, ci = build_lookup_table(cand_keys, np.arange(1, len(cand_keys) + 1, dtype=np.int64))
         buffer_size = max(1, math.comb(longest, k))
         if histogram is None:
-            hists = [np.zeros(bound + 1, dtype=np.int64) for _ in range(n_threads)]
-            hist_work = partial(_histogram_job, k, layout, ck, ci, hists, buffer_size)
             with progress.stage(f"DP: length {k} sensitivities", unit="records") as bar:
-                run_batches(records.batches(), n_threads, hist_work, bar.advance)
-            histogram = np.sum(hists, axis=0)
+                histogram = runner.run(SensitivityJob(k, layout, ck, ci, bound, buffer_size), bar.advance)
         allowed = select_percentile(histogram, params.percentile_percentage, budget.epsilon_percentile, main_state)
         if allowed == 0:
             levels.append(LevelReport(k, sigma_k, 0, 0.0, float("nan"), bound, len(cand_keys) if k > 1 else None, 0))
             break
-        per_thread = [np.zeros(len(cand_keys), dtype=np.int64) for _ in range(n_threads)]
-
-        count_work = partial(_counting_job, k, layout, ck, ci, allowed, rng.states, per_thread, buffer_size)
+        streams = PartitionStreams(_fresh_key(main_state)) if runner.partitioned else ThreadStreams(rng.states)
+        count_job = BoundedCountJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
         with progress.stage(f"DP: length {k} counts", unit="records") as bar:
-            run_batches(records.batches(), n_threads, count_work, bar.advance)
-        counts = np.sum(per_thread, axis=0)
+            counts = runner.run(count_job, bar.advance)
         noise = DiscreteGaussian.with_variance(sigma_k * sigma_k * allowed)
         if k == 1:
             rho = float(discrete_rho1(noise, allowed, delta))
