@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -135,3 +135,17 @@ def as_runner(records: Records | JobRunner, n_threads: int | None = None) -> Job
     if isinstance(records, JobRunner):
         return records
     return ThreadRunner(records, n_threads or default_threads())
+
+
+_END = object()
+
+
+def prefetched(items: Iterable[T]) -> Iterator[T]:
+    """`items`, each produced in a background thread while the caller consumes the previous one (e.g. drawing the
+    next synthetic batch while this one is written). Exceptions of the producer are raised here."""
+    iterator = iter(items)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(next, iterator, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, iterator, _END)
+            yield item

@@ -2,9 +2,10 @@
 for outputs larger than memory.
 
 Up to IN_MEMORY_RECORDS records the whole table is built at once and sorted as the reference sorts its output
-(spec §4.1). Beyond, records are generated, converted and written one batch at a time (each batch sorted, the files
-not globally ordered), and their encoded form is spilled to a scratch folder so the release can count and evaluate
-them afterwards. DuckDB loads its `synthetic` table from the Parquet file either way.
+(spec §4.1). Beyond, records are generated, converted and written one batch at a time, in the order they are
+drawn (not sorted; the next batch is drawn while one is written), and their encoded form is spilled to a scratch
+folder so the release can count and evaluate them afterwards. DuckDB loads its `synthetic` table from the Parquet
+file either way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .encode import AttributeTable, EncodedData
+from .parallel import prefetched
 from .progress import Progress
 from .spill import SpilledRecords
 from .synth.output import SyntheticWriter, records_to_frame, write_synthetic
@@ -48,7 +50,7 @@ def write_synthetic_files(
     writer = SyntheticWriter(folder, SpilledRecords(attributes, scratch, "synthetic"))
     try:
         with progress.stage("synthesizing and writing records", total=expected, unit="records") as bar:
-            for batch in synthetic:
+            for batch in prefetched(synthetic):  # the next batch is drawn while this one is written
                 writer.add(batch)
                 bar.advance(batch.n_records)
     finally:

@@ -4,6 +4,7 @@ built from them equal in every count to one built in memory."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -89,3 +90,20 @@ def test_batches_can_be_drawn_in_any_order(small_batches: None) -> None:
     backwards = {i: sampler.batch(i, size) for i, size in reversed(list(enumerate(sampler.batch_sizes())))}
     again = concat_records(aggs.attributes, [backwards[i] for i in sorted(backwards)])
     assert np.array_equal(whole.ids, again.ids) and np.array_equal(whole.offsets, again.offsets)
+
+
+def test_prefetched_keeps_order_and_raises_the_producers_error() -> None:
+    from sdsynth.engine.parallel import prefetched
+
+    assert list(prefetched(iter(range(5)))) == [0, 1, 2, 3, 4]
+    assert list(prefetched([])) == []
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("producer failed")
+
+    seen = []
+    with pytest.raises(ValueError, match="producer failed"):
+        for item in prefetched(failing()):
+            seen.append(item)
+    assert seen == [1]

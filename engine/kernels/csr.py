@@ -67,3 +67,16 @@ def gather_rows(offsets: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple
         r = rows[i]
         out_ids[out_offsets[i] : out_offsets[i + 1]] = ids[offsets[r] : offsets[r + 1]]
     return out_offsets, out_ids
+
+
+@njit(cache=True, nogil=True)
+def category_codes(categories: np.ndarray, value_ids: np.ndarray, value_offset: np.ndarray) -> np.ndarray:
+    """(n_rows, n_columns) drawn categories (0 = empty, k = the column's k-th value) as attribute ids, −1 for empty:
+    the `single_codes` of `build_csr`."""
+    n_rows, n_columns = categories.shape
+    codes = np.empty((n_rows, n_columns), dtype=np.int32)
+    for r in range(n_rows):
+        for c in range(n_columns):
+            k = categories[r, c]
+            codes[r, c] = value_ids[value_offset[c] + k - 1] if k > 0 else -1
+    return codes

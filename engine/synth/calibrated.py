@@ -38,6 +38,7 @@ from ..encode import EncodedData
 from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key
 from ..kernels.counting import build_lookup_table, table_lookup
+from ..kernels.csr import build_csr, category_codes
 from .calibrated_kernels import sample_categories
 
 POOL_FACTOR = 2
@@ -296,16 +297,12 @@ def _calibration_weights(categories: np.ndarray, targets: list[np.ndarray]) -> l
 
 
 def _to_records(aggs: Aggregates, network: Network, categories: np.ndarray) -> EncodedData:
-    n, n_columns = categories.shape
-    ids = np.full((n, n_columns), np.iinfo(np.int64).max, dtype=np.int64)
-    for c in range(n_columns):
-        cats = categories[:, c].astype(np.int64)
-        taken = cats > 0
-        ids[taken, c] = network.value_ids[network.value_offset[c] + cats[taken] - 1]
-    ids.sort(axis=1)
-    present = ids != np.iinfo(np.int64).max
-    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int64)
-    return EncodedData(aggs.attributes, offsets, ids[present].astype(np.int32), "synthetic")
+    """Drawn categories (0 = empty) as records: attribute ids per column, gathered into sorted CSR rows."""
+    n = categories.shape[0]
+    codes = category_codes(categories, network.value_ids, network.value_offset)
+    no_multi = np.zeros((n, 0), dtype=np.int32)
+    offsets, ids = build_csr(codes, no_multi, np.zeros((0, 1), dtype=np.int64), np.zeros((0, 0), dtype=np.int32))
+    return EncodedData(aggs.attributes, offsets, ids, "synthetic")
 
 
 PILOT_STREAM = 1 << 62  # record indices of the pilot draw: disjoint from those of the output batches

@@ -56,7 +56,7 @@ def _restrict(
             return
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def sample_categories(
     first: np.int64, count: int, order: np.ndarray, parents: np.ndarray, strides: np.ndarray, cpt: np.ndarray,
     cpt_offset: np.ndarray, n_categories: np.ndarray, value_ids: np.ndarray, value_offset: np.ndarray,
