@@ -57,6 +57,7 @@ class Method(str, enum.Enum):
 
 
 class SamplingLaw(str, enum.Enum):
+    auto = "auto"
     calibrated = "calibrated"
     reference = "reference"
 
@@ -66,7 +67,8 @@ SamplingLawOpt = Annotated[
     typer.Option(
         "--sampling-law",
         help="aggregate-seeded: calibrated (absence sampled, empty cells and multi-value parts at their released "
-        "rates; see docs/synthesis.md) or reference (pac-synth's law, spec §4.9) [default: calibrated]",
+        "rates), reference (pac-synth's law, spec §4.9), or auto: the one whose first records fit the released "
+        "single-column shares better (decided from the aggregates only; see docs/synthesis.md) [default: auto]",
     ),
 ]
 

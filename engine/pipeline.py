@@ -23,7 +23,7 @@ from .release import atomic_directory, write_aggregates_release
 from .release_reader import load_release
 from .rust_format import rust_float
 from .synth import AggregateSeededParameters, create
-from .synth.aggregate_seeded import aggregate_seeded_batches, concat_records
+from .synth.aggregate_seeded import aggregate_seeded_batches, choose_sampling_law, concat_records
 from .synthetic_output import streamed, write_synthetic_files
 
 if TYPE_CHECKING:
@@ -172,8 +172,9 @@ def run_synthesize(
         if method == "aggregate-seeded":
             encoded = stack.enter_context(counting_records(data, options, cluster, progress))
             aggs, counts = protect(encoded, options, reporting_length, resolution, dp, n_threads, progress)
-            synthetic_records = aggregate_seeded_output(aggs, records, aggregate_seeded_params, seed, n_threads,
-                                                        progress, cluster)  # fmt: skip
+            synthetic_records, aggregate_seeded_params = aggregate_seeded_output(
+                aggs, records, aggregate_seeded_params, seed, n_threads, progress, cluster
+            )
         else:
             if cluster is not None:
                 raise ParameterError(f"--engine dask runs aggregate-seeded synthesis; --method {method} reads the "
@@ -221,7 +222,7 @@ def run_synthesize_from_release(
     progress = progress or NullProgress()
     aggs = load_release(aggregates_dir)
     with atomic_directory(out, overwrite) as tmp_out:
-        synthetic_records = aggregate_seeded_output(aggs, records, params, seed, n_threads, progress, cluster)
+        synthetic_records, params = aggregate_seeded_output(aggs, records, params, seed, n_threads, progress, cluster)
         info = {
             k: v for k, v in aggs.parameters.items() if k not in ("created_at", "software", "released_combinations")
         }
@@ -247,13 +248,15 @@ def aggregate_seeded_output(
     n_threads: int | None,
     progress: Progress,
     cluster: DaskEngine | None = None,
-) -> EncodedData | Iterator[EncodedData]:
-    """The synthetic records in memory, or (large outputs) a generator of batches to write as they come.
+) -> tuple[EncodedData | Iterator[EncodedData], AggregateSeededParameters]:
+    """The synthetic records in memory, or (large outputs) a generator of batches to write as they come, and the
+    parameters used (an `auto` sampling law resolved, for the release's records).
 
     With a `cluster`, calibrated-law batches are drawn on its workers (the same records as locally); the reference
     law feeds each batch's counts into the next, so it runs here."""
     target = target_records(aggs, records)
-    params = params or AggregateSeededParameters()
+    with progress.stage("choosing the sampling law"):
+        params = choose_sampling_law(aggs, target, params or AggregateSeededParameters(), seed)
     if cluster is not None and params.sampling_law == "calibrated" and target is not None:
         from .distributed_synth import iter_synthesize_distributed
 
@@ -261,9 +264,9 @@ def aggregate_seeded_output(
     else:
         batches = aggregate_seeded_batches(aggs, target, params, seed, n_threads)
     if streamed(target if target is not None else aggs.record_count):
-        return batches
+        return batches, params
     with progress.stage("synthesizing (aggregate-seeded)"):
-        return concat_records(aggs.attributes, batches)
+        return concat_records(aggs.attributes, batches), params
 
 
 def write_synthetic_release(
@@ -293,10 +296,12 @@ def write_synthetic_release(
 
 def synthesis_parameters(p: AggregateSeededParameters) -> dict[str, Any]:
     """The aggregate-seeded options that shaped the synthetic records (for release_info and the manifest)."""
+    chosen = {"sampling_law_chosen_by": p.chosen_by} if p.chosen_by else {}
     if p.sampling_law != "reference":
-        return {"sampling_law": p.sampling_law}
+        return {"sampling_law": p.sampling_law, **chosen}
     return {
         "sampling_law": p.sampling_law,
+        **chosen,
         "use_synthetic_counts": p.use_synthetic_counts,
         "weight_selection_percentile": p.weight_selection_percentile,
         "aggregate_counts_scale_factor": p.aggregate_counts_scale_factor,

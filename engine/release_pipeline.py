@@ -168,8 +168,10 @@ def run_release(
                 records = spill(records, scratch / "sensitive")
         counting = stack.enter_context(counting_records(data, s.options, cluster, progress, local=records))
         aggs, counts = protect(counting, s.options, s.reporting_length, s.resolution, s.dp, s.n_threads, progress)
+        law = s.aggregate_seeded
         if s.method == "aggregate-seeded":
-            synthetic: Any = aggregate_seeded_output(aggs, s.records, s.aggregate_seeded, s.seed, s.n_threads,
+            synthetic: Any
+            synthetic, law = aggregate_seeded_output(aggs, s.records, s.aggregate_seeded, s.seed, s.n_threads,
                                                      progress, cluster)  # fmt: skip
         else:
             with progress.stage(f"synthesizing ({s.method})"):
@@ -186,7 +188,7 @@ def run_release(
             info.update(release_id=release_id, synthesis_method=s.method, synthetic_records=written.n_records,
                         synthesis_seeded=s.seed is not None, synthesis_streamed=written.streamed)  # fmt: skip
             if s.method == "aggregate-seeded":
-                info.update(synthesis_parameters(s.aggregate_seeded))
+                info.update(synthesis_parameters(law))
             write_aggregates_release(
                 aggs, out, info_extra=info,
                 tables={"synthetic": written.parquet, "evaluation": summary_rows(public_eval)},
@@ -222,7 +224,7 @@ def run_release(
             "synthesis": {
                 "method": s.method,
                 "records": written.n_records,
-                **(synthesis_parameters(s.aggregate_seeded) if s.method == "aggregate-seeded" else {}),
+                **(synthesis_parameters(law) if s.method == "aggregate-seeded" else {}),
             },
             "files": {
                 p.relative_to(out).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}

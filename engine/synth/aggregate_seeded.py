@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -26,32 +26,36 @@ from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key, stream_state
 from ..kernels.counting import build_lookup_table
 from .agg_kernels import build_batch
-from .calibrated import calibrated_batches
+from .calibrated import CalibratedSampler, calibrated_batches, release_fit
 
 DEFAULT_BATCH_SIZE = 256
 SEQUENTIAL_STREAM = 1 << 62
 OUTPUT_BATCH_RECORDS = 1_000_000
 
 
-SAMPLING_LAWS = ("calibrated", "reference")
-DEFAULT_SAMPLING_LAW = "calibrated"
+SAMPLING_LAWS = ("auto", "calibrated", "reference")
+DEFAULT_SAMPLING_LAW = "auto"
+AUTO_PILOT_RECORDS = 50_000
 
 
 @dataclass(frozen=True)
 class AggregateSeededParameters:
-    """The sampling law (`calibrated`, see `calibrated.py`, or pac-synth's `reference` law of spec §4.9) and
-    pac-synth's options of the reference law (spec §6.1) plus its batch size."""
+    """The sampling law (`calibrated`, see `calibrated.py`; pac-synth's `reference` law of spec §4.9; or `auto`, the
+    one of the two that fits the released single-column distributions better, see `choose_sampling_law`) and
+    pac-synth's options of the reference law (spec §6.1) plus its batch size. `chosen_by` says how an `auto` law was
+    resolved (for the release's records)."""
 
     use_synthetic_counts: bool = False
     weight_selection_percentile: int = 95
     aggregate_counts_scale_factor: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     sampling_law: str = DEFAULT_SAMPLING_LAW
+    chosen_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.sampling_law not in SAMPLING_LAWS:
-            raise ParameterError(f"unknown sampling law {self.sampling_law!r}; choose {' or '.join(SAMPLING_LAWS)}")
-        if self.sampling_law == "calibrated" and (
+            raise ParameterError(f"unknown sampling law {self.sampling_law!r}; choose {', '.join(SAMPLING_LAWS)}")
+        if self.sampling_law != "reference" and (
             self.use_synthetic_counts or self.aggregate_counts_scale_factor is not None
         ):
             raise ParameterError(
@@ -110,6 +114,7 @@ def aggregate_seeded_batches(
         raise ParameterError(f"the number of records must be >= 0, got {target}")
     if n_threads is not None:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+    params = choose_sampling_law(aggs, target, params, seed)
     if params.sampling_law == "calibrated":
         if target is None:
             raise ParameterError(
@@ -117,6 +122,30 @@ def aggregate_seeded_batches(
             )
         return calibrated_batches(aggs, target, seed)
     return _reference_batches(aggs, target, params, seed)
+
+
+def choose_sampling_law(
+    aggs: Aggregates, target: int | None, params: AggregateSeededParameters, seed: int | None = None
+) -> AggregateSeededParameters:
+    """`params` with an `auto` law resolved: both laws draw the first min(target, AUTO_PILOT_RECORDS) records, and the
+    one whose 1- and 2-way distributions (empty cells included) are closer to the released ones wins (sum of the
+    mean TVDs; ties go to the calibrated law). Post-processing of the aggregates only. `--records budget` needs the
+    reference law."""
+    if params.sampling_law != "auto":
+        return params
+    if target is None:
+        return replace(params, sampling_law="reference", chosen_by="auto: --records budget needs the reference law")
+    pilot = min(target, AUTO_PILOT_RECORDS)
+    if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
+        return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare")
+    calibrated = release_fit(aggs, CalibratedSampler(aggs, pilot, seed).batch(0, pilot))
+    reference_params = replace(params, sampling_law="reference")
+    reference = release_fit(aggs, concat_records(aggs.attributes, _reference_batches(aggs, pilot, reference_params,
+                                                                                     seed)))  # fmt: skip
+    law = "calibrated" if sum(calibrated) <= sum(reference) else "reference"
+    how = (f"auto: mean 1-/2-way TVD to the release over {pilot:,} records, calibrated {calibrated[0]:.4f} / "
+           f"{calibrated[1]:.4f}, reference {reference[0]:.4f} / {reference[1]:.4f}")  # fmt: skip
+    return replace(params, sampling_law=law, chosen_by=how)
 
 
 def _reference_batches(

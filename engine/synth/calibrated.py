@@ -368,3 +368,36 @@ def calibrated_batches(aggs: Aggregates, target: int, seed: int | None = None) -
     sampler = CalibratedSampler(aggs, target, seed)
     for index, size in enumerate(sampler.batch_sizes()):
         yield sampler.batch(index, size)
+
+
+def release_fit(aggs: Aggregates, records: EncodedData) -> tuple[float, float]:
+    """Mean total variation distance between the records' 1-way and 2-way distributions over expanded columns (empty
+    cells included) and the released ones (Möbius-inverted from the aggregates, as the calibrated law's own tables):
+    how well a law reproduces the release, computed from public information only."""
+    n = records.n_records
+    released = _regroup(aggs, aggs.counts.astype(np.float64))
+    n_columns = released.n_columns
+    if n == 0 or n_columns == 0:
+        return 0.0, 0.0
+    model = _Model(released, 1)
+    where = np.full(records.attributes.n_attributes, -1, dtype=np.int64)
+    column = np.full(records.attributes.n_attributes, -1, dtype=np.int64)
+    for c, ids in enumerate(released.value_ids):
+        where[ids] = np.arange(1, len(ids) + 1)
+        column[ids] = c
+    cats = np.zeros((n_columns, n), dtype=np.int64)
+    row = np.repeat(np.arange(n), np.diff(records.offsets))
+    keep = where[records.ids] > 0
+    cats[column[records.ids[keep]], row[keep]] = where[records.ids[keep]]
+
+    def tvd(cols: list[int]) -> float:
+        expected = model.table(cols).ravel()
+        if expected.sum() <= 0:
+            return 0.0
+        flat = cats[cols[0]] if len(cols) == 1 else cats[cols[0]] * int(released.n_categories[cols[1]]) + cats[cols[1]]
+        seen = np.bincount(flat, minlength=len(expected)) / n
+        return 0.5 * float(np.abs(seen - expected / expected.sum()).sum())
+
+    one = np.mean([tvd([c]) for c in range(n_columns)])
+    pairs = [tvd([a, b]) for a, b in itertools.combinations(range(n_columns), 2)]
+    return float(one), float(np.mean(pairs)) if pairs else 0.0
