@@ -180,9 +180,7 @@ def run_synthesize(
                 raise ParameterError(f"--engine dask runs aggregate-seeded synthesis; --method {method} reads the "
                                      "records into this machine's memory: use --engine local")  # fmt: skip
             encoded = encode(data, options, progress)
-            check_counting(encoded.attributes, *records_size(encoded), reporting_length, progress)
-            counts = count_combinations(encoded, reporting_length, n_threads, progress)
-            aggs = protect_k_anonymity(counts, resolution)
+            aggs, counts = protect(encoded, options, reporting_length, resolution, None, n_threads, progress)
             extra = dict(synthesizer_options or {})
             if extra.get("oversampling_ratio") is not None:
                 extra["oversampling_aggregates"] = aggs
