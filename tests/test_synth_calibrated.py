@@ -158,19 +158,19 @@ def test_options_of_the_reference_law_are_refused() -> None:
 
 def test_cli_records_the_law(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
-    _table(400, 8).write_csv(path)
-    result = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "2", "--out", tmp_path / "o", "-q")
+    _table(2000, 8).write_csv(path)  # large enough that ε = 4 always releases something
+    result = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "4", "--out", tmp_path / "o", "-q")
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(tmp_path / "o" / "release.duckdb"), read_only=True)
     info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
     con.close()
     assert info["sampling_law"] in ("calibrated", "reference")
     assert info["sampling_law_chosen_by"].startswith("auto: mean 1-/2-way TVD")
-    assert_clean_error(invoke("synthesize", path, "--dp", "--epsilon", "2", "--batch-size", "8", "--out",
+    assert_clean_error(invoke("synthesize", path, "--dp", "--epsilon", "4", "--batch-size", "8", "--out",
                               tmp_path / "p"), "belong to --sampling-law reference")  # fmt: skip
-    assert_clean_error(invoke("synthesize", path, "--dp", "--epsilon", "2", "--records", "budget", "--sampling-law",
+    assert_clean_error(invoke("synthesize", path, "--dp", "--epsilon", "4", "--records", "budget", "--sampling-law",
                               "calibrated", "--out", tmp_path / "q"), "only --sampling-law reference has")  # fmt: skip
-    budget = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "2", "--records", "budget",
+    budget = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "4", "--records", "budget",
                     "--out", tmp_path / "b", "-q")  # fmt: skip
     assert budget.exit_code == 0, budget.output
     con = duckdb.connect(str(tmp_path / "b" / "release.duckdb"), read_only=True)
