@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 import sys
@@ -186,8 +187,14 @@ ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", "--n-threads", min=1, help="Worker threads (default: one per core).")
 ]
 
+
+class Engine(str, enum.Enum):
+    local = "local"
+    dask = "dask"
+
+
 EngineOpt = Annotated[
-    str,
+    Engine,
     typer.Option(
         "--engine",
         help="Where the passes over the records run: local (this machine's threads) or dask (a Dask cluster: "

@@ -9,6 +9,7 @@ import typer
 
 from ._common import (
     DelimiterOpt,
+    Engine,
     EngineOpt,
     InputArg,
     MissingOpt,
@@ -97,7 +98,7 @@ def aggregate(
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
     threads: ThreadsOpt = None,
-    engine: EngineOpt = "local",
+    engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
@@ -154,7 +155,7 @@ def aggregate(
         input,
     )
     progress = RichProgress(quiet)
-    with compute_engine(engine, scheduler, workers) as cluster:
+    with compute_engine(engine.value, scheduler, workers) as cluster:
         result = run_aggregate(
             path,
             options,

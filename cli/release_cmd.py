@@ -10,6 +10,7 @@ import typer
 
 from ._common import (
     DelimiterOpt,
+    Engine,
     EngineOpt,
     InputArg,
     MissingOpt,
@@ -154,7 +155,7 @@ def release(
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
     threads: ThreadsOpt = None,
-    engine: EngineOpt = "local",
+    engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
@@ -204,7 +205,7 @@ def release(
 
         out_console.print(describe_release(path, settings), markup=False, highlight=False)
         return
-    with compute_engine(engine, scheduler, workers) as cluster:
+    with compute_engine(engine.value, scheduler, workers) as cluster:
         result = run_release(path, settings, RichProgress(quiet), cluster)
     if not quiet:
         s = result.public_summary

@@ -10,6 +10,7 @@ import typer
 
 from ._common import (
     DelimiterOpt,
+    Engine,
     EngineOpt,
     InputArg,
     MissingOpt,
@@ -221,7 +222,7 @@ def synthesize(
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
     threads: ThreadsOpt = None,
-    engine: EngineOpt = "local",
+    engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
@@ -290,12 +291,12 @@ def synthesize(
             raise ParameterError("--private-out needs the sensitive input; a release alone has no private statistics")
         check_output_dir(private_out, overwrite)
     progress = RichProgress(quiet)
-    if method_choice is not Method.aggregate_seeded and engine != "local":
+    if method_choice is not Method.aggregate_seeded and engine is not Engine.local:
         raise ParameterError(
-            f"--engine {engine} runs aggregate-seeded synthesis; --method {method_choice.value} reads the records into "
-            "this machine's memory: use --engine local"
+            f"--engine {engine.value} runs aggregate-seeded synthesis; --method {method_choice.value} reads the "
+            "records into this machine's memory: use --engine local"
         )
-    with compute_engine(engine, scheduler, workers) as cluster:
+    with compute_engine(engine.value, scheduler, workers) as cluster:
         if aggregates is not None:
             result = run_synthesize_from_release(
                 aggregates, out, records, agg_params, seed, overwrite, threads, progress, cluster

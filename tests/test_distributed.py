@@ -321,7 +321,7 @@ def test_cli_engine_options(ctdc_files: dict[str, Path], tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert (tmp_path / "local" / "aggregates.tsv").read_text() == (tmp_path / "dask" / "aggregates.tsv").read_text()
     for args, message in [
-        (("--engine", "spark"), "--engine must be local or dask"),
+        (("--engine", "spark"), "Invalid value for '--engine'"),
         (("--workers", 2), "--scheduler and --workers need --engine dask"),
         (("--engine", "dask", "--scheduler", "tcp://h:1", "--workers", 2), "either a scheduler address"),
     ]:
