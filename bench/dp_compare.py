@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _util import BENCH_DIR, generated_input, print_table
+from _util import BENCH_DIR, fmt_list, generated_input, mean_lists, print_table, process_rss_mib
 
 RESULTS_DIR = BENCH_DIR / "results"
 MULTI_VALUE = ["IP_Relation", "IP_Gender", "IP_ageBroad", "IP_PayMoney"]
@@ -166,16 +166,6 @@ WRAP_TAIL = (
 )
 
 
-def _vm(pid: int) -> tuple[float, float]:
-    """Current and peak resident MiB of a process (0 when it is gone)."""
-    try:
-        with Path(f"/proc/{pid}/status").open() as f:
-            fields = dict(line.split(":", 1) for line in f if ":" in line)
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-    except (OSError, KeyError, ValueError):
-        return 0.0, 0.0
-
-
 def run_guarded(code: str, timeout: float | None = None, mem_limit_mib: float | None = None) -> dict[str, Any]:
     """Like `_util.run_child` (fresh process, last stdout line is a JSON object, adds peak RSS), but kills the child
     when it runs past `timeout` seconds or its resident memory passes `mem_limit_mib`, and reports that."""
@@ -185,7 +175,7 @@ def run_guarded(code: str, timeout: float | None = None, mem_limit_mib: float | 
         peak_seen = 0.0
         killed = None
         while proc.poll() is None:
-            rss, hwm = _vm(proc.pid)
+            rss, hwm = process_rss_mib(proc.pid)
             peak_seen = max(peak_seen, hwm, rss)
             if timeout is not None and time.monotonic() - start > timeout:
                 killed = f"did not finish (timeout {timeout / 60:g} min)"
@@ -209,20 +199,6 @@ def run_guarded(code: str, timeout: float | None = None, mem_limit_mib: float | 
         result = json.loads(stdout.strip().splitlines()[-1])
         result["wall_s"] = wall
         return result
-
-
-def fmt_list(values: list[float | None] | None, digits: int) -> str:
-    if not values:
-        return ""
-    return " / ".join("–" if v is None else f"{v:,.{digits}f}" for v in values)
-
-
-def mean_lists(lists: list[list[float | None]]) -> list[float | None]:
-    out = []
-    for vals in zip(*lists, strict=True):
-        present = [v for v in vals if v is not None]
-        out.append(statistics.fmean(present) if present else None)
-    return out
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:

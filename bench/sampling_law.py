@@ -46,11 +46,8 @@ recorded. Raw results: bench/results/sampling_law.jsonl; table: bench/results/sa
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -60,10 +57,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _util import BENCH_DIR, generated_input, print_table, run_child
+from _util import (
+    BENCH_DIR,
+    REPO,
+    busy_seconds,
+    children_cpu,
+    generated_input,
+    mean,
+    print_table,
+    run_child,
+    tree_state,
+)
 
 RESULTS_DIR = BENCH_DIR / "results"
-REPO = BENCH_DIR.parent
 SHARED_DATA = Path(os.environ.get("SDSYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 REPORTING_LENGTH = 3
 
@@ -195,23 +201,9 @@ def run(body: str, params: dict[str, Any], env: dict[str, str], timeout: float |
 
 # --- machine load ----------------------------------------------------------------------------------------------
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq)."""
-    with Path("/proc/stat").open() as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / TICK
-
-
-def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def wait_for_load(max_load: float, max_wait: float) -> tuple[float, float]:
@@ -258,21 +250,7 @@ def git_head() -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
 
-def tree_state() -> str:
-    """Short hash of the engine's and CLI's uncommitted changes (edits made by others while the benchmark runs)."""
-    diff = subprocess.run(["git", "diff", "HEAD", "--", "engine", "cli"], cwd=REPO, capture_output=True, text=True)
-    status = subprocess.run(
-        ["git", "status", "--short", "--", "engine", "cli"], cwd=REPO, capture_output=True, text=True
-    )
-    text = diff.stdout + status.stdout
-    return hashlib.sha1(text.encode()).hexdigest()[:10] if text else "clean"
-
-
 # --- tables ----------------------------------------------------------------------------------------------------
-
-
-def mean(values: list[float]) -> float | None:
-    return statistics.fmean(values) if values else None
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -324,11 +302,6 @@ COLUMNS = [
     ("load", "load avg before (max)"),
     ("other", "other cores during (max)"),
 ]
-
-
-def quiet_table(rows: list[dict[str, Any]]) -> str:
-    with Path(os.devnull).open("w") as devnull, contextlib.redirect_stdout(devnull):
-        return print_table(rows, COLUMNS)
 
 
 # --- main ------------------------------------------------------------------------------------------------------
@@ -395,7 +368,7 @@ def main() -> None:
         for r in runs:
             groups.setdefault((datasets.index(r["dataset"]), tools.index(r["tool"])), []).append(r)
         table_rows = [summarise(groups[k]) for k in sorted(groups)]
-        text = print_table(table_rows, COLUMNS) if show else quiet_table(table_rows)
+        text = print_table(table_rows, COLUMNS, show)
         notes = sorted({row["note"] for row in table_rows if row.get("note")})
         parts = [
             f"`python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}`".replace(" `", "`"),

@@ -37,11 +37,9 @@ Raw results: bench/results/synthesis_compare.jsonl; tables: bench/results/synthe
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
+import functools
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -51,10 +49,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _util import BENCH_DIR, generated_input, print_table
+from _util import (
+    BENCH_DIR,
+    REPO,
+    TICK,
+    busy_seconds,
+    children_cpu,
+    fmt_list,
+    generated_input,
+    mean,
+    mean_lists,
+    print_table,
+    process_rss_mib,
+    tree_state,
+)
 
 RESULTS_DIR = BENCH_DIR / "results"
-REPO = BENCH_DIR.parent
 MULTI_VALUE = ["IP_Relation", "IP_Gender", "IP_ageBroad", "IP_PayMoney"]
 SDSYNTH = Path(sys.executable).with_name("sdsynth")
 
@@ -227,20 +237,6 @@ WRAP_TAIL = (
 
 # --- machine load ----------------------------------------------------------------------------------------------
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def busy_seconds() -> float:
-    """CPU seconds spent busy by all cores since boot (user, nice, system, irq, softirq)."""
-    with Path("/proc/stat").open() as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / TICK
-
-
-def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
 
 def mem_available_mib() -> float:
     with Path("/proc/meminfo").open() as f:
@@ -281,17 +277,6 @@ def heavy_others(
     return [text for _, text in sorted(found, reverse=True)[:4]]
 
 
-def tree_state() -> str:
-    """Short hash of the engine's and CLI's uncommitted changes (to spot edits made during the benchmark)."""
-    diff = subprocess.run(
-        ["git", "diff", "HEAD", "--", "engine", "cli"], cwd=REPO, capture_output=True, text=True
-    ).stdout
-    untracked = subprocess.run(
-        ["git", "status", "--short", "--", "engine", "cli"], cwd=REPO, capture_output=True, text=True
-    ).stdout
-    return hashlib.sha1((diff + untracked).encode()).hexdigest()[:10] if (diff or untracked) else "clean"
-
-
 def wait_quiet(threshold: float, max_wait: float) -> tuple[float, float]:
     """Wait until other processes use less than `threshold` cores over 2 s (at most `max_wait` s).
     Returns (seconds waited, load of the last window)."""
@@ -304,16 +289,6 @@ def wait_quiet(threshold: float, max_wait: float) -> tuple[float, float]:
         if load < threshold or waited >= max_wait:
             return waited, load
         time.sleep(3.0)
-
-
-def _vm(pid: int) -> tuple[float, float]:
-    """Current and peak resident MiB of a process (0 when it is gone)."""
-    try:
-        with Path(f"/proc/{pid}/status").open() as f:
-            fields = dict(line.split(":", 1) for line in f if ":" in line)
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-    except (OSError, KeyError, ValueError):
-        return 0.0, 0.0
 
 
 def run_guarded(
@@ -340,7 +315,7 @@ def run_guarded(
             polls += 1
             if polls % 5 == 0:  # about once a second: CPU time of every process (short-lived ones too)
                 last_seen.update(process_times())
-            rss, hwm = _vm(proc.pid)
+            rss, hwm = process_rss_mib(proc.pid)
             peak_seen = max(peak_seen, hwm, rss)
             if timeout is not None and time.monotonic() - start > timeout:
                 killed = f"did not finish (timeout {timeout / 60:g} min)"
@@ -406,30 +381,12 @@ def python_child(code: str) -> list[str]:
 # --- tables ----------------------------------------------------------------------------------------------------
 
 
-def mean(values: list[float]) -> float | None:
-    return statistics.fmean(values) if values else None
-
-
 def mean_sd(values: list[float], digits: int = 4) -> str:
     if not values:
         return ""
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
     return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
-def fmt_list(values: list[float | None] | None, digits: int) -> str:
-    if not values:
-        return ""
-    return " / ".join("–" if v is None else f"{v:,.{digits}f}" for v in values)
-
-
-def mean_lists(lists: list[list[float | None]]) -> list[float | None]:
-    out = []
-    for vals in zip(*lists, strict=True):
-        present = [v for v in vals if v is not None]
-        out.append(statistics.fmean(present) if present else None)
-    return out
 
 
 def summarise(runs: list[dict[str, Any]], pac_sample: dict[tuple[int, int], float]) -> dict[str, Any]:
@@ -523,11 +480,6 @@ CLI_COLUMNS = [
     ("other", "other load (cores)"),
     ("error", "error"),
 ]
-
-
-def quiet_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    with Path(os.devnull).open("w") as devnull, contextlib.redirect_stdout(devnull):
-        return print_table(rows, columns)
 
 
 # --- main ------------------------------------------------------------------------------------------------------
@@ -649,7 +601,7 @@ def main() -> None:
                 if k[2] and any("error" not in r for r in v)
             }
             table_rows = [summarise(groups[k], pac_sample) for k in sorted(groups)]
-            show = print_table if not quiet else quiet_table
+            show = functools.partial(print_table, show=not quiet)
             parts = [f"`python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}`".replace(" `", "`"), ""]
             tree = f" + {sum(1 for d in dirty if d)} uncommitted changes" if any(dirty) else ""
             parts.append(
