@@ -30,10 +30,18 @@ from typing import Any, TypeVar
 
 from .aggregate import CombinationCounts, count_combinations
 from .distributed_partitions import CsvRangeError, InputFile, Partition, open_input, plan_partitions
-from .distributed_subjects import conflict_message, encode_split, join_bucket
+from .distributed_subjects import encode_split, join_bucket
 from .dp.marginals import DpResult, dp_marginals, public_max_attributes
 from .dp.params import DpParameters
-from .encode import AttributeTable, BatchEncoder, EncodedData, _concat_csr, build_attribute_table, collect_uniques
+from .encode import (
+    AttributeTable,
+    BatchEncoder,
+    EncodedData,
+    _concat_csr,
+    build_attribute_table,
+    collect_uniques,
+    duplicated_ids_message,
+)
 from .errors import InputError, ParameterError, SdsynthError
 from .ingest import ColumnPlan, IngestOptions, NormalizedBatch, plan_columns
 from .parallel import BatchJob, default_threads, run_job
@@ -434,7 +442,7 @@ def _co_partition(
     columns = [c for per_bucket in conflicts for c in per_bucket]
     if columns:
         client.cancel(joined)
-        raise InputError(conflict_message(plan.source_name, attributes, columns))
+        raise InputError(duplicated_ids_message(plan.source_name, attributes, columns))
     rows = client.gather([client.submit(_n_records, j, pure=False) for j in joined])
     _release(splits)
     return joined, rows

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from .encode import AttributeTable, BatchEncoder, EncodedData, _concat_csr, join_by_subject
+from .encode import AttributeTable, BatchEncoder, EncodedData, _concat_csr, conflicting_columns, join_by_subject
 from .errors import InputError
 from .ingest import ColumnPlan, NormalizedBatch
 from .kernels.csr import gather_rows
@@ -62,33 +62,3 @@ def join_bucket(
         return join_by_subject(data, subject_ids, plan)
     except InputError:
         return conflicting_columns(data, subject_ids)
-
-
-def conflicting_columns(data: EncodedData, subject_ids: pl.Series) -> list[int]:
-    """Single-valued columns with two different values for one subject (what `join_by_subject` refuses)."""
-    attributes = data.attributes
-    columns = attributes.column_of[data.ids]
-    is_single = np.array([not c.is_part for c in attributes.columns], dtype=bool)[columns]
-    record_of = np.repeat(np.arange(data.n_records), np.diff(data.offsets))
-    long = pl.DataFrame(
-        {"sid": subject_ids.gather(record_of), "a": data.ids, "col": columns, "single": is_single}
-    ).unique()
-    return (
-        long.filter(pl.col("single"))
-        .group_by("sid", "col")
-        .agg(pl.len().alias("n"))
-        .filter(pl.col("n") > 1)
-        .get_column("col")
-        .unique()
-        .sort()
-        .to_list()
-    )
-
-
-def conflict_message(source_name: str, attributes: AttributeTable, columns: list[int]) -> str:
-    """The message of `encode.join_by_subject`, naming every conflicting column of every bucket."""
-    names = ", ".join(attributes.columns[c].name for c in sorted(set(columns)))
-    return (
-        f"{source_name}: records with duplicated IDs, please set the following columns as multi value if you want "
-        f"to join records with duplicated IDs: {names}"
-    )
