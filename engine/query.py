@@ -8,25 +8,16 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .errors import InputError, ParameterError
-from .release_db import RELEASE_DB, relation_arrow
+from .errors import ParameterError
+from .release_db import relation_arrow, release_database
 
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _LENGTH_TEST = re.compile(r"\blength\s*(=|==|>=|>|\bin\b)\s*\(?\s*([\d\s,]+)", re.IGNORECASE)
 
 
-def _database(release: str | Path) -> Path:
-    db = Path(release)
-    if db.is_dir():
-        db = db / RELEASE_DB
-    if not db.is_file():
-        raise InputError(f"{db}: no release database here (expected a folder written by `sdsynth aggregate`)")
-    return db
-
-
 def run_query(release: str | Path, sql: str) -> pl.DataFrame:
     """Run SQL on a release folder's DuckDB file (read-only)."""
-    con = duckdb.connect(str(_database(release)), read_only=True)
+    con = duckdb.connect(str(release_database(release)), read_only=True)
     try:
         try:
             relation = con.sql(sql)
@@ -65,7 +56,7 @@ def _constrained_columns(sql: str, columns: list[str]) -> set[str]:
 
 def query_notes(release: str | Path, sql: str, result: pl.DataFrame) -> list[str]:
     """Plain-language notes for SQL users, e.g. when a query asks for combinations longer than the release holds."""
-    con = duckdb.connect(str(_database(release)), read_only=True)
+    con = duckdb.connect(str(release_database(release)), read_only=True)
     try:
         info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}

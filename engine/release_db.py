@@ -3,9 +3,22 @@ command imports it without the counting engine)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from .errors import InputError
+
 RELEASE_DB = "release.duckdb"
+
+
+def release_database(release: str | Path) -> Path:
+    """The database file of a release folder (or the file itself), or a clear error."""
+    db = Path(release)
+    if db.is_dir():
+        db = db / RELEASE_DB
+    if not db.is_file():
+        raise InputError(f"{db}: no release database here (expected a folder written by `sdsynth aggregate`)")
+    return db
 
 
 def relation_arrow(relation: Any) -> Any:

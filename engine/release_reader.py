@@ -14,7 +14,7 @@ from .encode import AttributeTable, ExpandedColumn
 from .errors import InputError
 from .ingest import norm
 from .kernels.keys import KeyLayout
-from .release_db import RELEASE_DB, relation_arrow
+from .release_db import relation_arrow, release_database
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
@@ -25,11 +25,7 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
 
 def load_release(folder: str | Path) -> Aggregates:
     """The aggregates of a release folder (written by `sdsynth aggregate`, `synthesize` or `release`)."""
-    db = Path(folder)
-    if db.is_dir():
-        db = db / RELEASE_DB
-    if not db.is_file():
-        raise InputError(f"{db}: no release database here (expected a folder written by `sdsynth aggregate`)")
+    db = release_database(folder)
     con = duckdb.connect(str(db), read_only=True)
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
