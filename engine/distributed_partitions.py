@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from .errors import InputError
-from .ingest import ColumnPlan, NormalizedBatch, normalize_batch
+from .ingest import ColumnPlan, NormalizedBatch, first_rows, normalize_batch
 from .table_source import (
     DEFAULT_BATCH_ROWS,
     CsvSource,
@@ -160,14 +160,7 @@ class Partition:
     def normalized(self, plan: ColumnPlan, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[NormalizedBatch]:
         """Normalised batches (spec §1), rows numbered from `first_row` (from 1 when unknown yet)."""
         row = self.first_row or 1
-        remaining = self.limit
-        for batch in self.raw_batches(batch_rows):
-            if remaining is not None:
-                if remaining <= 0:
-                    return
-                if batch.num_rows > remaining:
-                    batch = batch.slice(0, remaining)
-                remaining -= batch.num_rows
+        for batch in first_rows(self.raw_batches(batch_rows), self.limit):
             yield normalize_batch(batch, plan, row)
             row += batch.num_rows
 

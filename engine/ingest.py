@@ -9,7 +9,7 @@ schema does not allow are reported with file, row and column.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -405,16 +405,22 @@ def iter_normalized(
 ) -> Iterator[NormalizedBatch]:
     """Stream the source as normalised batches, honouring the record limit."""
     row = 1
-    remaining = plan.record_limit or None
-    for batch in source.iter_batches(batch_rows):
+    for batch in first_rows(source.iter_batches(batch_rows), plan.record_limit or None):
+        yield normalize_batch(batch, plan, row, collect=collect)
+        row += batch.num_rows
+
+
+def first_rows(batches: Iterable[pa.RecordBatch], limit: int | None) -> Iterator[pa.RecordBatch]:
+    """The batches cut after `limit` rows in total (all of them when `limit` is None)."""
+    remaining = limit
+    for batch in batches:
         if remaining is not None:
             if remaining <= 0:
                 return
             if batch.num_rows > remaining:
                 batch = batch.slice(0, remaining)
             remaining -= batch.num_rows
-        yield normalize_batch(batch, plan, row, collect=collect)
-        row += batch.num_rows
+        yield batch
 
 
 def open_and_plan(data: Any, options: IngestOptions) -> tuple[TableSource, ColumnPlan]:
