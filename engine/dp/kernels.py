@@ -7,15 +7,8 @@ import numpy as np
 from numba import njit
 
 from ..kernels.counting import _get
+from ..kernels.keys import pack_key
 from .random import discrete_gaussian, uniform_below
-
-
-@njit(cache=True, nogil=True)
-def _pack(ids: np.ndarray, n: int, bits: int, slots: int) -> np.uint64:
-    key = np.uint64(0)
-    for d in range(n):
-        key |= np.uint64(ids[d] + 1) << np.uint64(bits * (slots - 1 - d))
-    return key
 
 
 @njit(cache=True, nogil=True)
@@ -67,7 +60,7 @@ def generate_candidates(
                             size += 1
                     if size < 2:
                         continue
-                    if _get(retained_keys, retained_vals, mask, _pack(sub, size, bits, slots)) == 0:
+                    if _get(retained_keys, retained_vals, mask, pack_key(sub, size, bits, slots)) == 0:
                         ok = False
                         break
             if not ok:
@@ -76,7 +69,7 @@ def generate_candidates(
                 bigger = np.empty(out.shape[0] * 2, dtype=np.uint64)
                 bigger[:n_out] = out[:n_out]
                 out = bigger
-            out[n_out] = _pack(cand, k, bits, slots)
+            out[n_out] = pack_key(cand, k, bits, slots)
             n_out += 1
     return out[:n_out]
 

@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 from ..kernels.counting import _get, build_lookup_table
-from ..kernels.keys import KeyLayout
+from ..kernels.keys import KeyLayout, pack_key
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -42,9 +42,7 @@ def _missing_parents(
                     size += 1
             if size < 2:
                 continue
-            key = np.uint64(0)
-            for d in range(size):
-                key |= np.uint64(sub[d] + 1) << np.uint64(bits * (slots - 1 - d))
+            key = pack_key(sub, size, bits, slots)
             if _get(tkeys, tvals, mask, key) == 0:
                 if n == out_k.shape[0]:
                     out_k = np.concatenate((out_k, np.empty(n, dtype=np.uint64)))
@@ -100,10 +98,7 @@ def _normalize(
                 if (m >> d) & 1:
                     sub[size] = ids[r, d]
                     size += 1
-            key = np.uint64(0)
-            for d in range(size):
-                key |= np.uint64(sub[d] + 1) << np.uint64(bits * (slots - 1 - d))
-            c = _get(tkeys, tvals, mask, key)
+            c = _get(tkeys, tvals, mask, pack_key(sub, size, bits, slots))
             if c > 0 and c < best:
                 best = c
         out[r] = best

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .keys import pack_key
+
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 INITIAL_CAPACITY = 1 << 16
@@ -231,10 +233,7 @@ def dense_items(
             ids[j - 1] = lo_a
             r -= binom[lo_a, j]
             hi = lo_a
-        key = np.uint64(0)
-        for d in range(length):
-            key |= np.uint64(ids[d] + 1) << np.uint64(bits * (slots - 1 - d))
-        out_keys[m] = key
+        out_keys[m] = pack_key(ids, length, bits, slots)
         out_counts[m] = c
         m += 1
     return out_keys, out_counts

@@ -79,3 +79,23 @@ def key_lengths(keys: np.ndarray, bits: int, slots: int) -> np.ndarray:
             n += 1
         out[i] = n
     return out
+
+
+@njit(inline="always")
+def pack_key(ids: np.ndarray, n: int, bits: int, slots: int) -> np.uint64:
+    """The packed key of the ascending attribute ids `ids[:n]` (the layout `KeyLayout.pack` writes)."""
+    key = np.uint64(0)
+    for d in range(n):
+        key |= np.uint64(ids[d] + 1) << np.uint64(bits * (slots - 1 - d))
+    return key
+
+
+@njit(inline="always")
+def insert_sorted(ids: np.ndarray, n: int, a: np.int64) -> int:
+    """Insert `a` into the ascending `ids[:n]` (room for one more); returns the new length."""
+    j = n
+    while j > 0 and ids[j - 1] > a:
+        ids[j] = ids[j - 1]
+        j -= 1
+    ids[j] = a
+    return n + 1

@@ -16,24 +16,7 @@ from numba import njit, prange
 
 from ..kernels.chacha import init_state, uniform_below
 from ..kernels.counting import _get
-
-
-@njit(inline="always")
-def _key(ids: np.ndarray, n: int, bits: int, slots: int) -> np.uint64:
-    key = np.uint64(0)
-    for d in range(n):
-        key |= np.uint64(ids[d] + 1) << np.uint64(bits * (slots - 1 - d))
-    return key
-
-
-@njit(inline="always")
-def _sorted_insert(ids: np.ndarray, n: int, a: np.int64) -> int:
-    j = n
-    while j > 0 and ids[j - 1] > a:
-        ids[j] = ids[j - 1]
-        j -= 1
-    ids[j] = a
-    return n + 1
+from ..kernels.keys import insert_sorted, pack_key
 
 
 @njit(cache=True)
@@ -109,11 +92,11 @@ def _extend_lists(
         k = 0
         scratch[k] = a
         k = 1
-        k = _sorted_insert(scratch, k, z)
+        k = insert_sorted(scratch, k, z)
         for t in range(d + 1):
-            k = _sorted_insert(scratch, k, others[pos[t]])
+            k = insert_sorted(scratch, k, others[pos[t]])
         if k <= max_length:
-            i = _get(tkeys, tidx, mask, _key(scratch, k, bits, slots)) - 1
+            i = _get(tkeys, tidx, mask, pack_key(scratch, k, bits, slots)) - 1
             if i < 0:
                 dead[b, a] = True
                 return
@@ -315,7 +298,7 @@ def _commit(
             # synthetic[s] += 1 for the released sub-combinations s of the record + a that contain a
             for t in range(sub_n[b, a]):
                 synthetic[sub_idx[b, a, t]] += 1
-        n_rec[b] = _sorted_insert(rec[b], n_rec[b], a)
+        n_rec[b] = insert_sorted(rec[b], n_rec[b], a)
         cols[b, column_of[a]] = True
         accepted[b] = a
     return redraw

@@ -15,7 +15,7 @@ from numba import njit, prange
 
 from ..kernels.chacha import init_state, uniform_double
 from ..kernels.counting import _get
-from .agg_kernels import _key, _sorted_insert
+from ..kernels.keys import insert_sorted, pack_key
 
 
 @njit(cache=True)
@@ -33,8 +33,8 @@ def _restrict(
         scratch[0] = z
         k = 1
         for t in range(d + 1):
-            k = _sorted_insert(scratch, k, rec[pos[t]])
-        i = _get(tkeys, tidx, mask, _key(scratch, k, bits, slots)) - 1
+            k = insert_sorted(scratch, k, rec[pos[t]])
+        i = _get(tkeys, tidx, mask, pack_key(scratch, k, bits, slots)) - 1
         if i >= 0:
             row = ext[i]
             for w in range(allowed.shape[0]):
@@ -121,5 +121,5 @@ def sample_categories(
             out[b, c] = j
             z = value_ids[value_offset[c] + j - 1]
             _restrict(allowed, rec, n, z, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos)
-            n = _sorted_insert(rec, n, z)
+            n = insert_sorted(rec, n, z)
     return out

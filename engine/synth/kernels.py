@@ -13,6 +13,7 @@ from numba import njit
 
 from ..kernels.chacha import init_state, uniform_below
 from ..kernels.counting import _get
+from ..kernels.keys import insert_sorted, pack_key
 from ..kernels.rowsets import (
     cumulate,
     cur_and,
@@ -43,15 +44,6 @@ def _pack_with(chosen: np.ndarray, n: int, a: np.int64, bits: int, slots: int) -
     if not placed:
         key |= np.uint64(a + 1) << np.uint64(bits * (slots - 1 - d))
     return key
-
-
-@njit(inline="always")
-def _insert_sorted(chosen: np.ndarray, n: int, a: np.int64) -> None:
-    i = n
-    while i > 0 and chosen[i - 1] > a:
-        chosen[i] = chosen[i - 1]
-        i -= 1
-    chosen[i] = a
 
 
 @njit(inline="always")
@@ -108,7 +100,7 @@ def _advance(
     nz: np.ndarray, nnz: int,
 ) -> int:  # fmt: skip
     """Add a to the partial record; switch to the bitset intersection once past the table's length."""
-    _insert_sorted(chosen, depth, a)
+    insert_sorted(chosen, depth, a)
     depth += 1
     if depth == table_length:
         nnz, _ = cur_load(bits[chosen[0]], cur, nz)
@@ -135,9 +127,7 @@ def _cached_counts(
     """
     if depth > kslots or nnz < CACHE_MIN_WORDS:
         return -1
-    key = np.uint64(0)
-    for i in range(depth):
-        key |= np.uint64(chosen[i] + 1) << np.uint64(kbits * (kslots - 1 - i))
+    key = pack_key(chosen, depth, kbits, kslots)
     mask = np.uint64(cache_keys.shape[0] - 1)
     h = key * np.uint64(0x9E3779B97F4A7C15)
     j = (h ^ (h >> np.uint64(31))) & mask
@@ -210,17 +200,14 @@ def row_seeded_prefix(
             init_state(state, key_words, np.int64(r) * WALK_STREAM_STRIDE + depth)
             p = _pick(weights, w, total, state)
             used[p] = True
-            _insert_sorted(chosen, depth, ids[base + p])
+            insert_sorted(chosen, depth, ids[base + p])
             depth += 1
         for i in range(depth):
             out_ids[base + i] = chosen[i]
         out_len[r] = depth
         prefix_key[r] = np.uint64(0)
         if running and depth < w:
-            key = np.uint64(0)
-            for i in range(depth):
-                key |= np.uint64(chosen[i] + 1) << np.uint64(kbits * (kslots - 1 - i))
-            prefix_key[r] = key
+            prefix_key[r] = pack_key(chosen, depth, kbits, kslots)
 
 
 @njit(cache=True, nogil=True)
