@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from sdsynth.engine import IngestOptions, count_combinations, encode, protect_k_anonymity
+from sdsynth.engine.kernels.chacha import stream_key, stream_state
+from sdsynth.engine.kernels.rowsets import build_bitsets, clustered_order
 from sdsynth.engine.synth import RowSeeded, Unseeded, ValueSeeded, create
-from sdsynth.engine.synth.kanon import SeededModel, row_seeded, row_seeded_phase1, unseeded
+from sdsynth.engine.synth.kanon import SeededModel, _consolidate, row_seeded, row_seeded_phase1, unseeded
 from sdsynth.engine.synth.output import records_to_frame, write_csv
 from sdsynth.engine.testing import categorical_tables
 
@@ -66,12 +68,16 @@ def test_invariants_against_brute_force(
         assert dict(produced) == {a: c for a, c in expected.items() if c > 0}
 
 
-def _walk_law(seed_rec: list[int], sensitive: list[frozenset[int]], k: int) -> dict[frozenset[int], Fraction]:
-    """Exact distribution of a row-seeded phase-1 record grown from `seed_rec` (spec §4.3, §4.5)."""
+def _walk_law(
+    candidates: list[int], sensitive: list[frozenset[int]], k: int, column_of: np.ndarray
+) -> dict[frozenset[int], Fraction]:
+    """Exact distribution of a record grown from `candidates` (spec §4.3): at each step an attribute of an unused
+    column, weighted by the rows matching the record with it, among those matched by at least k rows."""
     out: dict[frozenset[int], Fraction] = {}
 
     def grow(current: frozenset[int], p: Fraction) -> None:
-        weights = {a: _support(sensitive, current | {a}) for a in seed_rec if a not in current}
+        used = {column_of[a] for a in current}
+        weights = {a: _support(sensitive, current | {a}) for a in candidates if column_of[a] not in used}
         weights = {a: w for a, w in weights.items() if w >= k}
         total = sum(weights.values())
         if total == 0:
@@ -104,18 +110,36 @@ def _small_table() -> pl.DataFrame:
     return pl.DataFrame({"A": a.tolist(), "B": b.tolist(), "C": c.tolist(), "D": d.tolist()})
 
 
-@pytest.mark.parametrize("seed_index", [0, 7, 21])
-def test_row_seeded_phase1_follows_the_reference_law(seed_index: int) -> None:
+# table_length 1: every step after the first by rejection over the rows (`_draw_by_rows`), else exact counts first
+@pytest.mark.parametrize(("seed_index", "table_length"), [(0, None), (7, None), (21, None), (38, 1), (31, 1)])
+def test_row_seeded_phase1_follows_the_reference_law(seed_index: int, table_length: int | None) -> None:
     data = encode(_small_table())
     k = 3
     model = SeededModel.fit(data, k, n_threads=1)
+    model.table_length = table_length or model.table_length
     sensitive = _sets(data)
-    law = _walk_law(sorted(data.record(seed_index).tolist()), sensitive, k)
+    law = _walk_law(sorted(data.record(seed_index).tolist()), sensitive, k, data.attributes.column_of)
     observed: Counter[frozenset[int]] = Counter()
     runs = 2000
     for s in range(runs):
         offsets, ids = row_seeded_phase1(model, seed=s)
         observed[frozenset(ids[offsets[seed_index] : offsets[seed_index + 1]].tolist())] += 1
+    assert _chi2(observed, law, runs) > 1e-3
+
+
+@pytest.mark.parametrize("table_length", [None, 1])
+def test_consolidation_follows_the_reference_law(table_length: int | None) -> None:
+    data = encode(_small_table())
+    k = 3
+    model = SeededModel.fit(data, k, n_threads=1)
+    model.table_length = table_length or model.table_length
+    budget = model.targets().astype(np.int64)
+    law = _walk_law(np.flatnonzero(budget).tolist(), _sets(data), k, data.attributes.column_of)
+    observed: Counter[frozenset[int]] = Counter()
+    runs = 3000
+    for s in range(runs):
+        offsets, ids = _consolidate(model, budget.copy(), stream_state(stream_key(s), 0))
+        observed[frozenset(ids[offsets[0] : offsets[1]].tolist())] += 1
     assert _chi2(observed, law, runs) > 1e-3
 
 
@@ -222,3 +246,31 @@ def test_output_order_and_multi_value_joining() -> None:
         "8,a3,b2,c2,,,d2",
         "9,a1;a2;b2,b1;b2,c2,,1,d1|d10|d3|d7",
     ]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_attributes=st.sampled_from([5, 70, 130]),  # one and several 64-bit key words
+    n_records=st.integers(0, 60),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_bitset_rows_are_the_records_in_clustered_order(n_attributes: int, n_records: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    records = [
+        np.sort(rng.choice(n_attributes, size=rng.integers(0, min(8, n_attributes)), replace=False))
+        for _ in range(n_records)
+    ]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in records])]).astype(np.int64)
+    ids = np.concatenate([np.zeros(0, np.int64), *records]).astype(np.int32)
+    order = clustered_order(offsets, ids, n_attributes)
+    assert sorted(order.tolist()) == list(range(n_records))
+    # sorted by presence, the most frequent attribute first (ties: lower id first)
+    frequency = np.bincount(ids, minlength=n_attributes)
+    ranked = np.argsort(-frequency, kind="stable")
+    presence = [tuple(int(a in set(records[r].tolist())) for a in ranked) for r in order]
+    assert presence == sorted(presence)
+    bits, colbits = build_bitsets(offsets, ids, np.arange(n_attributes), n_attributes, n_attributes, order)
+    for i, r in enumerate(order):
+        held = {a for a in range(n_attributes) if (int(bits[a, i >> 6]) >> (i & 63)) & 1}
+        assert held == set(records[r].tolist())
+    assert np.array_equal(bits, colbits)

