@@ -23,7 +23,9 @@ column from conditional tables:
    the one closer to the release is kept (`CalibratedSampler._choose_order`).
 4. **Calibration.** Weights f_c[category] per column are fitted by iterative proportional fitting on a pilot draw so
    that the weighted single-column distributions (empty included) match the released ones; each output batch is
-   then drawn without replacement, with probability ∝ Π_c f_c, from a pool of POOL_FACTOR× as many candidates.
+   then drawn without replacement, with probability ∝ Π_c f_c, from a pool of POOL_FACTOR× as many candidates
+   (8: where blocking leaves many cells empty, as on NIST, the factor caps only reach the released shares with a
+   pool that large; 2 → 8 took the 1-way TVD of NIST from 0.161 to 0.138 and of adult from 0.057 to 0.042).
 
 Everything is a function of the aggregates and a post-processing seed: no sensitive data, no privacy cost.
 """
@@ -45,15 +47,17 @@ from ..kernels.counting import build_lookup_table, table_lookup
 from ..kernels.csr import build_csr, category_codes
 from .calibrated_kernels import sample_categories
 
-POOL_FACTOR = 2
+POOL_FACTOR = 8
+PILOT_FACTOR = 2
 PILOT_RECORDS = 100_000
 CHOICE_RECORDS = 10_000
-BATCH_RECORDS = 1_000_000
+BATCH_RECORDS = 250_000  # a pool of POOL_FACTOR × 250,000 candidates per batch, as 2 × 1,000,000 before
 IPF_ITERATIONS = 50
 IPF_TOLERANCE = 1e-4
 FACTOR_CAP = 4.0
 SECOND_PARENT_CANDIDATES = 8
 FREE_PARENT_CANDIDATES = 8
+DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
 
 @dataclass(frozen=True)
@@ -351,6 +355,26 @@ def _extension_bits(
     return ext, empty
 
 
+def _direct_index(aggs: Aggregates) -> tuple[np.ndarray, np.ndarray]:
+    """The row of each released attribute and pair of attributes among the aggregates (−1: not released), for the
+    kernel's lookups when R ≤ 3 and the attributes are few enough (DIRECT_INDEX_ATTRIBUTES) for a dense pair table;
+    otherwise empty arrays (hashed lookups)."""
+    n = aggs.attributes.n_attributes
+    if aggs.reporting_length > 3 or n > DIRECT_INDEX_ATTRIBUTES:
+        return np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.int32)
+    single = np.full(n, -1, dtype=np.int32)
+    pair = np.full((n, n), -1, dtype=np.int32)
+    rows = np.arange(len(aggs.keys), dtype=np.int32)
+    ones = aggs.lengths == 1
+    single[aggs.layout.unpack(aggs.keys[ones], 1)[:, 0].astype(np.int64)] = rows[ones]
+    twos = aggs.lengths == 2
+    if twos.any():
+        ab = aggs.layout.unpack(aggs.keys[twos], 2).astype(np.int64)
+        pair[ab[:, 0], ab[:, 1]] = rows[twos]
+        pair[ab[:, 1], ab[:, 0]] = rows[twos]
+    return single, pair
+
+
 def _calibration_weights(categories: np.ndarray, targets: list[np.ndarray]) -> list[np.ndarray]:
     """Per column, a factor per category so that the weighted draw's single-column shares match `targets` (IPF)."""
     factors = [np.ones(len(t)) for t in targets]
@@ -398,6 +422,7 @@ class CalibratedSampler:
         n_words = max(1, (aggs.attributes.n_attributes + 63) // 64)
         self.tkeys, self.tidx = build_lookup_table(aggs.keys, np.arange(1, len(aggs.keys) + 1, dtype=np.int64))
         self.ext, self.ext_empty = _extension_bits(aggs, n_words, self.tkeys, self.tidx)
+        self.single, self.pair = _direct_index(aggs)
         self.key = stream_key(seed)
         self.words = key_words(self.key)
         self.network: Network | None = None
@@ -410,7 +435,7 @@ class CalibratedSampler:
         """Fit both column orders (fixed, free) on a pilot draw and keep the one whose calibrated selection is
         closer to the release (sum of the 1- and 2-way mean TVDs of `release_fit`; ties: fixed). Post-processing:
         the pilot's streams are disjoint from the output's, and only the aggregates are compared with."""
-        size = min(PILOT_RECORDS, max(POOL_FACTOR * self.target, CHOICE_RECORDS))
+        size = min(PILOT_RECORDS, max(PILOT_FACTOR * self.target, CHOICE_RECORDS))
         fit_model = _fit_model(self.aggs)
         best: tuple[float, Network, list[np.ndarray]] | None = None
         for network in build_networks(self.aggs):
@@ -430,7 +455,7 @@ class CalibratedSampler:
             net.parent_entries, net.parents, net.strides, net.cpt,
             net.cpt_offset, net.n_categories, net.value_ids, net.value_offset, self.ext, self.ext_empty,
             max(self.aggs.reporting_length, 1), self.aggs.layout.bits, self.aggs.layout.slots, self.tkeys, self.tidx,
-            self.words,
+            self.words, self.single, self.pair,
         )  # fmt: skip
 
     def _select(self, pool: np.ndarray, factors: list[np.ndarray], index: int, size: int) -> np.ndarray:

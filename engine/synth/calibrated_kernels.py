@@ -23,10 +23,23 @@ from ..kernels.keys import insert_sorted, pack_key
 def _restrict(
     allowed: np.ndarray, rec: np.ndarray, n: int, z: np.int64, max_length: int, bits: int, slots: int,
     tkeys: np.ndarray, tidx: np.ndarray, mask: np.uint64, ext: np.ndarray, scratch: np.ndarray, pos: np.ndarray,
+    single: np.ndarray, pair: np.ndarray,
 ) -> None:  # fmt: skip
-    """allowed &= ext[K ∪ {z}] for every K ⊆ rec[:n] (z not in it) with |K| + 1 ≤ max_length − 1."""
+    """allowed &= ext[K ∪ {z}] for every K ⊆ rec[:n] (z not in it) with |K| + 1 ≤ max_length − 1. With R ≤ 3 and a
+    direct index (`single`, `pair`: row of ext per attribute and per pair of attributes, −1 if not released), the
+    keys are looked up by index instead of hashing."""
     limit = max_length - 2  # largest |K|
     if limit < 0:
+        return
+    if limit <= 1 and pair.shape[0] > 0:
+        for t in range(-1, n if limit == 1 else 0):
+            i = single[z] if t < 0 else pair[rec[t], z]
+            if i < 0:  # cannot happen for a valid record, as below
+                for w in range(allowed.shape[0]):
+                    allowed[w] = np.uint64(0)
+                return
+            for w in range(allowed.shape[0]):
+                allowed[w] &= ext[i, w]
         return
     d = -1
     while True:
@@ -167,7 +180,8 @@ def sample_categories(
     entry_column: np.ndarray, parent_first: np.ndarray, parent_entries: np.ndarray, parents: np.ndarray,
     strides: np.ndarray, cpt: np.ndarray, cpt_offset: np.ndarray, n_categories: np.ndarray,
     value_ids: np.ndarray, value_offset: np.ndarray, ext: np.ndarray, ext_empty: np.ndarray, max_length: int,
-    bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, key_words: np.ndarray,
+    bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, key_words: np.ndarray, single: np.ndarray,
+    pair: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """Records first..first+count−1 as category codes (records × columns; 0 = empty, j = the column's j-th value).
 
@@ -213,7 +227,9 @@ def sample_categories(
             if j > 0:
                 record[c] = j
                 z = value_ids[value_offset[c] + j - 1]
-                _restrict(allowed, rec, n, z, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos)
+                _restrict(
+                    allowed, rec, n, z, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair
+                )
                 n = insert_sorted(rec, n, z)
             if free_order and t + 1 < n_columns:
                 _update_scores(c, j > 0, placed, current, score, record, entry_column, parent_first, parent_entries,
