@@ -336,3 +336,12 @@ def test_auto_law_keeps_the_better_fitting_law(dataset: str) -> None:
     assert chosen.sampling_law == {"ctdc": "calibrated", "nist": "calibrated"}[dataset]
     assert abs(fits[0] - fits[1]) > 0.02  # a clear margin, not a coin toss
     assert choose_sampling_law(aggs, aggs.record_count, CALIBRATED) == CALIBRATED  # explicit laws stay
+
+
+def test_pool_shrinks_for_large_outputs_only() -> None:
+    from sdsynth.engine.synth.calibrated import MIN_POOL_FACTOR, POOL_CANDIDATES, POOL_FACTOR, pool_factor
+
+    assert [pool_factor(n) for n in (0, 1, 10_000, POOL_CANDIDATES // POOL_FACTOR)] == [POOL_FACTOR] * 4
+    assert pool_factor(POOL_CANDIDATES // 4) == 4
+    assert pool_factor(100_000_000) == MIN_POOL_FACTOR
+    assert all(pool_factor(n) * n <= POOL_CANDIDATES for n in range(1, 10**8, 999_983) if pool_factor(n) > 2)
