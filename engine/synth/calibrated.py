@@ -51,7 +51,7 @@ from .calibrated_kernels import sample_categories
 
 POOL_FACTOR = 8  # candidates per output record, up to POOL_CANDIDATES in all
 MIN_POOL_FACTOR = 2
-POOL_CANDIDATES = 16_000_000  # beyond 2 M records the pool shrinks towards 2×: drawing is most of the cost
+POOL_CANDIDATES = 2_000_000  # beyond 250,000 records the pool shrinks towards 2×: drawing is most of the cost
 PILOT_FACTOR = 2
 FREE_ORDER_GAIN = 0.95  # the free order (slower to draw) must fit the release at least 5 % better
 PILOT_RECORDS = 100_000
