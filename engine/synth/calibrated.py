@@ -26,7 +26,7 @@ column from conditional tables:
    then drawn without replacement, with probability ∝ Π_c f_c, from a pool of POOL_FACTOR× as many candidates
    (8: where blocking leaves many cells empty, as on NIST, the factor caps only reach the released shares with a
    pool that large; 2 → 8 took the 1-way TVD of NIST from 0.161 to 0.138 and of adult from 0.057 to 0.042). The
-   pool holds at most POOL_CANDIDATES in all, down to 2× per record: for outputs of tens of millions of records
+   pool holds at most POOL_CANDIDATES in all, down to 2× per record: for outputs of a million records or more
    drawing dominates the cost, and there the release's counts are large and blocking rare.
 
 Everything is a function of the aggregates and a post-processing seed: no sensitive data, no privacy cost.
