@@ -186,12 +186,12 @@ def sample_categories(
     """Records first..first+count−1 as category codes (records × columns; 0 = empty, j = the column's j-th value).
 
     Column c is drawn from the conditional table of its best-ranked parent set whose columns are already drawn
-    (entries column_first[c]..column_first[c + 1], see `_entry`). Values that would form an unreleased combination
-    are masked; their weight goes to the column's values that are still allowed (in proportion), or to empty when
-    none is, so blocking a value does not by itself make records sparser. Columns are drawn in `order`, or, with
-    `free_order`, each step draws the column with the largest allowed value mass (ties: the earlier in `order`):
-    the columns least blocked by the record so far are filled first, so that what blocking remains falls on few,
-    hard columns instead of on whichever come last in a fixed order.
+    (entries column_first[c]..column_first[c + 1], best first, see `calibrated._parent_sets`). Values that would
+    form an unreleased combination are masked; their weight goes to the column's values that are still allowed (in
+    proportion), or to empty when none is, so blocking a value does not by itself make records sparser. Columns
+    are drawn in `order`, or, with `free_order`, each step draws the column with the largest allowed value mass
+    (ties: the earlier in `order`): the columns least blocked by the record so far are filled first, so that what
+    blocking remains falls on few, hard columns instead of on whichever come last in a fixed order.
     """
     n_columns = order.shape[0]
     out = np.zeros((count, n_columns), dtype=np.int16)
