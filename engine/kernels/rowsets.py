@@ -101,21 +101,6 @@ def popcount64(x: np.uint64) -> np.int64:
 
 
 @njit(inline="always")
-def cur_load(row: np.ndarray, cur: np.ndarray, nz: np.ndarray) -> tuple[int, np.int64]:
-    """cur = row (dense pass); returns (number of non-zero words, number of rows)."""
-    nnz = 0
-    total = np.int64(0)
-    for w in range(row.shape[0]):
-        x = row[w]
-        cur[w] = x
-        if x != 0:
-            nz[nnz] = w
-            nnz += 1
-            total += popcount64(x)
-    return nnz, total
-
-
-@njit(inline="always")
 def cur_load_words(row: np.ndarray, words: np.ndarray, cur: np.ndarray, nz: np.ndarray) -> tuple[int, np.int64]:
     """cur = row, given the indices of its non-zero words (words outside `nz` are never read)."""
     total = np.int64(0)
