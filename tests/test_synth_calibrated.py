@@ -29,6 +29,7 @@ from sdsynth.engine.synth.calibrated import (
     build_networks,
     release_fit,
 )
+from sdsynth.engine.synth.calibrated_kernels import _conflicts
 from sdsynth.engine.testing import categorical_tables
 
 CALIBRATED = AggregateSeededParameters(sampling_law="calibrated")
@@ -67,24 +68,63 @@ def test_only_released_combinations(table: tuple[pl.DataFrame, dict[str, str]], 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(table=categorical_tables(max_rows=40, max_columns=5, max_values=3), R=st.integers(1, 3), k=st.integers(1, 3))
-def test_both_orders_draw_only_released_combinations(
+def test_every_drawing_draws_only_released_combinations(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int
 ) -> None:
-    """The sampler keeps whichever order fits better; each one, drawn directly, must respect the release."""
+    """The sampler keeps whichever way of drawing fits better; each one, drawn directly, must respect the release."""
     frame, multi = table
     aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
     if aggs.record_count == 0 or not len(aggs.keys):
         return
     sampler = CalibratedSampler(aggs, 10, seed=1)
-    assert set(sampler.fits) == {"fixed", "free"}
+    assert set(sampler.fits) == {"fixed", "repair", "free"}
     released = _released(aggs)
-    for network in build_networks(aggs):
-        categories = sampler._draw(network, 0, 60)
+    fixed, free = build_networks(aggs)
+    for network, repair in ((fixed, False), (fixed, True), (free, False)):
+        categories = sampler._draw(network, 0, 60, repair=repair)
         assert categories.min() >= 0 and (categories < network.n_categories).all()
         for row in categories:
             rec = sorted(int(network.value_ids[network.value_offset[c] + j - 1]) for c, j in enumerate(row) if j)
             for length in range(1, min(R, len(rec)) + 1):
                 assert all(frozenset(sub) in released for sub in itertools.combinations(rec, length))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    table=categorical_tables(max_rows=40, max_columns=5, max_values=3),
+    R=st.integers(1, 3),
+    k=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_conflicts_count_the_unreleased_combinations(
+    table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int, seed: int
+) -> None:
+    """The repair's conflict count against a brute force: per column, the unreleased combinations of length ≤ R
+    among a record's values that hold its value, for records of random categories."""
+    frame, multi = table
+    aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
+    if aggs.record_count == 0 or not len(aggs.keys):
+        return
+    sampler = CalibratedSampler(aggs, 0)
+    network = build_network(aggs)
+    released = _released(aggs)
+    n_columns = len(network.n_categories)
+    conflict = np.zeros(n_columns, dtype=np.int64)
+    scratch = [np.empty(n_columns, dtype=np.int64), np.empty(n_columns, dtype=np.int64), np.empty(3, np.int64)]
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        record = rng.integers(0, network.n_categories).astype(np.int16)
+        total = _conflicts(record, network.value_ids, network.value_offset, R, sampler.single, sampler.pair,
+                           sampler.ext, conflict, *scratch)  # fmt: skip
+        value = {c: int(network.value_ids[network.value_offset[c] + j - 1]) for c, j in enumerate(record) if j}
+        unreleased = [
+            cols
+            for length in range(1, R + 1)
+            for cols in itertools.combinations(sorted(value), length)
+            if frozenset(value[c] for c in cols) not in released
+        ]
+        assert total == len(unreleased)
+        assert conflict.tolist() == [sum(c in cols for cols in unreleased) for c in range(n_columns)]
 
 
 def test_free_order_keeps_the_columns_filled_on_nist() -> None:
@@ -104,7 +144,8 @@ def test_free_order_keeps_the_columns_filled_on_nist() -> None:
     real = data.ids.size / (data.n_records * len(aggs.attributes.columns))
     assert filled[0] + 0.05 < filled[1] <= real + 0.02
     assert sum(sampler.fits["free"]) + 0.05 < sum(sampler.fits["fixed"])
-    assert sampler.network is not None and sampler.network.free_order
+    assert sum(sampler.fits["free"]) < sum(sampler.fits["repair"])
+    assert sampler.drawing == "free" and sampler.network is not None and sampler.network.free_order
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -193,6 +234,53 @@ def test_joint_tables_by_moebius_inversion_match_a_brute_force_count() -> None:
                 index.append(present[0] if present else 0)
             expected[tuple(index)] += 1
         np.testing.assert_array_equal(model.table(list(cols)), expected)
+
+
+def _category_matrix(data) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Records as categories per column (0 = empty), and the number of categories per column."""
+    attrs = data.attributes
+    values = [np.flatnonzero(attrs.column_of == c) for c in range(len(attrs.columns))]
+    position = np.zeros(attrs.n_attributes, dtype=np.int64)
+    for ids in values:
+        position[ids] = np.arange(1, len(ids) + 1)
+    categories = np.zeros((data.n_records, len(values)), dtype=np.int64)
+    rows = np.repeat(np.arange(data.n_records), np.diff(data.offsets))
+    categories[rows, attrs.column_of[data.ids]] = position[data.ids]
+    return categories, np.array([len(v) + 1 for v in values])
+
+
+def test_tables_with_unreleased_triples_are_completed_from_their_margins() -> None:
+    """Adult (5,000 records), k = 10: a triple left out holds at most 9 records. The completed tables keep the
+    released triples' counts, put at most 9 in each unreleased one, and are closer both to their pair margins (which
+    rounding down makes slightly inconsistent) and to the brute-force count than inversion, which moves every
+    unreleased triple into the cells with an empty value (measured: 0.14 against 0.34 records off per record here;
+    on all of adult 0.042 against 0.114, and 0.146 against 0.271 under DP at ε = 4)."""
+    from sdsynth.engine import load_schema
+
+    options = IngestOptions(schema=load_schema("adult-uci"), record_limit=5000)
+    data = encode(shared_file("adult_uci_strings.csv"), options)
+    aggs = protect_k_anonymity(count_combinations(data, 3), 10)
+    model = _Model(_regroup(aggs, aggs.counts.astype(float)), max_parents=2)
+    assert model.r.unreleased_bound == (9.0, 9.0, 9.0)
+    categories, n_categories = _category_matrix(data)
+    errors, margin_errors = np.zeros(2), np.zeros(2)
+    triples = list(itertools.combinations(range(len(n_categories)), 3))
+    for t in np.random.default_rng(0).choice(len(triples), 40, replace=False):
+        cols = triples[t]
+        table = model.table(list(cols))
+        released = model._at_least(cols)[1:, 1:, 1:]
+        full = table[1:, 1:, 1:]
+        np.testing.assert_array_equal(full[released > 0], released[released > 0])
+        assert (full[released == 0] <= 9.0 + 1e-9).all()
+        for axis in range(3):
+            pair = model.table([c for j, c in enumerate(cols) if j != axis])
+            margin_errors += [np.abs(t.sum(axis=axis) - pair).sum() for t in (table, model._inverted(cols))]
+        shape = tuple(n_categories[list(cols)])
+        flat = np.ravel_multi_index(tuple(categories[:, c] for c in cols), shape)
+        truth = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+        errors += [np.abs(table - truth).sum(), np.abs(model._inverted(cols) - truth).sum()]
+    assert margin_errors[0] < 0.3 * margin_errors[1]
+    assert errors[0] < 0.6 * errors[1]
 
 
 def test_law_is_exact_when_the_network_is() -> None:

@@ -35,6 +35,7 @@ Everything is a function of the aggregates and a post-processing seed: no sensit
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -53,12 +54,17 @@ POOL_FACTOR = 8  # candidates per output record, up to POOL_CANDIDATES in all
 MIN_POOL_FACTOR = 2
 POOL_CANDIDATES = 2_000_000  # beyond 250,000 records the pool shrinks towards 2×: drawing is most of the cost
 PILOT_FACTOR = 2
-FREE_ORDER_GAIN = 0.95  # the free order (slower to draw) must fit the release at least 5 % better
+# ways of drawing a record, tried in this order; each replaces the best so far if it fits the release better by
+# its factor: "fixed" (the network's order, values masked as drawn), "repair" (drawn freely, then the few cells in
+# unreleased combinations redrawn: `calibrated_kernels._repair`), "free" (the least blocked column next, several
+# times slower to draw: it must fit at least 5 % better)
+DRAWINGS = {"fixed": 1.0, "repair": 1.0, "free": 0.95}
 PILOT_RECORDS = 100_000
 CHOICE_RECORDS = 10_000
 BATCH_RECORDS = 250_000  # a pool of at most POOL_FACTOR × 250,000 = 2 M candidates per batch
 IPF_ITERATIONS = 50
 IPF_TOLERANCE = 1e-4
+COMPLETION_ITERATIONS = 20
 FACTOR_CAP = 4.0
 SECOND_PARENT_CANDIDATES = 8
 FREE_PARENT_CANDIDATES = 8
@@ -74,6 +80,21 @@ class _Released:
     value_ids: list[np.ndarray]  # per column: attribute ids of its categories 1..
     groups: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]  # columns → (categories (n, |cols|), counts)
     record_count: int
+    unreleased_bound: tuple[float, ...]  # per length − 1: how many records an unreleased combination may hold
+
+
+def _unreleased_bound(aggs: Aggregates, length: int) -> float:
+    """The most records a combination of `length` attributes left out of the release plausibly holds: k − 1 under
+    k-anonymity (counts are rounded down to multiples of k), the threshold plus one noise standard deviation under DP
+    (its noisy count fell below the threshold, or post-processing removed it); 0 where the release does not say."""
+    if aggs.mode == "k-anonymity":
+        return float(max(int(aggs.parameters.get("resolution", 1)) - 1, 0))
+    level = next((lvl for lvl in aggs.levels if int(lvl.get("length", 0)) == length), None)
+    if level is None:
+        return 0.0
+    threshold = float(level.get("threshold") or 0.0)
+    noise = float(level.get("noise_sd") or 0.0)
+    return max(threshold, 0.0) + noise if math.isfinite(threshold + noise) else 0.0
 
 
 def _regroup(aggs: Aggregates, counts: np.ndarray) -> _Released:
@@ -105,7 +126,8 @@ def _regroup(aggs: Aggregates, counts: np.ndarray) -> _Released:
             part = sorted_rows[bounds[g] : bounds[g + 1]]
             groups[tuple(int(c) for c in key)] = (cats[part], sel_counts[part])
     n_categories = np.array([len(v) + 1 for v in value_ids], dtype=np.int64)
-    return _Released(n_columns, n_categories, value_ids, groups, int(aggs.record_count))
+    bounds = tuple(_unreleased_bound(aggs, length) for length in range(1, R + 1))
+    return _Released(n_columns, n_categories, value_ids, groups, int(aggs.record_count), bounds)
 
 
 class _Model:
@@ -118,7 +140,15 @@ class _Model:
         self.mutual_information = cache(self._mutual_information)
 
     def _joint(self, cols: tuple[int, ...]) -> np.ndarray:
-        """Joint counts over `cols` (sorted), categories 0 = empty, clamped at 0."""
+        """Joint counts over `cols` (sorted), categories 0 = empty, clamped at 0: by inversion of the released counts
+        (`_inverted`) where an unreleased combination of all of `cols` has a true count of 0, else completed from
+        the margins (`_completed`)."""
+        if not 2 <= len(cols) <= len(self.r.unreleased_bound) or self.r.unreleased_bound[len(cols) - 1] <= 0:
+            return self._inverted(cols)
+        return self._completed(cols)
+
+    def _at_least(self, cols: tuple[int, ...]) -> np.ndarray:
+        """The released "at least these values" counts of every sub-combination of `cols` (0 where unreleased)."""
         shape = tuple(int(self.r.n_categories[c]) for c in cols)
         at_least = np.zeros(shape, dtype=np.float64)
         at_least[(0,) * len(cols)] = self.r.record_count
@@ -132,12 +162,43 @@ class _Model:
                 for j, i in enumerate(sub):
                     index[i] = cats[:, j]
                 at_least[tuple(index)] = counts
-        joint = at_least
+        return at_least
+
+    def _inverted(self, cols: tuple[int, ...]) -> np.ndarray:
+        """Möbius inversion of `_at_least` along each column, clamped at 0: exact where every combination of the
+        columns was released; an unreleased one's count lands in the cells where some of its values are empty."""
+        joint = self._at_least(cols)
         for axis in range(len(cols)):
             joint = np.moveaxis(joint, axis, 0).copy()
             joint[0] -= joint[1:].sum(axis=0)
             joint = np.moveaxis(joint, 0, axis)
         return np.clip(joint, 0.0, None)
+
+    def _completed(self, cols: tuple[int, ...]) -> np.ndarray:
+        """The joint table that keeps the released combinations of all of `cols` at their counts and fits its
+        margins over one column fewer (empty included) by iterative proportional fitting of the other cells, an
+        unreleased combination of all of `cols` holding at most `unreleased_bound` records. Inversion alone would
+        put the count of every unreleased combination in the cells where some of its values are empty (e.g.
+        #(A = a, B = b, C empty) = #(a, b) − Σ released #(a, b, c)): at ε = 4 over 22 columns most triples are
+        unreleased, and the tables then told the sampler to leave most cells empty."""
+        at_least = self._at_least(cols)
+        full = tuple(slice(1, None) for _ in cols)
+        fixed = np.zeros(at_least.shape)
+        fixed[full] = at_least[full]
+        free = (fixed == 0).astype(np.float64)
+        capped = np.zeros(at_least.shape, dtype=np.bool_)
+        capped[full] = fixed[full] == 0
+        bound = self.r.unreleased_bound[len(cols) - 1]
+        targets = []
+        for axis in range(len(cols)):
+            margin = self.joint(tuple(c for j, c in enumerate(cols) if j != axis))
+            targets.append(np.clip(margin - fixed.sum(axis=axis), 0.0, None))
+        for _ in range(COMPLETION_ITERATIONS):
+            for axis, target in enumerate(targets):
+                current = free.sum(axis=axis)
+                free *= np.expand_dims(np.divide(target, current, out=np.zeros_like(target), where=current > 0), axis)
+                np.minimum(free, bound, out=free, where=capped)
+        return fixed + free
 
     def table(self, cols: list[int]) -> np.ndarray:
         """Joint counts with axes in the order of `cols`."""
@@ -431,6 +492,7 @@ class CalibratedSampler:
         self.key = stream_key(seed)
         self.words = key_words(self.key)
         self.network: Network | None = None
+        self.drawing = "fixed"
         self.factors: list[np.ndarray] = []
         self.fits: dict[str, tuple[float, float]] = {}
         self.pool_factor = pool_factor(target)
@@ -438,31 +500,40 @@ class CalibratedSampler:
             self._choose_order()
 
     def _choose_order(self) -> None:
-        """Fit both column orders (fixed, free) on a pilot draw and keep the one whose calibrated selection is
-        closer to the release (sum of the 1- and 2-way mean TVDs of `release_fit`); the free order, several times
-        slower to draw, only if it is closer by FREE_ORDER_GAIN. Post-processing: the pilot's streams are disjoint
-        from the output's, and only the aggregates are compared with."""
+        """Fit each way of drawing (`DRAWINGS`) on a pilot and keep the one whose calibrated selection is closest to
+        the release (sum of the 1- and 2-way mean TVDs of `release_fit`); a slower one only if it is closer by its
+        margin in DRAWINGS. Post-processing: the pilot's streams are disjoint from the output's, and only the
+        aggregates are compared with."""
         size = min(PILOT_RECORDS, max(PILOT_FACTOR * self.target, CHOICE_RECORDS))
         fit_model = _fit_model(self.aggs)
-        best: tuple[float, Network, list[np.ndarray]] | None = None
-        for network in build_networks(self.aggs):
-            pilot = self._draw(network, PILOT_STREAM, size)
+        fixed, free = build_networks(self.aggs)
+        networks = {"fixed": fixed, "repair": fixed, "free": free}
+        can_repair = self.pair.shape[0] > 0
+        best: tuple[float, str, list[np.ndarray]] | None = None
+        for drawing, margin in DRAWINGS.items():
+            if drawing == "repair" and not can_repair:
+                continue
+            network = networks[drawing]
+            pilot = self._draw(network, PILOT_STREAM, size, repair=drawing == "repair")
             factors = _calibration_weights(pilot, network.targets)
             chosen = pilot[self._select(pilot, factors, PILOT_SELECTION, max(1, size // self.pool_factor))]
             fit = _fit(fit_model, _to_records(self.aggs, network, chosen))
-            self.fits["free" if network.free_order else "fixed"] = fit
-            if best is None or sum(fit) < FREE_ORDER_GAIN * best[0]:
-                best = (sum(fit), network, factors)
+            self.fits[drawing] = fit
+            if best is None or sum(fit) < margin * best[0]:
+                best = (sum(fit), drawing, factors)
         assert best is not None
-        _, self.network, self.factors = best
+        _, self.drawing, self.factors = best
+        self.network = networks[self.drawing]
 
-    def _draw(self, net: Network, first: int, count: int) -> np.ndarray:
+    def _draw(self, net: Network, first: int, count: int, repair: bool = False) -> np.ndarray:
+        if repair and self.pair.shape[0] == 0:
+            raise ValueError("drawing with repair needs the direct index (R <= 3, few enough attributes)")
         return sample_categories(
             np.int64(first), count, net.order, net.free_order, net.column_first, net.entry_column, net.parent_first,
             net.parent_entries, net.parents, net.strides, net.cpt,
             net.cpt_offset, net.n_categories, net.value_ids, net.value_offset, self.ext, self.ext_empty,
             max(self.aggs.reporting_length, 1), self.aggs.layout.bits, self.aggs.layout.slots, self.tkeys, self.tidx,
-            self.words, self.single, self.pair,
+            self.words, self.single, self.pair, repair,
         )  # fmt: skip
 
     def _select(self, pool: np.ndarray, factors: list[np.ndarray], index: int, size: int) -> np.ndarray:
@@ -486,7 +557,8 @@ class CalibratedSampler:
         its own, of which `size` are drawn without replacement with probability ∝ Π_c f_c."""
         if size == 0 or self.network is None:
             return _empty(self.aggs)
-        pool = self._draw(self.network, index * self.pool_factor * BATCH_RECORDS, self.pool_factor * size)
+        first = index * self.pool_factor * BATCH_RECORDS
+        pool = self._draw(self.network, first, self.pool_factor * size, repair=self.drawing == "repair")
         return _to_records(self.aggs, self.network, pool[self._select(pool, self.factors, index, size)])
 
 
