@@ -54,11 +54,7 @@ POOL_FACTOR = 8  # candidates per output record, up to POOL_CANDIDATES in all
 MIN_POOL_FACTOR = 2
 POOL_CANDIDATES = 2_000_000  # beyond 250,000 records the pool shrinks towards 2×: drawing is most of the cost
 PILOT_FACTOR = 2
-# ways of drawing a record, tried in this order; each replaces the best so far if it fits the release better by
-# its factor: "fixed" (the network's order, values masked as drawn), "repair" (drawn freely, then the few cells in
-# unreleased combinations redrawn: `calibrated_kernels._repair`), "free" (the least blocked column next, several
-# times slower to draw: it must fit at least 5 % better)
-DRAWINGS = {"fixed": 1.0, "repair": 1.0, "free": 0.95}
+FREE_ORDER_GAIN = 0.95  # the free order (slower to draw) must fit the release at least 5 % better
 PILOT_RECORDS = 100_000
 CHOICE_RECORDS = 10_000
 BATCH_RECORDS = 250_000  # a pool of at most POOL_FACTOR × 250,000 = 2 M candidates per batch
@@ -492,7 +488,6 @@ class CalibratedSampler:
         self.key = stream_key(seed)
         self.words = key_words(self.key)
         self.network: Network | None = None
-        self.drawing = "fixed"
         self.factors: list[np.ndarray] = []
         self.fits: dict[str, tuple[float, float]] = {}
         self.pool_factor = pool_factor(target)
@@ -500,40 +495,31 @@ class CalibratedSampler:
             self._choose_order()
 
     def _choose_order(self) -> None:
-        """Fit each way of drawing (`DRAWINGS`) on a pilot and keep the one whose calibrated selection is closest to
-        the release (sum of the 1- and 2-way mean TVDs of `release_fit`); a slower one only if it is closer by its
-        margin in DRAWINGS. Post-processing: the pilot's streams are disjoint from the output's, and only the
-        aggregates are compared with."""
+        """Fit both column orders (fixed, free) on a pilot draw and keep the one whose calibrated selection is
+        closer to the release (sum of the 1- and 2-way mean TVDs of `release_fit`); the free order, several times
+        slower to draw, only if it is closer by FREE_ORDER_GAIN. Post-processing: the pilot's streams are disjoint
+        from the output's, and only the aggregates are compared with."""
         size = min(PILOT_RECORDS, max(PILOT_FACTOR * self.target, CHOICE_RECORDS))
         fit_model = _fit_model(self.aggs)
-        fixed, free = build_networks(self.aggs)
-        networks = {"fixed": fixed, "repair": fixed, "free": free}
-        can_repair = self.pair.shape[0] > 0
-        best: tuple[float, str, list[np.ndarray]] | None = None
-        for drawing, margin in DRAWINGS.items():
-            if drawing == "repair" and not can_repair:
-                continue
-            network = networks[drawing]
-            pilot = self._draw(network, PILOT_STREAM, size, repair=drawing == "repair")
+        best: tuple[float, Network, list[np.ndarray]] | None = None
+        for network in build_networks(self.aggs):
+            pilot = self._draw(network, PILOT_STREAM, size)
             factors = _calibration_weights(pilot, network.targets)
             chosen = pilot[self._select(pilot, factors, PILOT_SELECTION, max(1, size // self.pool_factor))]
             fit = _fit(fit_model, _to_records(self.aggs, network, chosen))
-            self.fits[drawing] = fit
-            if best is None or sum(fit) < margin * best[0]:
-                best = (sum(fit), drawing, factors)
+            self.fits["free" if network.free_order else "fixed"] = fit
+            if best is None or sum(fit) < FREE_ORDER_GAIN * best[0]:
+                best = (sum(fit), network, factors)
         assert best is not None
-        _, self.drawing, self.factors = best
-        self.network = networks[self.drawing]
+        _, self.network, self.factors = best
 
-    def _draw(self, net: Network, first: int, count: int, repair: bool = False) -> np.ndarray:
-        if repair and self.pair.shape[0] == 0:
-            raise ValueError("drawing with repair needs the direct index (R <= 3, few enough attributes)")
+    def _draw(self, net: Network, first: int, count: int) -> np.ndarray:
         return sample_categories(
             np.int64(first), count, net.order, net.free_order, net.column_first, net.entry_column, net.parent_first,
             net.parent_entries, net.parents, net.strides, net.cpt,
             net.cpt_offset, net.n_categories, net.value_ids, net.value_offset, self.ext, self.ext_empty,
             max(self.aggs.reporting_length, 1), self.aggs.layout.bits, self.aggs.layout.slots, self.tkeys, self.tidx,
-            self.words, self.single, self.pair, repair,
+            self.words, self.single, self.pair,
         )  # fmt: skip
 
     def _select(self, pool: np.ndarray, factors: list[np.ndarray], index: int, size: int) -> np.ndarray:
@@ -557,8 +543,7 @@ class CalibratedSampler:
         its own, of which `size` are drawn without replacement with probability ∝ Π_c f_c."""
         if size == 0 or self.network is None:
             return _empty(self.aggs)
-        first = index * self.pool_factor * BATCH_RECORDS
-        pool = self._draw(self.network, first, self.pool_factor * size, repair=self.drawing == "repair")
+        pool = self._draw(self.network, index * self.pool_factor * BATCH_RECORDS, self.pool_factor * size)
         return _to_records(self.aggs, self.network, pool[self._select(pool, self.factors, index, size)])
 
 

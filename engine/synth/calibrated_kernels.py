@@ -18,8 +18,6 @@ from ..kernels.chacha import init_state, uniform_double
 from ..kernels.counting import _get
 from ..kernels.keys import insert_sorted, pack_key
 
-REPAIR_ROUNDS_PER_COLUMN = 2
-
 
 @njit(cache=True)
 def _restrict(
@@ -176,122 +174,6 @@ def _update_scores(
                 fresh[u] = False
 
 
-@njit(cache=True, nogil=True)
-def _is_released(attrs: np.ndarray, k: int, single: np.ndarray, pair: np.ndarray, ext: np.ndarray) -> bool:
-    """Whether the combination attrs[:k] (k ≤ 3, any order) was released, by the direct index: a triple {x, y, z}
-    is released iff {x, y} is and z is among ext[{x, y}] (every released triple is an extension of its pairs)."""
-    if k == 1:
-        return single[attrs[0]] >= 0
-    i = pair[attrs[0], attrs[1]]
-    if k == 2 or i < 0:
-        return i >= 0
-    z = attrs[2]
-    return (ext[i, z >> 6] >> np.uint64(z & 63)) & np.uint64(1) != 0
-
-
-@njit(cache=True, nogil=True)
-def _conflicts(
-    record: np.ndarray, value_ids: np.ndarray, value_offset: np.ndarray, max_length: int, single: np.ndarray,
-    pair: np.ndarray, ext: np.ndarray, conflict: np.ndarray, attr: np.ndarray, cols: np.ndarray, combo: np.ndarray,
-) -> int:  # fmt: skip
-    """conflict[c] = the number of unreleased combinations of length ≤ max_length (≤ 3) among the record's values
-    that hold column c's value; returns their total."""
-    m = 0
-    for c in range(record.shape[0]):
-        conflict[c] = 0
-        if record[c] > 0:
-            attr[m] = value_ids[value_offset[c] + record[c] - 1]
-            cols[m] = c
-            m += 1
-    total = 0
-    for i in range(m):
-        combo[0] = attr[i]
-        if not _is_released(combo, 1, single, pair, ext):
-            conflict[cols[i]] += 1
-            total += 1
-        if max_length < 2:
-            continue
-        for j in range(i + 1, m):
-            combo[1] = attr[j]
-            if not _is_released(combo, 2, single, pair, ext):
-                conflict[cols[i]] += 1
-                conflict[cols[j]] += 1
-                total += 1
-            if max_length < 3:
-                continue
-            for t in range(j + 1, m):
-                combo[2] = attr[t]
-                if not _is_released(combo, 3, single, pair, ext):
-                    conflict[cols[i]] += 1
-                    conflict[cols[j]] += 1
-                    conflict[cols[t]] += 1
-                    total += 1
-    return total
-
-
-@njit(cache=True, nogil=True)
-def _allowed_beside(
-    c: int, record: np.ndarray, value_ids: np.ndarray, value_offset: np.ndarray, max_length: int,
-    single: np.ndarray, pair: np.ndarray, ext: np.ndarray, ext_empty: np.ndarray, allowed: np.ndarray,
-    attr: np.ndarray,
-) -> None:  # fmt: skip
-    """allowed = the attributes v that form only released combinations (length ≤ max_length ≤ 3) with the record's
-    other values, leaving aside combinations of those that are unreleased already (they are repaired elsewhere)."""
-    for w in range(allowed.shape[0]):
-        allowed[w] = ext_empty[w]
-    m = 0
-    for u in range(record.shape[0]):
-        if u != c and record[u] > 0:
-            attr[m] = value_ids[value_offset[u] + record[u] - 1]
-            m += 1
-    if max_length < 2:
-        return
-    for i in range(m):
-        row = single[attr[i]]
-        if row >= 0:
-            for w in range(allowed.shape[0]):
-                allowed[w] &= ext[row, w]
-        if max_length < 3:
-            continue
-        for j in range(i + 1, m):
-            row = pair[attr[i], attr[j]]
-            if row >= 0:
-                for w in range(allowed.shape[0]):
-                    allowed[w] &= ext[row, w]
-
-
-@njit(cache=True, nogil=True)
-def _repair(
-    state: np.ndarray, record: np.ndarray, column_first: np.ndarray, parents: np.ndarray, strides: np.ndarray,
-    cpt: np.ndarray, cpt_offset: np.ndarray, n_categories: np.ndarray, value_ids: np.ndarray,
-    value_offset: np.ndarray, ext: np.ndarray, ext_empty: np.ndarray, max_length: int, single: np.ndarray,
-    pair: np.ndarray, allowed: np.ndarray, weights: np.ndarray,
-) -> None:  # fmt: skip
-    """Make a freely drawn record hold released combinations only, changing few cells: while some combination is
-    unreleased, the column in the most of them is drawn again from its conditional table given the record, among
-    the values that fit beside the others (`_allowed_beside`), or left empty when none does. After
-    REPAIR_ROUNDS_PER_COLUMN rounds per column, the most conflicting cells are emptied until none is left."""
-    n_columns = record.shape[0]
-    conflict = np.zeros(n_columns, dtype=np.int64)
-    attr = np.empty(n_columns, dtype=np.int64)
-    cols = np.empty(n_columns, dtype=np.int64)
-    combo = np.empty(3, dtype=np.int64)
-    rounds = 0
-    while _conflicts(record, value_ids, value_offset, max_length, single, pair, ext, conflict, attr, cols, combo):
-        c = 0
-        for u in range(n_columns):
-            if conflict[u] > conflict[c]:
-                c = u
-        if rounds >= REPAIR_ROUNDS_PER_COLUMN * n_columns:
-            record[c] = 0
-            continue
-        rounds += 1
-        _allowed_beside(c, record, value_ids, value_offset, max_length, single, pair, ext, ext_empty, allowed, attr)
-        values, blocked = _masked_row(column_first[c], c, record, parents, strides, cpt, cpt_offset, n_categories,
-                                      value_ids, value_offset, allowed, weights)  # fmt: skip
-        record[c] = _draw_category(state, weights, n_categories[c], values, blocked)
-
-
 @njit(cache=True, parallel=True, nogil=True)
 def sample_categories(
     first: np.int64, count: int, order: np.ndarray, free_order: bool, column_first: np.ndarray,
@@ -299,7 +181,7 @@ def sample_categories(
     strides: np.ndarray, cpt: np.ndarray, cpt_offset: np.ndarray, n_categories: np.ndarray,
     value_ids: np.ndarray, value_offset: np.ndarray, ext: np.ndarray, ext_empty: np.ndarray, max_length: int,
     bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, key_words: np.ndarray, single: np.ndarray,
-    pair: np.ndarray, repair: bool,
+    pair: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """Records first..first+count−1 as category codes (records × columns; 0 = empty, j = the column's j-th value).
 
@@ -310,9 +192,6 @@ def sample_categories(
     are drawn in `order`, or, with `free_order`, each step draws the column with the largest allowed value mass
     (ties: the earlier in `order`): the columns least blocked by the record so far are filled first, so that what
     blocking remains falls on few, hard columns instead of on whichever come last in a fixed order.
-
-    With `repair` (R ≤ 3 and the direct index `single`/`pair` only), nothing is masked while drawing: the record is
-    drawn whole from the network, then `_repair` redraws or empties the few cells that form unreleased combinations.
     """
     n_columns = order.shape[0]
     out = np.zeros((count, n_columns), dtype=np.int16)
@@ -321,8 +200,6 @@ def sample_categories(
         state = np.empty(34, dtype=np.uint32)
         init_state(state, key_words, first + b)
         allowed = ext_empty.copy()
-        if repair:
-            allowed[:] = ~np.uint64(0)
         rec = np.empty(n_columns + 1, dtype=np.int64)
         scratch = np.empty(n_columns + 2, dtype=np.int64)
         pos = np.empty(n_columns + 2, dtype=np.int64)
@@ -349,7 +226,6 @@ def sample_categories(
             j = _draw_category(state, weights, k_c, values, blocked)
             if j > 0:
                 record[c] = j
-            if j > 0 and not repair:
                 z = value_ids[value_offset[c] + j - 1]
                 _restrict(
                     allowed, rec, n, z, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair
@@ -359,7 +235,4 @@ def sample_categories(
                 _update_scores(c, j > 0, placed, current, score, record, entry_column, parent_first, parent_entries,
                                parents, strides, cpt, cpt_offset, n_categories, value_ids, value_offset, allowed,
                                weights, fresh)  # fmt: skip
-        if repair:
-            _repair(state, record, column_first, parents, strides, cpt, cpt_offset, n_categories, value_ids,
-                    value_offset, ext, ext_empty, max_length, single, pair, allowed, weights)  # fmt: skip
     return out
