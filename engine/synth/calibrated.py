@@ -61,6 +61,7 @@ BATCH_RECORDS = 250_000  # a pool of at most POOL_FACTOR × 250,000 = 2 M candid
 IPF_ITERATIONS = 50
 IPF_TOLERANCE = 1e-4
 COMPLETION_ITERATIONS = 20
+COMPLETION_TOLERANCE = 0.05  # records: a sweep that moves no cell by more stops the fitting
 FACTOR_CAP = 4.0
 SECOND_PARENT_CANDIDATES = 8
 FREE_PARENT_CANDIDATES = 8
@@ -189,11 +190,14 @@ class _Model:
         for axis in range(len(cols)):
             margin = self.joint(tuple(c for j, c in enumerate(cols) if j != axis))
             targets.append(np.clip(margin - fixed.sum(axis=axis), 0.0, None))
+        shapes = [tuple(1 if j == axis else d for j, d in enumerate(free.shape)) for axis in range(len(cols))]
         for _ in range(COMPLETION_ITERATIONS):
-            for axis, target in enumerate(targets):
-                current = free.sum(axis=axis)
-                free *= np.expand_dims(np.divide(target, current, out=np.zeros_like(target), where=current > 0), axis)
+            before = free.copy()
+            for axis, target in enumerate(targets):  # a slice summing to 0 holds only zeros: its ratio is moot
+                free *= (target / np.maximum(free.sum(axis=axis), 1e-300)).reshape(shapes[axis])
                 np.minimum(free, bound, out=free, where=capped)
+            if np.abs(free - before).max() < COMPLETION_TOLERANCE:
+                break
         return fixed + free
 
     def table(self, cols: list[int]) -> np.ndarray:
