@@ -9,7 +9,9 @@ column from conditional tables:
 1. **Joint tables from released counts.** For a set of at most R columns, the released counts of its
    sub-combinations (and the released record count for the empty combination) are "at least these values" counts;
    Möbius inversion along each column turns them into the joint table over values and empty (e.g. #(A = a,
-   B empty) = #(A = a) − Σ_b #(A = a, B = b)). Counts below zero (noise, suppressed combinations) are clamped to 0.
+   B empty) = #(A = a) − Σ_b #(A = a, B = b)); counts below zero (noise) are clamped to 0. Where combinations may
+   have been left out of the release, tables of two or more columns are instead completed from their margins
+   (`_Model._completed`), so that the records of unreleased combinations do not all count as empty cells.
 2. **Structure.** A greedy Bayesian network (as PrivBayes builds one): the first column has the largest entropy;
    then, repeatedly, the column and ≤ R − 1 parents among the placed columns with the largest mutual information.
    Parts of a multi-value column are placed together, each conditioned on its siblings first, so the combinations
@@ -128,7 +130,7 @@ def _regroup(aggs: Aggregates, counts: np.ndarray) -> _Released:
 
 
 class _Model:
-    """Joint tables of column sets (from released counts by Möbius inversion) and the network built on them."""
+    """Joint tables of column sets (from released counts: module docstring, step 1) and the network built on them."""
 
     def __init__(self, released: _Released, max_parents: int) -> None:
         self.r = released
@@ -569,7 +571,7 @@ def calibrated_batches(aggs: Aggregates, target: int, seed: int | None = None) -
 
 def release_fit(aggs: Aggregates, records: EncodedData) -> tuple[float, float]:
     """Mean total variation distance between the records' 1-way and 2-way distributions over expanded columns (empty
-    cells included) and the released ones (Möbius-inverted from the aggregates, as the calibrated law's own tables):
+    cells included) and the released ones (the calibrated law's own tables of one and two columns, `_Model`):
     how well a law reproduces the release, computed from public information only."""
     return _fit(_fit_model(aggs), records)
 
