@@ -56,7 +56,7 @@ POOL_FACTOR = 8  # candidates per output record, up to POOL_CANDIDATES in all
 MIN_POOL_FACTOR = 2
 POOL_CANDIDATES = 2_000_000  # beyond 250,000 records the pool shrinks towards 2×: drawing is most of the cost
 PILOT_FACTOR = 2
-FREE_ORDER_GAIN = 0.95  # the free order (slower to draw) must fit the release at least 5 % better
+FREE_ORDER_GAIN = 0.95  # beyond one batch, the free order (slower to draw) must fit the release 5 % better
 PILOT_RECORDS = 100_000
 CHOICE_RECORDS = 10_000
 BATCH_RECORDS = 250_000  # a pool of at most POOL_FACTOR × 250,000 = 2 M candidates per batch
@@ -503,7 +503,8 @@ class CalibratedSampler:
     def _choose_order(self) -> None:
         """Fit both column orders (fixed, free) on a pilot draw and keep the one whose calibrated selection is
         closer to the release (sum of the 1- and 2-way mean TVDs of `release_fit`); the free order, several times
-        slower to draw, only if it is closer by FREE_ORDER_GAIN. Post-processing: the pilot's streams are disjoint
+        slower to draw, only if it is closer: for outputs beyond one batch, by FREE_ORDER_GAIN (there its cost
+        counts, and near-ties are noise). Post-processing: the pilot's streams are disjoint
         from the output's, and only the aggregates are compared with."""
         size = min(PILOT_RECORDS, max(PILOT_FACTOR * self.target, CHOICE_RECORDS))
         fit_model = _fit_model(self.aggs)
@@ -514,7 +515,8 @@ class CalibratedSampler:
             chosen = pilot[self._select(pilot, factors, PILOT_SELECTION, max(1, size // self.pool_factor))]
             fit = _fit(fit_model, _to_records(self.aggs, network, chosen))
             self.fits["free" if network.free_order else "fixed"] = fit
-            if best is None or sum(fit) < FREE_ORDER_GAIN * best[0]:
+            gain = FREE_ORDER_GAIN if self.target > BATCH_RECORDS else 1.0
+            if best is None or sum(fit) < gain * best[0]:
                 best = (sum(fit), network, factors)
         assert best is not None
         _, self.network, self.factors = best
