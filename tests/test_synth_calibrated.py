@@ -233,7 +233,7 @@ def test_tables_with_unreleased_triples_are_completed_from_their_margins() -> No
         assert (full[released == 0] <= 9.0 + 1e-9).all()
         for axis in range(3):
             pair = model.table([c for j, c in enumerate(cols) if j != axis])
-            margin_errors += [np.abs(t.sum(axis=axis) - pair).sum() for t in (table, model._inverted(cols))]
+            margin_errors += [np.abs(m.sum(axis=axis) - pair).sum() for m in (table, model._inverted(cols))]
         shape = tuple(n_categories[list(cols)])
         flat = np.ravel_multi_index(tuple(categories[:, c] for c in cols), shape)
         truth = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)

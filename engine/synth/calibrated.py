@@ -503,11 +503,12 @@ class CalibratedSampler:
     def _choose_order(self) -> None:
         """Fit both column orders (fixed, free) on a pilot draw and keep the one whose calibrated selection is
         closer to the release (sum of the 1- and 2-way mean TVDs of `release_fit`); the free order, several times
-        slower to draw, only if it is closer: for outputs beyond one batch, by FREE_ORDER_GAIN (there its cost
-        counts, and near-ties are noise). Post-processing: the pilot's streams are disjoint
-        from the output's, and only the aggregates are compared with."""
+        slower to draw, only if it is closer, and for outputs beyond one batch closer by FREE_ORDER_GAIN (there its
+        cost counts, and near-ties are noise). Post-processing: the pilot's streams are disjoint from the output's,
+        and only the aggregates are compared with."""
         size = min(PILOT_RECORDS, max(PILOT_FACTOR * self.target, CHOICE_RECORDS))
         fit_model = _fit_model(self.aggs)
+        gain = FREE_ORDER_GAIN if self.target > BATCH_RECORDS else 1.0
         best: tuple[float, Network, list[np.ndarray]] | None = None
         for network in build_networks(self.aggs):
             pilot = self._draw(network, PILOT_STREAM, size)
@@ -515,7 +516,6 @@ class CalibratedSampler:
             chosen = pilot[self._select(pilot, factors, PILOT_SELECTION, max(1, size // self.pool_factor))]
             fit = _fit(fit_model, _to_records(self.aggs, network, chosen))
             self.fits["free" if network.free_order else "fixed"] = fit
-            gain = FREE_ORDER_GAIN if self.target > BATCH_RECORDS else 1.0
             if best is None or sum(fit) < gain * best[0]:
                 best = (sum(fit), network, factors)
         assert best is not None
