@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -35,9 +36,12 @@ def load_release(folder: str | Path) -> Aggregates:
         info = {k: v for k, v in con.execute("SELECT key, value FROM release_info").fetchall()}
         columns = _frame(con, "SELECT * FROM release_columns ORDER BY position")
         wide = _frame(con, "SELECT * FROM aggregates")
+        levels = (
+            _frame(con, "SELECT * FROM release_levels ORDER BY length").to_dicts() if "release_levels" in tables else []
+        )
     finally:
         con.close()
-    return _to_aggregates(wide, columns, info, str(db))
+    return _to_aggregates(wide, columns, info, str(db), levels)
 
 
 def _parse(value: str) -> object:
@@ -47,7 +51,11 @@ def _parse(value: str) -> object:
         return value
 
 
-def _to_aggregates(wide: pl.DataFrame, columns: pl.DataFrame, info: dict[str, str], source: str) -> Aggregates:
+def _to_aggregates(
+    wide: pl.DataFrame, columns: pl.DataFrame, info: dict[str, str], source: str, levels: list[dict[str, Any]]
+) -> Aggregates:
+    """The aggregates as read back; `levels` (the release's `release_levels` rows) keep what each length used, so a
+    release synthesized from this one keeps them, and the calibrated law reads the same bounds as in-process."""
     # expanded columns in their original order; sources keep their first position
     expanded: list[ExpandedColumn] = []
     source_position: dict[str, int] = {}
@@ -107,5 +115,5 @@ def _to_aggregates(wide: pl.DataFrame, columns: pl.DataFrame, info: dict[str, st
         mode=str(info.get("mode", "k-anonymity")),
         record_count=int(_parse(info.get("record_count", "0")) or 0),  # type: ignore[arg-type]
         parameters=parameters,
-        levels=[],
+        levels=levels,
     )

@@ -19,10 +19,18 @@ from test_cli import assert_clean_error
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
-from sdsynth.engine import IngestOptions, ParameterError, count_combinations, encode, protect_k_anonymity
+from sdsynth.engine import (
+    IngestOptions,
+    ParameterError,
+    count_combinations,
+    encode,
+    load_release,
+    protect_k_anonymity,
+)
 from sdsynth.engine.dp.percentile import r8_quantile
 from sdsynth.engine.synth import AggregateSeededParameters
 from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
+from sdsynth.engine.synth.calibrated import _regroup
 from sdsynth.engine.testing import categorical_tables
 
 runner = CliRunner()
@@ -172,6 +180,14 @@ def _info(folder: Path) -> dict[str, str]:
         con.close()
 
 
+def _levels(folder: Path) -> list[dict[str, object]]:
+    con = duckdb.connect(str(folder / "release.duckdb"), read_only=True)
+    try:
+        return con.sql("SELECT * FROM release_levels ORDER BY length").pl().to_dicts()
+    finally:
+        con.close()
+
+
 def test_dp_synthesis_then_synthesis_from_the_release(tmp_path: Path, cases: Path) -> None:
     dp = tmp_path / "dp"
     result = _run("synthesize", cases, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "3", "--seed", "1",
@@ -196,6 +212,12 @@ def test_dp_synthesis_then_synthesis_from_the_release(tmp_path: Path, cases: Pat
     con.close()
     assert produced == singles
     assert _info(again)["synthesized_from_release"] == "dp"
+    # the release read back keeps what each length used: the new release states it again, and the calibrated law
+    # reads the same bounds on unreleased combinations as when synthesizing in-process
+    levels = [_levels(folder) for folder in (dp, again)]
+    assert levels[0] == levels[1] and [row["length"] for row in levels[0]] == [1, 2, 3]
+    bounds = _regroup(load_release(dp), load_release(dp).counts.astype(float)).unreleased_bound
+    assert bounds == tuple(max(row["threshold"], 0.0) + row["noise_sd"] for row in levels[0]) and min(bounds) > 0
     fixed = _run("synthesize", "--aggregates", dp, "--records", "123", "--out", tmp_path / "n", "-q")
     assert fixed.exit_code == 0 and pl.read_csv(tmp_path / "n" / "synthetic.csv").height == 123
 
