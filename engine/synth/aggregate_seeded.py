@@ -26,7 +26,7 @@ from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key, stream_state
 from ..kernels.counting import build_lookup_table
 from .agg_kernels import build_batch
-from .calibrated import CalibratedSampler, calibrated_batches, release_fit
+from .calibrated import CalibratedSampler, calibrated_batches, release_fit, release_model
 
 DEFAULT_BATCH_SIZE = 256
 SEQUENTIAL_STREAM = 1 << 62
@@ -138,10 +138,11 @@ def choose_sampling_law(
     pilot = min(target, AUTO_PILOT_RECORDS)
     if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
         return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare")
-    calibrated = release_fit(aggs, CalibratedSampler(aggs, pilot, seed).batch(0, pilot))
+    model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
+    calibrated = release_fit(aggs, CalibratedSampler(aggs, pilot, seed, model).batch(0, pilot), model)
     reference_params = replace(params, sampling_law="reference")
     reference = release_fit(aggs, concat_records(aggs.attributes, _reference_batches(aggs, pilot, reference_params,
-                                                                                     seed)))  # fmt: skip
+                                                                                     seed)), model)  # fmt: skip
     law = "calibrated" if sum(calibrated) <= sum(reference) else "reference"
     how = (f"auto: mean 1-/2-way TVD to the release over {pilot:,} records, calibrated {calibrated[0]:.4f} / "
            f"{calibrated[1]:.4f}, reference {reference[0]:.4f} / {reference[1]:.4f}")  # fmt: skip

@@ -270,13 +270,16 @@ def build_network(aggs: Aggregates, counts: np.ndarray | None = None, free_order
 
 
 def build_networks(
-    aggs: Aggregates, counts: np.ndarray | None = None, free_orders: tuple[bool, ...] = (False, True)
+    aggs: Aggregates,
+    counts: np.ndarray | None = None,
+    free_orders: tuple[bool, ...] = (False, True),
+    model: _Model | None = None,
 ) -> list[Network]:
-    """One network per `free_orders` flag, sharing the joint tables and the greedy structure."""
-    counts = aggs.counts.astype(np.float64) if counts is None else counts
-    released = _regroup(aggs, counts)
+    """One network per `free_orders` flag, sharing the joint tables and the greedy structure (those of `model`, a
+    `release_model` of `aggs` already in use, or of a new one)."""
+    model = model or release_model(aggs, counts)
+    released = model.r
     R = max(aggs.reporting_length, 1)
-    model = _Model(released, max_parents=R - 1)
     columns = aggs.attributes.columns
     source = [c.source for c in columns]
     is_part = [c.is_part for c in columns]
@@ -290,6 +293,13 @@ def build_networks(
             sets = [[parents[c]] for c in range(released.n_columns)]
         networks.append(_flatten(model, order, free, sets, targets, max(1, R - 1)))
     return networks
+
+
+def release_model(aggs: Aggregates, counts: np.ndarray | None = None) -> _Model:
+    """The joint tables of a release (computed as asked, then kept) and what the network is built with: one model
+    serves the structure, the conditional tables and every `release_fit` against the same release."""
+    counts = aggs.counts.astype(np.float64) if counts is None else counts
+    return _Model(_regroup(aggs, counts), max_parents=max(aggs.reporting_length, 1) - 1)
 
 
 def _share(counts: np.ndarray) -> np.ndarray:
@@ -480,7 +490,9 @@ class CalibratedSampler:
     """The calibrated law of one release, ready to produce batches: batch i is a function of (seed, i) only, so
     batches can be drawn in any order, or on different machines, and concatenate to the same records."""
 
-    def __init__(self, aggs: Aggregates, target: int, seed: int | None = None) -> None:
+    def __init__(self, aggs: Aggregates, target: int, seed: int | None = None, model: _Model | None = None) -> None:
+        """`model`: a `release_model` of `aggs` the caller also uses (its tables are computed once); not kept, so
+        the sampler shipped to other machines holds only what drawing needs."""
         if target < 0:
             raise ParameterError(f"the number of records must be >= 0, got {target}")
         if target and (aggs.record_count <= 0 or len(aggs.keys) == 0):
@@ -498,23 +510,22 @@ class CalibratedSampler:
         self.fits: dict[str, tuple[float, float]] = {}
         self.pool_factor = pool_factor(target)
         if target:
-            self._choose_order()
+            self._choose_order(model or release_model(aggs))
 
-    def _choose_order(self) -> None:
+    def _choose_order(self, model: _Model) -> None:
         """Fit both column orders (fixed, free) on a pilot draw and keep the one whose calibrated selection is
         closer to the release (sum of the 1- and 2-way mean TVDs of `release_fit`); the free order, several times
         slower to draw, only if it is closer, and for outputs beyond one batch closer by FREE_ORDER_GAIN (there its
         cost counts, and near-ties are noise). Post-processing: the pilot's streams are disjoint from the output's,
         and only the aggregates are compared with."""
         size = min(PILOT_RECORDS, max(PILOT_FACTOR * self.target, CHOICE_RECORDS))
-        fit_model = _fit_model(self.aggs)
         gain = FREE_ORDER_GAIN if self.target > BATCH_RECORDS else 1.0
         best: tuple[float, Network, list[np.ndarray]] | None = None
-        for network in build_networks(self.aggs):
+        for network in build_networks(self.aggs, model=model):
             pilot = self._draw(network, PILOT_STREAM, size)
             factors = _calibration_weights(pilot, network.targets)
             chosen = pilot[self._select(pilot, factors, PILOT_SELECTION, max(1, size // self.pool_factor))]
-            fit = _fit(fit_model, _to_records(self.aggs, network, chosen))
+            fit = _fit(model, _to_records(self.aggs, network, chosen))
             self.fits["free" if network.free_order else "fixed"] = fit
             if best is None or sum(fit) < gain * best[0]:
                 best = (sum(fit), network, factors)
@@ -571,15 +582,12 @@ def calibrated_batches(aggs: Aggregates, target: int, seed: int | None = None) -
         yield sampler.batch(index, size)
 
 
-def release_fit(aggs: Aggregates, records: EncodedData) -> tuple[float, float]:
+def release_fit(aggs: Aggregates, records: EncodedData, model: _Model | None = None) -> tuple[float, float]:
     """Mean total variation distance between the records' 1-way and 2-way distributions over expanded columns (empty
-    cells included) and the released ones (the calibrated law's own tables of one and two columns, `_Model`):
-    how well a law reproduces the release, computed from public information only."""
-    return _fit(_fit_model(aggs), records)
-
-
-def _fit_model(aggs: Aggregates) -> _Model:
-    return _Model(_regroup(aggs, aggs.counts.astype(np.float64)), 1)
+    cells included) and the released ones (the calibrated law's own tables of one and two columns, those of `model`
+    when given, a `release_model` of `aggs`): how well a law reproduces the release, computed from public
+    information only."""
+    return _fit(model or release_model(aggs), records)
 
 
 def _fit(model: _Model, records: EncodedData) -> tuple[float, float]:
