@@ -135,7 +135,7 @@ def mixtures(aggs, data: EncodedData, shares: list[float], multi_value: dict[str
         parts = []
         if m < n:
             factors = cal._calibration_weights(pool, targets)
-            parts.append(cal._to_records(aggs, network, pool[sampler._select(pool, factors, 0, n - m)]))
+            parts.append(cal._to_records(aggs, network, pool[sampler._select(pool, factors, 0, n - m, balance=False)]))
         if m:
             parts.append(reference.take(np.arange(m)))
         out = concat_records(aggs.attributes, parts)

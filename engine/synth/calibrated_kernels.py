@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..kernels.chacha import init_state, uniform_double
+from ..kernels.chacha import init_state, uniform_below, uniform_double
 from ..kernels.counting import _get
 from ..kernels.keys import insert_sorted, pack_key
 
@@ -236,3 +236,56 @@ def sample_categories(
                                parents, strides, cpt, cpt_offset, n_categories, value_ids, value_offset, allowed,
                                weights, fresh)  # fmt: skip
     return out
+
+
+@njit(cache=True, nogil=True)
+def _move(
+    deviation: np.ndarray, row: np.ndarray, first: np.ndarray, second: np.ndarray, cell_offset: np.ndarray,
+    n_categories: np.ndarray, step: float, apply: bool,
+) -> float:  # fmt: skip
+    """The change of Σ |deviation| when `step` (±1) is added to the cells of every table `row` falls in; applied
+    to `deviation` when `apply`."""
+    change = 0.0
+    for t in range(first.shape[0]):
+        a = first[t]
+        b = second[t]
+        cell = cell_offset[t] + (row[a] if b < 0 else row[a] * n_categories[b] + row[b])
+        before = deviation[cell]
+        change += abs(before + step) - abs(before)
+        if apply:
+            deviation[cell] = before + step
+    return change
+
+
+@njit(cache=True, nogil=True)
+def balance_selection(
+    pool: np.ndarray, selected: np.ndarray, first: np.ndarray, second: np.ndarray, cell_offset: np.ndarray,
+    n_categories: np.ndarray, target: np.ndarray, proposals: int, key_words: np.ndarray, stream: np.int64,
+) -> np.ndarray:  # fmt: skip
+    """Local search over which pool rows are selected: `proposals` times, a random selected row is proposed for
+    exchange with a random unselected one, and the exchange is kept when it lowers Σ |deviation|, the L1 distance
+    between the selection's counts and `target` over the cells of the tables (t: columns first[t] and second[t],
+    −1 for a single column; its cells from cell_offset[t]). Returns the selected rows, sorted. The exchanges draw
+    from ChaCha20 stream `stream`, so the result is a function of the pool, the selection and the key."""
+    deviation = -target
+    for r in selected:
+        _move(deviation, pool[r], first, second, cell_offset, n_categories, 1.0, True)
+    is_selected = np.zeros(pool.shape[0], dtype=np.bool_)
+    is_selected[selected] = True
+    inside = selected.copy()
+    outside = np.flatnonzero(~is_selected)
+    if inside.shape[0] == 0 or outside.shape[0] == 0:
+        return np.sort(inside)
+    state = np.empty(34, dtype=np.uint32)
+    init_state(state, key_words, stream)
+    for _ in range(proposals):
+        i = uniform_below(state, inside.shape[0])
+        j = uniform_below(state, outside.shape[0])
+        out_row, in_row = inside[i], outside[j]
+        change = _move(deviation, pool[out_row], first, second, cell_offset, n_categories, -1.0, True)
+        if change + _move(deviation, pool[in_row], first, second, cell_offset, n_categories, 1.0, False) < 0.0:
+            _move(deviation, pool[in_row], first, second, cell_offset, n_categories, 1.0, True)
+            inside[i], outside[j] = in_row, out_row
+        else:
+            _move(deviation, pool[out_row], first, second, cell_offset, n_categories, 1.0, True)
+    return np.sort(inside)
