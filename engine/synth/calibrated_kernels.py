@@ -239,22 +239,40 @@ def sample_categories(
 
 
 @njit(cache=True, nogil=True)
-def _move(
-    deviation: np.ndarray, row: np.ndarray, first: np.ndarray, second: np.ndarray, cell_offset: np.ndarray,
-    n_categories: np.ndarray, step: float, apply: bool,
+def _cell(
+    row: np.ndarray, t: int, first: np.ndarray, second: np.ndarray, cell_offset: np.ndarray, n_categories: np.ndarray
+) -> int:
+    """The cell of table t that `row` falls in."""
+    a = first[t]
+    b = second[t]
+    return cell_offset[t] + (row[a] if b < 0 else row[a] * n_categories[b] + row[b])
+
+
+@njit(cache=True, nogil=True)
+def _exchange_change(
+    deviation: np.ndarray, out_row: np.ndarray, in_row: np.ndarray, first: np.ndarray, second: np.ndarray,
+    cell_offset: np.ndarray, n_categories: np.ndarray,
 ) -> float:  # fmt: skip
-    """The change of Σ |deviation| when `step` (±1) is added to the cells of every table `row` falls in; applied
-    to `deviation` when `apply`."""
+    """The change of Σ |deviation| if `out_row` left the selection and `in_row` entered it (one pass: a table where
+    both fall in the same cell does not change)."""
     change = 0.0
     for t in range(first.shape[0]):
-        a = first[t]
-        b = second[t]
-        cell = cell_offset[t] + (row[a] if b < 0 else row[a] * n_categories[b] + row[b])
-        before = deviation[cell]
-        change += abs(before + step) - abs(before)
-        if apply:
-            deviation[cell] = before + step
+        leaving = _cell(out_row, t, first, second, cell_offset, n_categories)
+        entering = _cell(in_row, t, first, second, cell_offset, n_categories)
+        if leaving != entering:
+            d = deviation[leaving]
+            e = deviation[entering]
+            change += abs(d - 1.0) - abs(d) + abs(e + 1.0) - abs(e)
     return change
+
+
+@njit(cache=True, nogil=True)
+def _add(
+    deviation: np.ndarray, row: np.ndarray, first: np.ndarray, second: np.ndarray, cell_offset: np.ndarray,
+    n_categories: np.ndarray, step: float,
+) -> None:  # fmt: skip
+    for t in range(first.shape[0]):
+        deviation[_cell(row, t, first, second, cell_offset, n_categories)] += step
 
 
 @njit(cache=True, nogil=True)
@@ -265,11 +283,11 @@ def balance_selection(
     """Local search over which pool rows are selected: `proposals` times, a random selected row is proposed for
     exchange with a random unselected one, and the exchange is kept when it lowers Σ |deviation|, the L1 distance
     between the selection's counts and `target` over the cells of the tables (t: columns first[t] and second[t],
-    −1 for a single column; its cells from cell_offset[t]). Returns the selected rows, sorted. The exchanges draw
+    −1 for a single column; its cells from cell_offset[t]). Returns the selected rows, sorted. The proposals draw
     from ChaCha20 stream `stream`, so the result is a function of the pool, the selection and the key."""
     deviation = -target
     for r in selected:
-        _move(deviation, pool[r], first, second, cell_offset, n_categories, 1.0, True)
+        _add(deviation, pool[r], first, second, cell_offset, n_categories, 1.0)
     is_selected = np.zeros(pool.shape[0], dtype=np.bool_)
     is_selected[selected] = True
     inside = selected.copy()
@@ -282,10 +300,8 @@ def balance_selection(
         i = uniform_below(state, inside.shape[0])
         j = uniform_below(state, outside.shape[0])
         out_row, in_row = inside[i], outside[j]
-        change = _move(deviation, pool[out_row], first, second, cell_offset, n_categories, -1.0, True)
-        if change + _move(deviation, pool[in_row], first, second, cell_offset, n_categories, 1.0, False) < 0.0:
-            _move(deviation, pool[in_row], first, second, cell_offset, n_categories, 1.0, True)
+        if _exchange_change(deviation, pool[out_row], pool[in_row], first, second, cell_offset, n_categories) < 0.0:
+            _add(deviation, pool[out_row], first, second, cell_offset, n_categories, -1.0)
+            _add(deviation, pool[in_row], first, second, cell_offset, n_categories, 1.0)
             inside[i], outside[j] = in_row, out_row
-        else:
-            _move(deviation, pool[out_row], first, second, cell_offset, n_categories, 1.0, True)
     return np.sort(inside)
