@@ -1,5 +1,5 @@
-"""Sampling laws of DP aggregate-seeded synthesis against pac-synth and smartnoise MST, at ε = 4 and R = 3, on
-generated CTDC-like data and two real public tables.
+"""Sampling laws of DP aggregate-seeded synthesis against pac-synth and smartnoise MST, at ε = 4 and R = 3 (both
+settable), on generated CTDC-like data and two real public tables.
 
     python bench/sampling_law.py                                   # full grid (long: pac-synth on 170 k rows)
     python bench/sampling_law.py --datasets ctdc-17k --repeats 1   # a quick check
@@ -15,12 +15,12 @@ so every tool works on the same categorical table):
 
 Tools (each run a fresh process; its peak RSS is its own):
 
-- `sdsynth-reference` / `sdsynth-calibrated`: `AggregateSeeded(dp=DpParameters(epsilon, reporting_length=3),
+- `sdsynth-reference` / `sdsynth-calibrated`: `AggregateSeeded(dp=DpParameters(epsilon, reporting_length=R),
   params=AggregateSeededParameters(sampling_law=...)).fit(encode(path, schema))`, `sample_records(seed=1)`,
   `records_to_frame`. While `AggregateSeededParameters` has no `sampling_law`, the reference row runs with the
   default parameters (the reference law) and says so; the calibrated row reports the error.
 - `pac-synth`: `Dataset.from_data_frame(real, multi_value_columns, sensitive_zeros=every column)` (the real table
-  already holds absence as ""), `DpAggregateSeededSynthesizer` with `reporting_length(3).epsilon(ε)`, `fit`,
+  already holds absence as ""), `DpAggregateSeededSynthesizer` with `reporting_length(R).epsilon(ε)`, `fit`,
   `sample(get_dp_number_of_records(), join_multi_value_columns=True)`.
 - `mst`: smartnoise-synth `Synthesizer.create("mst", epsilon=ε)`, `fit(real, categorical_columns=all,
   preprocessor_eps=0.0, nullable=False)` then `sample(len(real))` (= `fit_sample`; note that MST's record count is
@@ -72,6 +72,7 @@ from _util import (
 RESULTS_DIR = BENCH_DIR / "results"
 SHARED_DATA = Path(os.environ.get("SDSYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 REPORTING_LENGTH = 3
+COMBINATION_LENGTH = 3  # suppressed / fabricated: combinations of length ≤ 3, whatever R the release uses
 
 DATASETS: dict[str, tuple[str, str | int]] = {  # name: (schema, file name under SHARED_DATA or generated rows)
     "ctdc-17k": ("ctdc-victim-perpetrator", 17_000),
@@ -317,9 +318,11 @@ def dataset_path(name: str) -> Path:
     return path
 
 
-def tool_child(tool: str, dataset: str, info: dict[str, Any], eps: float, out: Path) -> tuple[str, dict[str, Any]]:
+def tool_child(
+    tool: str, dataset: str, info: dict[str, Any], eps: float, reporting_length: int, out: Path
+) -> tuple[str, dict[str, Any]]:
     """The child code and parameters of one synthesis run."""
-    params = {"eps": eps, "R": REPORTING_LENGTH, "out": str(out), "real": info["real"], "mv": info["multi_value"]}
+    params = {"eps": eps, "R": reporting_length, "out": str(out), "real": info["real"], "mv": info["multi_value"]}
     if tool.startswith("sdsynth-"):
         law = tool.removeprefix("sdsynth-")
         return SDSYNTH, {**params, "path": info["path"], "schema": DATASETS[dataset][0], "law": law}
@@ -332,6 +335,7 @@ def main() -> None:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=TOOLS)
     parser.add_argument("--repeats", type=int, default=2, help="runs per (dataset, tool); the table shows means")
     parser.add_argument("--epsilon", type=float, default=4.0)
+    parser.add_argument("--reporting-length", type=int, default=REPORTING_LENGTH, help="R of every tool's release")
     parser.add_argument("--timeout", type=float, default=60.0, help="minutes per run")
     parser.add_argument("--max-load", type=float, default=1.5, help="1-minute load average to wait for before a run")
     parser.add_argument("--max-wait", type=float, default=300.0, help="seconds to wait for it (then run anyway)")
@@ -348,7 +352,7 @@ def main() -> None:
     jsonl.write_text("")
     datasets = [d for d in DATASETS if d in args.datasets]  # smallest first: the long pac-synth runs come last
     tools = [t for t in TOOLS if t in args.tools]
-    eps, R, timeout = args.epsilon, REPORTING_LENGTH, args.timeout * 60
+    eps, R, timeout = args.epsilon, args.reporting_length, args.timeout * 60
     commit = git_head()
     code = "the working tree itself (live)"
     runs: list[dict[str, Any]] = []
@@ -422,7 +426,7 @@ def main() -> None:
         # warm Numba's on-disk cache for each law (not counted)
         first = next((d for d in datasets if "error" not in prepared[d]), None)
         for tool in (t for t in tools if t.startswith("sdsynth-") and first):
-            body, params = tool_child(tool, first, prepared[first], eps, work / "warm.parquet")
+            body, params = tool_child(tool, first, prepared[first], eps, R, work / "warm.parquet")
             w = run(body, params, env, timeout)
             record({**w, "kind": "warm-up", "tool": tool, "dataset": first})
             print(f"warm-up {tool} on {first} (not counted): {w.get('error') or 'ok'}", flush=True)
@@ -434,7 +438,7 @@ def main() -> None:
             for tool in tools:
                 for repeat in range(args.repeats):
                     out = work / f"syn_{name}_{tool}_{repeat}.parquet"
-                    body, params = tool_child(tool, name, info, eps, out)
+                    body, params = tool_child(tool, name, info, eps, R, out)
                     waited, load = wait_for_load(args.max_load, args.max_wait)
                     busy0, cpu0, t0 = busy_seconds(), children_cpu(), time.monotonic()
                     r = run(body, params, env, timeout)
@@ -453,7 +457,12 @@ def main() -> None:
                         tree=tree_state(),
                     )
                     if "error" not in r:
-                        metric_params = {"real": info["real"], "syn": str(out), "mv": info["multi_value"], "R": R}
+                        metric_params = {
+                            "real": info["real"],
+                            "syn": str(out),
+                            "mv": info["multi_value"],
+                            "R": COMBINATION_LENGTH,
+                        }
                         m = run(METRICS, metric_params, env, timeout)
                         if "error" in m:
                             r["metrics_error"] = m["error"]
