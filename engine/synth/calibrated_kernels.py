@@ -1,5 +1,6 @@
-"""Numba kernel of the calibrated sampling law: records drawn column by column from conditional tables, never
-taking a value that would form an unreleased combination.
+"""Numba kernels of the calibrated sampling law: records drawn column by column from conditional tables, never
+taking a value that would form an unreleased combination (`sample_categories`), and the balancing of a selection of
+drawn records towards the released tables (`balance_selection`).
 
 A record keeps one bitset of the attributes it may still take: an attribute v is allowed iff K ∪ {v} was released
 for every sub-combination K of the record with |K| ≤ R − 1. When the record takes z, the bitset is intersected with
