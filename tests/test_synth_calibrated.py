@@ -447,7 +447,16 @@ def _l1_to_targets(
     return total
 
 
-def _balance(pool: np.ndarray, rows: np.ndarray, n_categories: np.ndarray, tables, targets, proposals: int, stream=0):  # type: ignore[no-untyped-def]
+def _balance(
+    pool: np.ndarray,
+    rows: np.ndarray,
+    n_categories: np.ndarray,
+    tables: list[tuple[int, int]],
+    targets: list[np.ndarray],
+    proposals: int,
+    stream: int = 0,
+) -> np.ndarray:
+    """`balance_selection` on tables given as (column, −1) or (column, column) with dense target arrays."""
     from sdsynth.engine.kernels.chacha import key_words, stream_key
     from sdsynth.engine.synth.calibrated_kernels import balance_selection
 
