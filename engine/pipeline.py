@@ -23,7 +23,7 @@ from .release import atomic_directory, write_aggregates_release
 from .release_reader import load_release
 from .rust_format import rust_float
 from .synth import AggregateSeededParameters, create
-from .synth.aggregate_seeded import aggregate_seeded_batches, choose_sampling_law, concat_records
+from .synth.aggregate_seeded import aggregate_seeded_batches, concat_records, resolve_sampling_law
 from .synthetic_output import streamed, write_synthetic_files
 
 if TYPE_CHECKING:
@@ -254,7 +254,9 @@ def aggregate_seeded_output(
     law feeds each batch's counts into the next, so it runs here."""
     target = target_records(aggs, records)
     with progress.stage("choosing the sampling law"):
-        params = choose_sampling_law(aggs, target, params or AggregateSeededParameters(), seed)
+        params, drawn = resolve_sampling_law(aggs, target, params or AggregateSeededParameters(), seed)
+    if drawn is not None:  # the calibrated law's pilot was the whole output
+        return drawn, params
     if cluster is not None and params.sampling_law == "calibrated" and target is not None:
         from .distributed_synth import iter_synthesize_distributed
 

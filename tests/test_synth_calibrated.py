@@ -518,3 +518,28 @@ def test_balancing_brings_the_output_closer_to_the_release(monkeypatch: pytest.M
         fits[rounds] = release_fit(aggs, aggregate_seeded(aggs, 3000, CALIBRATED, seed=2))
     unbalanced, balanced = fits[0], fits[calibrated_module.BALANCE_ROUNDS]
     assert balanced[0] < 0.5 * unbalanced[0] and balanced[1] < 0.7 * unbalanced[1], fits
+
+
+def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With target ≤ AUTO_PILOT_RECORDS the calibrated pilot of `auto` is the output itself: it is drawn once (one
+    sampler built) and equals what the calibrated law draws when named explicitly."""
+    from sdsynth.engine.synth import aggregate_seeded as aggregate_seeded_module
+
+    data = encode(_table(3000, 7), IngestOptions(multi_value={"M": ";"}))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 5)
+    explicit = aggregate_seeded(aggs, 2500, CALIBRATED, seed=5)
+    built = []
+
+    class Counting(CalibratedSampler):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            built.append(args[1])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(aggregate_seeded_module, "CalibratedSampler", Counting)
+    monkeypatch.setattr("sdsynth.engine.synth.calibrated.CalibratedSampler", Counting)
+    params, drawn = aggregate_seeded_module.resolve_sampling_law(aggs, 2500, AggregateSeededParameters(), seed=5)
+    assert params.sampling_law == "calibrated" and drawn is not None
+    auto = aggregate_seeded(aggs, 2500, AggregateSeededParameters(), seed=5)
+    assert built == [2500, 2500]  # one sampler per call above, none for the output after the choice
+    for records in (drawn, auto):
+        assert np.array_equal(records.ids, explicit.ids) and np.array_equal(records.offsets, explicit.offsets)

@@ -114,13 +114,13 @@ def aggregate_seeded_batches(
         raise ParameterError(f"the number of records must be >= 0, got {target}")
     if n_threads is not None:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
-    params = choose_sampling_law(aggs, target, params, seed)
+    params, drawn = resolve_sampling_law(aggs, target, params, seed)
     if params.sampling_law == "calibrated":
         if target is None:
             raise ParameterError(
                 "--records budget spends the single-attribute budget, which only --sampling-law reference has"
             )
-        return calibrated_batches(aggs, target, seed)
+        return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, seed)
     return _reference_batches(aggs, target, params, seed)
 
 
@@ -131,22 +131,35 @@ def choose_sampling_law(
     one whose 1- and 2-way distributions (empty cells included) are closer to the released ones wins (sum of the
     mean TVDs; ties go to the calibrated law). Post-processing of the aggregates only. `--records budget` needs the
     reference law."""
+    return resolve_sampling_law(aggs, target, params, seed)[0]
+
+
+def resolve_sampling_law(
+    aggs: Aggregates, target: int | None, params: AggregateSeededParameters, seed: int | None = None
+) -> tuple[AggregateSeededParameters, EncodedData | None]:
+    """`choose_sampling_law`, and the calibrated law's pilot records when that law wins and its pilot is the whole
+    output in one batch (target ≤ AUTO_PILOT_RECORDS): they are `calibrated_batches(aggs, target, seed)`, so
+    drawing them again (model, order choice, pool, balancing) would only repeat the work."""
     if params.sampling_law != "auto":
-        return params
+        return params, None
     if target is None:
-        return replace(params, sampling_law="reference", chosen_by="auto: --records budget needs the reference law")
+        reference_law = "auto: --records budget needs the reference law"
+        return replace(params, sampling_law="reference", chosen_by=reference_law), None
     pilot = min(target, AUTO_PILOT_RECORDS)
     if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
-        return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare")
+        return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare"), None
     model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
-    calibrated = release_fit(aggs, CalibratedSampler(aggs, pilot, seed, model).batch(0, pilot), model)
+    sampler = CalibratedSampler(aggs, pilot, seed, model)
+    drawn = sampler.batch(0, pilot)
+    calibrated = release_fit(aggs, drawn, model)
     reference_params = replace(params, sampling_law="reference")
     reference = release_fit(aggs, concat_records(aggs.attributes, _reference_batches(aggs, pilot, reference_params,
                                                                                      seed)), model)  # fmt: skip
     law = "calibrated" if sum(calibrated) <= sum(reference) else "reference"
     how = (f"auto: mean 1-/2-way TVD to the release over {pilot:,} records, calibrated {calibrated[0]:.4f} / "
            f"{calibrated[1]:.4f}, reference {reference[0]:.4f} / {reference[1]:.4f}")  # fmt: skip
-    return replace(params, sampling_law=law, chosen_by=how)
+    whole = law == "calibrated" and pilot == target and sampler.batch_sizes() == [target]
+    return replace(params, sampling_law=law, chosen_by=how), drawn if whole else None
 
 
 def _reference_batches(

@@ -22,7 +22,7 @@ column from conditional tables:
    Columns come in the network's order, or (free order) each record draws next the column least blocked by what it
    holds, conditioned on its best-ranked parent set already drawn (`_parent_sets`): where few long combinations are
    released, blocking then falls on few columns instead of on the last ones. Both orders are fitted on a pilot and
-   the one closer to the release is kept, the free order only if 5 % closer (`CalibratedSampler._choose_order`).
+   the one closer to the release is kept, the free order only if clearly closer (`CalibratedSampler._choose_order`).
 4. **Calibration.** Weights f_c[category] per column are fitted by iterative proportional fitting on a pilot draw so
    that the weighted single-column distributions (empty included) match the released ones; each output batch is
    then drawn without replacement, with probability ∝ Π_c f_c, from a pool of POOL_FACTOR× as many candidates
