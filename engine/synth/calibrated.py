@@ -54,7 +54,7 @@ from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key
 from ..kernels.counting import build_lookup_table, table_lookup
 from ..kernels.csr import build_csr, category_codes
-from .calibrated_kernels import balance_selection, sample_categories
+from .calibrated_kernels import balance_in_parts, calibration_factors, sample_categories
 
 POOL_FACTOR = 8  # candidates per output record, up to POOL_CANDIDATES in all
 MIN_POOL_FACTOR = 2
@@ -73,6 +73,8 @@ FACTOR_CAP = 4.0
 SECOND_PARENT_CANDIDATES = 8
 FREE_PARENT_CANDIDATES = 8
 BALANCE_ROUNDS = 20  # exchanges proposed per selected record (step 5)
+BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least; step 6)
+BALANCE_PARTS = 16  # at most
 DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
 
@@ -461,22 +463,11 @@ def _direct_index(aggs: Aggregates) -> tuple[np.ndarray, np.ndarray]:
 
 def _calibration_weights(categories: np.ndarray, targets: list[np.ndarray]) -> list[np.ndarray]:
     """Per column, a factor per category so that the weighted draw's single-column shares match `targets` (IPF)."""
-    factors = [np.ones(len(t)) for t in targets]
-    w = np.ones(categories.shape[0])
-    columns = [np.ascontiguousarray(categories[:, c], dtype=np.int64) for c in range(categories.shape[1])]
-    for _ in range(IPF_ITERATIONS):
-        largest_change = 0.0
-        for c, target in enumerate(targets):
-            current = np.bincount(columns[c], weights=w, minlength=len(target)) / w.sum()
-            ratio = np.where((current > 0) & (target > 0), target / np.where(current > 0, current, 1.0), 1.0)
-            largest_change = max(largest_change, float(np.abs(ratio - 1.0).max()))
-            capped = np.clip(factors[c] * ratio, 1.0 / FACTOR_CAP, FACTOR_CAP)
-            ratio = capped / factors[c]
-            factors[c] = capped
-            w *= ratio[columns[c]]
-        if largest_change < IPF_TOLERANCE:
-            break
-    return factors
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in targets])]).astype(np.int64)
+    flat = calibration_factors(
+        categories, np.concatenate(targets).astype(np.float64), offsets, IPF_ITERATIONS, IPF_TOLERANCE, FACTOR_CAP
+    )
+    return [flat[offsets[c] : offsets[c + 1]] for c in range(len(targets))]
 
 
 @dataclass(frozen=True)
@@ -596,9 +587,13 @@ class CalibratedSampler:
         tables = self.balance
         if not balance or tables is None or size >= len(pool):
             return np.sort(chosen)
-        return balance_selection(
-            pool, chosen.astype(np.int64), tables.first, tables.second, tables.cell_offset, tables.n_categories,
-            size * tables.shares, BALANCE_ROUNDS * size, self.words, np.int64(BALANCE_STREAM + index),
+        parts = max(1, min(BALANCE_PARTS, len(pool) // BALANCE_PART_ROWS))
+        bounds = np.linspace(0, len(pool), parts + 1).astype(np.int64)
+        chosen = np.sort(chosen).astype(np.int64)
+        part_sizes = np.diff(np.searchsorted(chosen, bounds))
+        return balance_in_parts(
+            pool, chosen, bounds, tables.first, tables.second, tables.cell_offset, tables.n_categories,
+            np.outer(part_sizes, tables.shares), BALANCE_ROUNDS, self.words, np.int64(BALANCE_STREAM + index),
         )  # fmt: skip
 
     def batch_sizes(self) -> list[int]:

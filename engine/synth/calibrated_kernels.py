@@ -306,3 +306,62 @@ def balance_selection(
             _add(deviation, pool[in_row], first, second, cell_offset, n_categories, 1.0)
             inside[i], outside[j] = in_row, out_row
     return np.sort(inside)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def balance_in_parts(
+    pool: np.ndarray, selected: np.ndarray, bounds: np.ndarray, first: np.ndarray, second: np.ndarray,
+    cell_offset: np.ndarray, n_categories: np.ndarray, targets: np.ndarray, rounds: int, key_words: np.ndarray,
+    stream: np.int64,
+) -> np.ndarray:  # fmt: skip
+    """`balance_selection` of each part of the pool (rows bounds[p]..bounds[p + 1] − 1; `selected` sorted) on its
+    own, towards targets[p], with `rounds` proposals per selected row from stream `stream` + p·2^40. The parts run
+    in parallel and are fixed by the caller, so the result does not depend on the number of threads."""
+    n_parts = bounds.shape[0] - 1
+    starts = np.searchsorted(selected, bounds)
+    out = np.empty_like(selected)
+    for p in prange(n_parts):
+        lo = bounds[p]
+        rows = selected[starts[p] : starts[p + 1]] - lo
+        out[starts[p] : starts[p + 1]] = lo + balance_selection(
+            pool[lo : bounds[p + 1]], rows, first, second, cell_offset, n_categories, targets[p],
+            rounds * rows.shape[0], key_words, stream + np.int64(p) * np.int64(1 << 40),
+        )  # fmt: skip
+    return out
+
+
+@njit(cache=True, nogil=True)
+def calibration_factors(
+    categories: np.ndarray, targets: np.ndarray, target_offset: np.ndarray, iterations: int, tolerance: float,
+    cap: float,
+) -> np.ndarray:  # fmt: skip
+    """Iterative proportional fitting of one factor per (column, category), in [1/cap, cap], so that the rows of
+    `categories` weighted by the product of their factors have each column's shares targets[target_offset[c]:]:
+    sweeps over the columns until no share moves by more than `tolerance` (relative) or `iterations` sweeps."""
+    n_rows, n_columns = categories.shape
+    factors = np.ones(targets.shape[0])
+    weights = np.ones(n_rows)
+    current = np.empty(targets.shape[0])
+    ratio = np.empty(targets.shape[0])
+    for _ in range(iterations):
+        largest_change = 0.0
+        for c in range(n_columns):
+            base = target_offset[c]
+            k = target_offset[c + 1] - base
+            current[base : base + k] = 0.0
+            total = 0.0
+            for r in range(n_rows):
+                current[base + categories[r, c]] += weights[r]
+                total += weights[r]
+            for j in range(base, base + k):
+                share = current[j] / total
+                change = targets[j] / share if share > 0.0 and targets[j] > 0.0 else 1.0
+                largest_change = max(largest_change, abs(change - 1.0))
+                capped = min(max(factors[j] * change, 1.0 / cap), cap)
+                ratio[j] = capped / factors[j]
+                factors[j] = capped
+            for r in range(n_rows):
+                weights[r] *= ratio[base + categories[r, c]]
+        if largest_change < tolerance:
+            break
+    return factors
