@@ -33,7 +33,9 @@ column from conditional tables:
 5. **Balancing.** A weighted draw matches the released shares only in expectation: its sampling noise alone puts
    the 1-way TVD of 27,000 records near 0.008. The selection is then improved by exchanges with the rest of the
    pool (`balance_selection`), each kept when it brings the selection's counts closer (L1) to the released tables
-   of one column and of every pair of columns (R ≥ 2): BALANCE_ROUNDS proposals per selected record.
+   of one column and of every pair of columns (R ≥ 2): BALANCE_ROUNDS proposals per selected record. Pools of
+   2 × BALANCE_PART_ROWS candidates or more are balanced in fixed parts, in parallel (`balance_in_parts`; the
+   parts' leftover deviations add up, so parts smaller than that cost TVD).
 
 Everything is a function of the aggregates and a post-processing seed: no sensitive data, no privacy cost.
 """
