@@ -19,6 +19,7 @@ from test_cli import assert_clean_error, invoke
 
 from sdsynth.engine import IngestOptions, ParameterError, count_combinations, encode, protect_k_anonymity
 from sdsynth.engine.synth import AggregateSeededParameters
+from sdsynth.engine.synth import calibrated as calibrated_module
 from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
 from sdsynth.engine.synth.calibrated import (
     CalibratedSampler,
@@ -45,15 +46,22 @@ def _released(aggs) -> set[frozenset[int]]:  # type: ignore[no-untyped-def]
     R=st.integers(1, 3),
     k=st.integers(1, 3),
     target=st.integers(0, 40),
+    cover_share=st.sampled_from([calibrated_module.COVER_SHARE, 0.5]),
 )
-def test_only_released_combinations(table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int, target: int) -> None:
+def test_only_released_combinations(
+    table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int, target: int, cover_share: float
+) -> None:
+    """Whatever the table, R and k, with the default coverage step (step 7: 5 %, so seeded records from 20 records
+    on) or half of the records seeded with released combinations the batch lacks: every combination is released."""
     frame, multi = table
     aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
     if aggs.record_count == 0 or not len(aggs.keys):
         with pytest.raises(ParameterError) if target else _no_error():
             aggregate_seeded(aggs, target, CALIBRATED, seed=1)
         return
-    out = aggregate_seeded(aggs, target, CALIBRATED, seed=1, n_threads=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibrated_module, "COVER_SHARE", cover_share)
+        out = aggregate_seeded(aggs, target, CALIBRATED, seed=1, n_threads=2)
     assert out.n_records == target
     released = _released(aggs)
     for r in range(out.n_records):
@@ -83,6 +91,42 @@ def test_both_orders_draw_only_released_combinations(
         assert categories.min() >= 0 and (categories < network.n_categories).all()
         for row in categories:
             rec = sorted(int(network.value_ids[network.value_offset[c] + j - 1]) for c, j in enumerate(row) if j)
+            for length in range(1, min(R, len(rec)) + 1):
+                assert all(frozenset(sub) in released for sub in itertools.combinations(rec, length))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(table=categorical_tables(max_rows=40, max_columns=5, max_values=3), R=st.integers(1, 3), k=st.integers(1, 3))
+def test_seeded_records_hold_their_seed_and_only_released_combinations(
+    table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int
+) -> None:
+    """Records drawn from presets (step 7), in both orders: a seed that is a released combination with its values
+    in distinct columns comes back inside a record of released combinations only; any other seed (here: a released
+    combination with one attribute swapped for another of the release) comes back as a row of −1."""
+    frame, multi = table
+    aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
+    if aggs.record_count == 0 or not len(aggs.keys):
+        return
+    sampler = CalibratedSampler(aggs, 10, seed=1)
+    released = _released(aggs)
+    singles = sorted(next(iter(c)) for c in released if len(c) == 1)
+    seeds = [sorted(c) for c in released] + [sorted((set(c) - {min(c)}) | {a}) for c in released for a in singles]
+    seeds = [seed for seed in seeds if seed]
+    offsets = np.concatenate([[0], np.cumsum([len(seed) for seed in seeds])]).astype(np.int64)
+    ids = np.array([a for seed in seeds for a in seed], dtype=np.int64)
+    for network in build_networks(aggs):
+        column = {int(network.value_ids[network.value_offset[c] + j]): c for c in range(len(network.n_categories))
+                  for j in range(network.n_categories[c] - 1)}  # fmt: skip
+        rows = sampler._draw(network, 0, len(seeds), offsets, ids)
+        for seed, row in zip(seeds, rows, strict=True):
+            valid = len({column[a] for a in seed}) == len(seed) and all(
+                frozenset(sub) in released for n in range(1, len(seed) + 1) for sub in itertools.combinations(seed, n)
+            )
+            if not valid:
+                assert (row == -1).all(), (seed, row)
+                continue
+            rec = sorted(int(network.value_ids[network.value_offset[c] + j - 1]) for c, j in enumerate(row) if j)
+            assert set(seed) <= set(rec)
             for length in range(1, min(R, len(rec)) + 1):
                 assert all(frozenset(sub) in released for sub in itertools.combinations(rec, length))
 
@@ -586,6 +630,96 @@ def test_calibration_factors_reach_reachable_shares() -> None:
     for c, (lo, hi) in enumerate([(0, 3), (3, 5)]):
         shares = np.bincount(categories[:, c], weights=weights) / weights.sum()
         np.testing.assert_allclose(shares, targets[lo:hi], atol=1e-8)
+
+
+def test_least_harm_insertion_replaces_the_row_the_targets_miss_least() -> None:
+    """New rows replace, each, the row whose exchange leaves the smallest L1 distance to the targets among the rows
+    that are not the only holder of a combination (brute force over every row: 500 tries of 8 rows); no
+    combination the rows held is lost, and no row is replaced twice."""
+    from sdsynth.engine.kernels.chacha import key_words, stream_key
+    from sdsynth.engine.kernels.counting import build_lookup_table
+    from sdsynth.engine.kernels.keys import KeyLayout
+    from sdsynth.engine.synth.calibrated_kernels import insert_least_harm
+
+    rng = np.random.default_rng(4)
+    rows = np.array([[1, 1], [1, 1], [2, 1], [2, 2], [1, 2], [1, 2], [0, 1], [2, 1]], dtype=np.int16)
+    tables = [(0, -1), (1, -1), (0, 1)]
+    targets = [rng.uniform(0, 3, size=3), rng.uniform(0, 3, size=3), rng.uniform(0, 1, size=(3, 3))]
+    flat = np.concatenate([t.ravel() for t in targets])
+    args = (np.array([0, 1, 0]), np.array([-1, -1, 1]), np.array([0, 3, 6]), np.full(2, 3, dtype=np.int64))
+    layout = KeyLayout.for_attributes(4, 2)  # attributes 0, 1 (column 0) and 2, 3 (column 1)
+    combos = [(a,) for a in range(4)] + [(a, b) for a in (0, 1) for b in (2, 3)]
+    tkeys, tidx = build_lookup_table(np.array([layout.pack(c) for c in combos], dtype=np.uint64),
+                                     np.arange(1, len(combos) + 1))  # fmt: skip
+
+    def held(r: np.ndarray) -> Counter:
+        ids = [j - 1 for j in r[:1] if j] + [1 + j for j in r[1:] if j]
+        return Counter(c for n in (1, 2) for c in itertools.combinations(ids, n))
+
+    def insert(new: np.ndarray) -> np.ndarray:
+        counts = sum((held(r) for r in rows), Counter())
+        return insert_least_harm(
+            rows, new, *args, flat, 500, key_words(stream_key(1)), 3, np.arange(4), np.array([0, 2]), 2,
+            layout.bits, layout.slots, tkeys, tidx, np.array([counts[c] for c in combos], dtype=np.int64),
+        )  # fmt: skip
+
+    new = np.array([[2, 2], [0, 2]], dtype=np.int16)
+    total = sum((held(r) for r in rows), Counter())
+    sole = [i for i, r in enumerate(rows) if any(total[c] == 1 for c in held(r))]
+    assert sole  # rows 3 (combination (1, 3)) and 6 (nothing: an empty first column) below
+    out = insert(new[:1])
+    candidates = [np.concatenate([np.delete(rows, i, axis=0), new[:1]]) for i in range(len(rows)) if i not in sole]
+    distances = [_l1_to_targets(c, np.arange(len(c)), tables, targets) for c in candidates]
+    assert np.isclose(_l1_to_targets(out, np.arange(len(out)), tables, targets), min(distances))
+    both = insert(new)
+    changed = np.flatnonzero((both != rows).any(axis=1))
+    assert len(changed) == 2 and sorted(map(tuple, both[changed].tolist())) == sorted(map(tuple, new.tolist()))
+    assert set(total) <= set(sum((held(r) for r in both), Counter()))
+
+
+def _missing_released(aggs, records) -> set[frozenset[int]]:  # type: ignore[no-untyped-def]
+    """Released combinations absent from the records (brute force over every record's sub-combinations)."""
+    seen: set[frozenset[int]] = set()
+    for r in range(records.n_records):
+        rec = records.record(r).tolist()
+        for length in range(1, min(aggs.reporting_length, len(rec)) + 1):
+            seen.update(frozenset(sub) for sub in itertools.combinations(rec, length))
+    return _released(aggs) - seen
+
+
+def _clustered_table(n: int, seed: int) -> pl.DataFrame:
+    """Six columns that mostly repeat a record's base value, otherwise any value or empty: many rare combinations."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 4, size=n)
+    columns = {}
+    for name in "ABCDEF":
+        v = np.where(rng.random(n) < 0.3, rng.integers(0, 5, size=n), base)
+        columns[name] = [f"{name}{x}" if x < 4 else "" for x in v]
+    return pl.DataFrame(columns)
+
+
+def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 7: 400 records drawn without it lack about 170 of the release's 1,450 combinations. With 5 % of the
+    records to seed, the same batch gains the missing combinations with the largest released counts (brute force),
+    loses none it had, keeps its size and only released combinations, and differs by at most 20 records."""
+    aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(2000, 1), IngestOptions()), 3), 3)
+    outputs = {}
+    for share in (0.0, 0.05):
+        monkeypatch.setattr(calibrated_module, "COVER_SHARE", share)
+        outputs[share] = aggregate_seeded(aggs, 400, CALIBRATED, seed=3)
+    before, after = (_missing_released(aggs, outputs[s]) for s in (0.0, 0.05))
+    count = {frozenset(int(x) for x in row if x >= 0): int(n) for row, n in zip(aggs.ids(), aggs.counts, strict=True)}
+    budget = int(0.05 * 400)
+    cutoff = sorted((count[c] for c in before), reverse=True)[budget - 1]
+    assert len(before) > 100 and all(count[c] <= cutoff for c in after), (len(before), len(after))
+    assert len(after) < len(before) - budget // 2 and not after - before
+    assert outputs[0.05].n_records == 400
+    records = [Counter(tuple(sorted(o.record(r).tolist())) for r in range(400)) for o in outputs.values()]
+    assert sum((records[1] - records[0]).values()) <= budget
+    released = _released(aggs)
+    for r in range(400):
+        rec = outputs[0.05].record(r).tolist()
+        assert all(frozenset(sub) in released for n in (1, 2, 3) for sub in itertools.combinations(rec, n))
 
 
 def test_balancing_brings_the_output_closer_to_the_release(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,13 +50,13 @@ from functools import cache
 
 import numpy as np
 
-from ..aggregate import Aggregates
+from ..aggregate import Aggregates, count_combinations
 from ..encode import EncodedData
 from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key
 from ..kernels.counting import build_lookup_table, table_lookup
 from ..kernels.csr import build_csr, category_codes
-from .calibrated_kernels import balance_in_parts, calibration_factors, sample_categories
+from .calibrated_kernels import balance_in_parts, calibration_factors, insert_least_harm, sample_categories
 
 POOL_FACTOR = 8  # candidates per output record, up to POOL_CANDIDATES in all
 MIN_POOL_FACTOR = 2
@@ -77,6 +77,8 @@ FREE_PARENT_CANDIDATES = 8
 BALANCE_ROUNDS = 20  # exchanges proposed per selected record (step 5)
 BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least; step 6)
 BALANCE_PARTS = 16  # at most
+COVER_SHARE = 0.05  # of a batch's records, at most, replaced by records seeded with released combinations it lacks
+COVER_TRIES = 64  # rows considered for each replacement (step 7)
 DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
 
@@ -510,9 +512,12 @@ def _to_records(aggs: Aggregates, network: Network, categories: np.ndarray) -> E
     return EncodedData(aggs.attributes, offsets, ids, "synthetic")
 
 
+NO_PRESETS = np.zeros(0, dtype=np.int64)
 PILOT_STREAM = 1 << 62  # record indices of the pilot draw: disjoint from those of the output batches
 PILOT_SELECTION = 1 << 62  # selection generator of the pilot: disjoint from those of the output batches
 BALANCE_STREAM = 1 << 61  # + selection index: the balancing's streams, disjoint from the records'
+COVER_STREAM = 1 << 60  # + batch index × BATCH_RECORDS + i: seeded record i of a batch (step 7)
+COVER_SWAP_STREAM = 3 << 59  # + batch index: the choice of the rows the seeded records replace
 
 
 class CalibratedSampler:
@@ -539,6 +544,8 @@ class CalibratedSampler:
         self.fits: dict[str, tuple[float, float]] = {}
         self.pool_factor = pool_factor(target)
         self.balance: BalanceTables | None = None
+        self.attribute_column = np.zeros(0, dtype=np.int64)  # per attribute: its column and category (presets)
+        self.attribute_category = np.zeros(0, dtype=np.int64)
         if target:
             model = model or release_model(aggs)
             self.balance = balance_tables(model)
@@ -563,14 +570,24 @@ class CalibratedSampler:
                 best = (sum(fit), network, factors)
         assert best is not None
         _, self.network, self.factors = best
+        n_attributes = self.aggs.attributes.n_attributes
+        self.attribute_column = np.full(n_attributes, -1, dtype=np.int64)
+        self.attribute_category = np.zeros(n_attributes, dtype=np.int64)
+        for c, ids in enumerate(model.r.value_ids):
+            self.attribute_column[ids] = c
+            self.attribute_category[ids] = np.arange(1, len(ids) + 1)
 
-    def _draw(self, net: Network, first: int, count: int) -> np.ndarray:
+    def _draw(
+        self, net: Network, first: int, count: int, preset_offsets: np.ndarray = NO_PRESETS,
+        preset_ids: np.ndarray = NO_PRESETS,
+    ) -> np.ndarray:  # fmt: skip
         return sample_categories(
             np.int64(first), count, net.order, net.free_order, net.column_first, net.entry_column, net.parent_first,
             net.parent_entries, net.parents, net.strides, net.cpt,
             net.cpt_offset, net.n_categories, net.value_ids, net.value_offset, self.ext, self.ext_empty,
             max(self.aggs.reporting_length, 1), self.aggs.layout.bits, self.aggs.layout.slots, self.tkeys, self.tidx,
-            self.words, self.single, self.pair,
+            self.words, self.single, self.pair, preset_offsets, preset_ids, self.attribute_column,
+            self.attribute_category,
         )  # fmt: skip
 
     def _select(
@@ -608,7 +625,39 @@ class CalibratedSampler:
         if size == 0 or self.network is None:
             return _empty(self.aggs)
         pool = self._draw(self.network, index * self.pool_factor * BATCH_RECORDS, self.pool_factor * size)
-        return _to_records(self.aggs, self.network, pool[self._select(pool, self.factors, index, size)])
+        chosen = self._cover(pool[self._select(pool, self.factors, index, size)], index)
+        return _to_records(self.aggs, self.network, chosen)
+
+    def _cover(self, chosen: np.ndarray, index: int) -> np.ndarray:
+        """Step 7: the released combinations the batch lacks, those with the largest released counts first (up to
+        COVER_SHARE of the batch), each seeded into a record drawn by the law given it, which replaces the row whose
+        exchange moves the batch least from the released tables and that is not the only holder of a released
+        combination (`insert_least_harm`), so the batch gains combinations and loses none. A seed combination whose
+        sub-combinations were not all released is skipped, so the guarantee holds."""
+        tables = self.balance
+        budget = int(COVER_SHARE * len(chosen))
+        if tables is None or budget == 0 or self.network is None:
+            return chosen
+        aggs = self.aggs
+        present = count_combinations(_to_records(aggs, self.network, chosen), aggs.reporting_length)
+        counts = np.zeros(len(aggs.keys), dtype=np.int64)  # per released combination: the rows holding it
+        held = table_lookup(self.tkeys, self.tidx, present.keys) - 1  # −1: not released (cannot happen)
+        counts[held[held >= 0]] = present.counts[held >= 0]
+        missing = np.flatnonzero(counts == 0)
+        if len(missing) == 0:
+            return chosen
+        seeds = missing[np.argsort(-aggs.counts[missing], kind="stable")[:budget]]
+        ids = aggs.layout.unpack(aggs.keys[seeds], aggs.reporting_length)
+        offsets = np.concatenate([[0], np.cumsum((ids >= 0).sum(axis=1))]).astype(np.int64)
+        seeded = self._draw(self.network, COVER_STREAM + index * BATCH_RECORDS, len(seeds), offsets,
+                            ids[ids >= 0].astype(np.int64))  # fmt: skip
+        seeded = seeded[(seeded >= 0).all(axis=1)]
+        return insert_least_harm(
+            chosen, seeded, tables.first, tables.second, tables.cell_offset, tables.n_categories,
+            len(chosen) * tables.shares, COVER_TRIES, self.words, np.int64(COVER_SWAP_STREAM + index),
+            self.network.value_ids, self.network.value_offset, aggs.reporting_length, aggs.layout.bits,
+            aggs.layout.slots, self.tkeys, self.tidx, counts,
+        )  # fmt: skip
 
 
 def pool_factor(target: int) -> int:

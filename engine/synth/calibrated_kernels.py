@@ -182,9 +182,15 @@ def sample_categories(
     strides: np.ndarray, cpt: np.ndarray, cpt_offset: np.ndarray, n_categories: np.ndarray,
     value_ids: np.ndarray, value_offset: np.ndarray, ext: np.ndarray, ext_empty: np.ndarray, max_length: int,
     bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, key_words: np.ndarray, single: np.ndarray,
-    pair: np.ndarray,
+    pair: np.ndarray, preset_offsets: np.ndarray, preset_ids: np.ndarray, attribute_column: np.ndarray,
+    attribute_category: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """Records first..first+count−1 as category codes (records × columns; 0 = empty, j = the column's j-th value).
+
+    With presets (preset_offsets non-empty), record b starts from the attributes preset_ids[preset_offsets[b]:
+    preset_offsets[b + 1]] (each in column attribute_column[a] as category attribute_category[a]) and draws the
+    other columns given them; a record whose presets do not form a combination whose every sub-combination was
+    released comes back as −1 in every column.
 
     Column c is drawn from the conditional table of its best-ranked parent set whose columns are already drawn
     (entries column_first[c]..column_first[c + 1], best first, see `calibrated._parent_sets`). Values that would
@@ -210,16 +216,41 @@ def sample_categories(
         current = column_first[1:] - 1  # per column, its best parent set with every column drawn: none yet
         score = np.zeros(n_columns, dtype=np.float64)
         fresh = np.ones(n_columns, dtype=np.bool_)
+        n = 0
+        n_preset = 0
+        if preset_offsets.shape[0] > 0:
+            for q in range(preset_offsets[b], preset_offsets[b + 1]):
+                z = preset_ids[q]
+                c = attribute_column[z]
+                if placed[c] or (allowed[z >> 6] >> np.uint64(z & 63)) & np.uint64(1) == 0:
+                    n_preset = -1  # two values of one column, or a combination not released
+                    break
+                placed[c] = True
+                record[c] = attribute_category[z]
+                _restrict(
+                    allowed, rec, n, z, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair
+                )
+                n = insert_sorted(rec, n, z)
+                n_preset += 1
+            if n_preset < 0:
+                record[:] = -1
+                continue
         if free_order:
             for u in range(n_columns):
                 score[u], _ = _masked_row(current[u], u, record, parents, strides, cpt, cpt_offset, n_categories,
                                           value_ids, value_offset, allowed, weights)  # fmt: skip
-        n = 0
-        for t in range(n_columns):
+            for u in range(n_columns):
+                if placed[u]:
+                    _update_scores(u, True, placed, current, score, record, entry_column, parent_first,
+                                   parent_entries, parents, strides, cpt, cpt_offset, n_categories, value_ids,
+                                   value_offset, allowed, weights, fresh)  # fmt: skip
+        for t in range(n_columns - n_preset if free_order else n_columns):
             c = order[t]
             if free_order:
                 c = _most_allowed(order, placed, current, score, fresh, record, parents, strides, cpt, cpt_offset,
                                   n_categories, value_ids, value_offset, allowed, weights)  # fmt: skip
+            elif placed[c]:
+                continue
             placed[c] = True
             values, blocked = _masked_row(current[c], c, record, parents, strides, cpt, cpt_offset, n_categories,
                                           value_ids, value_offset, allowed, weights)  # fmt: skip
@@ -232,7 +263,7 @@ def sample_categories(
                     allowed, rec, n, z, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair
                 )
                 n = insert_sorted(rec, n, z)
-            if free_order and t + 1 < n_columns:
+            if free_order and t + 1 < n_columns - n_preset:
                 _update_scores(c, j > 0, placed, current, score, record, entry_column, parent_first, parent_entries,
                                parents, strides, cpt, cpt_offset, n_categories, value_ids, value_offset, allowed,
                                weights, fresh)  # fmt: skip
@@ -365,3 +396,89 @@ def calibration_factors(
         if largest_change < tolerance:
             break
     return factors
+
+
+@njit(cache=True, nogil=True)
+def _combinations_of(
+    row: np.ndarray, value_ids: np.ndarray, value_offset: np.ndarray, max_length: int, bits: int, slots: int,
+    tkeys: np.ndarray, tidx: np.ndarray, counts: np.ndarray, step: int, ids: np.ndarray, pos: np.ndarray,
+    prefix: np.ndarray,
+) -> bool:  # fmt: skip
+    """Over the released combinations of length ≤ max_length in `row` (category codes; tkeys/tidx: released key →
+    index + 1): with step 0, whether one of them has counts[index] == 1 (the row is its only holder); otherwise
+    add `step` to their counts."""
+    n = 0
+    for c in range(row.shape[0]):
+        if row[c] > 0:
+            n = insert_sorted(ids, n, value_ids[value_offset[c] + row[c] - 1])
+    mask = np.uint64(tkeys.shape[0] - 1)
+    d = 0
+    pos[0] = 0
+    prefix[0] = np.uint64(0)
+    while d >= 0:  # depth-first over the subsets of ids[:n], in ascending order (the packed key's order)
+        i = pos[d]
+        if i >= n:
+            d -= 1
+            continue
+        pos[d] = i + 1
+        key = prefix[d] | (np.uint64(ids[i] + 1) << np.uint64(bits * (slots - 1 - d)))
+        j = _get(tkeys, tidx, mask, key) - 1
+        if j >= 0:
+            if step == 0:
+                if counts[j] == 1:
+                    return True
+            else:
+                counts[j] += step
+        if d + 1 < max_length and i + 1 < n:
+            d += 1
+            pos[d] = i + 1
+            prefix[d] = key
+    return False
+
+
+@njit(cache=True, nogil=True)
+def insert_least_harm(
+    rows: np.ndarray, new_rows: np.ndarray, first: np.ndarray, second: np.ndarray, cell_offset: np.ndarray,
+    n_categories: np.ndarray, target: np.ndarray, tries: int, key_words: np.ndarray, stream: np.int64,
+    value_ids: np.ndarray, value_offset: np.ndarray, max_length: int, bits: int, slots: int, tkeys: np.ndarray,
+    tidx: np.ndarray, counts: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """A copy of `rows` where each of `new_rows` (in turn, at most one per row) has replaced a row: of `tries` rows
+    drawn at random among those not replaced yet, the one whose exchange raises Σ |deviation| the least (the L1
+    distance of `balance_selection` between the rows' counts and `target`) and that is not the only holder of a
+    released combination (`counts`: per released combination, how many rows hold it; kept up to date). ChaCha20
+    stream `stream`."""
+    out = rows.copy()
+    deviation = -target
+    for r in range(out.shape[0]):
+        _add(deviation, out[r], first, second, cell_offset, n_categories, 1.0)
+    replaced = np.zeros(out.shape[0], dtype=np.bool_)
+    ids = np.empty(rows.shape[1] + 1, dtype=np.int64)
+    pos = np.empty(max_length + 1, dtype=np.int64)
+    prefix = np.empty(max_length + 1, dtype=np.uint64)
+    state = np.empty(34, dtype=np.uint32)
+    init_state(state, key_words, stream)
+    for q in range(min(new_rows.shape[0], out.shape[0])):
+        best = -1
+        least = np.inf
+        for _ in range(tries):
+            i = uniform_below(state, out.shape[0])
+            if replaced[i]:
+                continue
+            change = _exchange_change(deviation, out[i], new_rows[q], first, second, cell_offset, n_categories)
+            if change < least and not _combinations_of(
+                out[i], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 0, ids, pos, prefix
+            ):
+                least = change
+                best = i
+        if best < 0:
+            continue
+        _add(deviation, out[best], first, second, cell_offset, n_categories, -1.0)
+        _add(deviation, new_rows[q], first, second, cell_offset, n_categories, 1.0)
+        _combinations_of(out[best], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, -1, ids,
+                         pos, prefix)  # fmt: skip
+        _combinations_of(new_rows[q], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 1, ids,
+                         pos, prefix)  # fmt: skip
+        out[best] = new_rows[q]
+        replaced[best] = True
+    return out
