@@ -51,7 +51,7 @@ def _released(aggs) -> set[frozenset[int]]:  # type: ignore[no-untyped-def]
 def test_only_released_combinations(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int, target: int, cover_share: float
 ) -> None:
-    """Whatever the table, R and k, with the default coverage step (step 7: 5 %, so seeded records from 20 records
+    """Whatever the table, R and k, with the default coverage step (coverage: 5 %, so seeded records from 20 records
     on) or half of the records seeded with released combinations the batch lacks: every combination is released."""
     frame, multi = table
     aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
@@ -100,7 +100,7 @@ def test_both_orders_draw_only_released_combinations(
 def test_seeded_records_hold_their_seed_and_only_released_combinations(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int
 ) -> None:
-    """Records drawn from presets (step 7), in both orders: a seed that is a released combination with its values
+    """Records drawn from presets (coverage), in both orders: a seed that is a released combination with its values
     in distinct columns comes back inside a record of released combinations only; any other seed (here: a released
     combination with one attribute swapped for another of the release) comes back as a row of −1."""
     frame, multi = table
@@ -699,7 +699,7 @@ def _clustered_table(n: int, seed: int) -> pl.DataFrame:
 
 
 def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Step 7: 400 records drawn without it lack about 170 of the release's 1,450 combinations. With 5 % of the
+    """Coverage: 400 records drawn without it lack about 170 of the release's 1,450 combinations. With 5 % of the
     records to seed, the same batch gains the missing combinations with the largest released counts (brute force),
     loses none it had, keeps its size and only released combinations, and differs by at most 20 records."""
     aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(2000, 1), IngestOptions()), 3), 3)

@@ -80,11 +80,11 @@ COMPLETION_TOLERANCE = 0.05  # records: a sweep that moves no cell by more stops
 FACTOR_CAP = 4.0
 SECOND_PARENT_CANDIDATES = 8
 FREE_PARENT_CANDIDATES = 8
-BALANCE_ROUNDS = 20  # exchanges proposed per selected record (step 5)
-BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least; step 6)
+BALANCE_ROUNDS = 20  # exchanges proposed per selected record (balancing, step 5 above)
+BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least)
 BALANCE_PARTS = 16  # at most
 COVER_SHARE = 0.05  # of a batch's records, at most, replaced by records seeded with released combinations it lacks
-COVER_TRIES = 64  # rows considered for each replacement (step 7)
+COVER_TRIES = 64  # rows considered for each replacement (coverage, step 6 above)
 DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
 
@@ -522,7 +522,7 @@ NO_PRESETS = np.zeros(0, dtype=np.int64)
 PILOT_STREAM = 1 << 62  # record indices of the pilot draw: disjoint from those of the output batches
 PILOT_SELECTION = 1 << 62  # selection generator of the pilot: disjoint from those of the output batches
 BALANCE_STREAM = 1 << 61  # + selection index: the balancing's streams, disjoint from the records'
-COVER_STREAM = 1 << 60  # + batch index × BATCH_RECORDS + i: seeded record i of a batch (step 7)
+COVER_STREAM = 1 << 60  # + batch index × BATCH_RECORDS + i: seeded record i of a batch (coverage)
 COVER_SWAP_STREAM = 3 << 59  # + batch index: the choice of the rows the seeded records replace
 
 
@@ -635,7 +635,7 @@ class CalibratedSampler:
         return _to_records(self.aggs, self.network, chosen)
 
     def _cover(self, chosen: np.ndarray, index: int) -> np.ndarray:
-        """Step 7: the released combinations the batch lacks, those with the largest released counts first (up to
+        """Coverage (step 6 above): the released combinations the batch lacks, largest released counts first (up to
         COVER_SHARE of the batch), each seeded into a record drawn by the law given it, which replaces the row whose
         exchange moves the batch least from the released tables and that is not the only holder of a released
         combination (`insert_least_harm`), so the batch gains combinations and loses none. A seed combination whose
