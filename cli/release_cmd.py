@@ -49,7 +49,7 @@ from ._dp_options import (
     dp_parameters,
 )
 from .aggregate_cmd import ReportingLengthOpt, ResolutionOpt
-from .synthesize_cmd import Method, SamplingLawOpt, _method, _records, aggregate_seeded_parameters
+from .synthesize_cmd import CoverageOpt, Method, SamplingLawOpt, _method, _records, aggregate_seeded_parameters
 
 
 def _load_config(ctx: typer.Context, value: Path | None) -> Path | None:
@@ -111,6 +111,7 @@ def release(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Makes synthesis reproducible (never DP noise).")] = None,
     sampling_law: SamplingLawOpt = None,
+    coverage: CoverageOpt = None,
     delta: DeltaOpt = None,
     percentile: PercentileOpt = None,
     percentile_epsilon_proportion: PercentileShareOpt = None,
@@ -194,11 +195,13 @@ def release(
     settings = ReleaseSettings(
         out=out, private_out=private_out, options=options, dp=dp_params, resolution=k,
         reporting_length=reporting_length, method=method or None, records=records, seed=seed,
-        aggregate_seeded=aggregate_seeded_parameters(sampling_law), overwrite=overwrite, n_threads=threads,
+        aggregate_seeded=aggregate_seeded_parameters(sampling_law, coverage=coverage), overwrite=overwrite,
+        n_threads=threads,
         ledger_path=ledger, dataset_id=dataset_id, budget=budget, title=title,
     )  # fmt: skip
-    if sampling_law is not None and settings.method != "aggregate-seeded":
-        raise ParameterError("--sampling-law applies to aggregate-seeded synthesis (the method with --dp)")
+    for flag, value in (("--sampling-law", sampling_law), ("--coverage", coverage)):
+        if value is not None and settings.method != "aggregate-seeded":
+            raise ParameterError(f"{flag} applies to aggregate-seeded synthesis (the method with --dp)")
     path = resolve_input(input, quiet)
     if dry_run:
         from sdsynth.engine.dry_run import describe_release

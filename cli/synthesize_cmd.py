@@ -73,6 +73,17 @@ SamplingLawOpt = Annotated[
     ),
 ]
 
+CoverageOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--coverage",
+        help="calibrated law: share of each batch's records (0 to 1) that may be drawn from released combinations "
+        "the batch lacks, largest released counts first, so that combinations the release counts many times do not "
+        "vanish; more covers more rare combinations at some cost in 1- and 2-way fidelity (docs/synthesis.md, "
+        "step 7) [default: 0.05]",
+    ),
+]
+
 
 def aggregate_seeded_parameters(
     sampling_law: SamplingLaw | None,
@@ -80,6 +91,7 @@ def aggregate_seeded_parameters(
     weight_selection_percentile: int | None = None,
     aggregate_counts_scale_factor: float | None = None,
     batch_size: int | None = None,
+    coverage: float | None = None,
 ) -> Any:
     """AggregateSeededParameters from the CLI options; the reference law's options are refused with the other law."""
     from sdsynth.engine.errors import ParameterError
@@ -100,6 +112,7 @@ def aggregate_seeded_parameters(
         weight_selection_percentile=95 if weight_selection_percentile is None else weight_selection_percentile,
         aggregate_counts_scale_factor=aggregate_counts_scale_factor,
         sampling_law=law,
+        coverage=coverage,
         **({"batch_size": batch_size} if batch_size is not None else {}),
     )
 
@@ -199,6 +212,7 @@ def synthesize(
         typer.Option("--batch-size", help="aggregate-seeded: records built side by side [default: 256]"),
     ] = None,
     sampling_law: SamplingLawOpt = None,
+    coverage: CoverageOpt = None,
     dp: DpOpt = False,
     epsilon: EpsilonOpt = None,
     delta: DeltaOpt = None,
@@ -253,6 +267,7 @@ def synthesize(
         "--use-synthetic-counts": use_synthetic_counts or None, "--batch-size": batch_size,
         "--weight-selection-percentile": weight_selection_percentile,
         "--aggregate-counts-scale-factor": aggregate_counts_scale_factor, "--sampling-law": sampling_law,
+        "--coverage": coverage,
     }  # fmt: skip
     if method_choice is not Method.aggregate_seeded:
         used = [k for k, v in aggregate_options.items() if v is not None]
@@ -283,7 +298,12 @@ def synthesize(
     agg_params = None
     if method_choice is Method.aggregate_seeded:
         agg_params = aggregate_seeded_parameters(
-            sampling_law, use_synthetic_counts, weight_selection_percentile, aggregate_counts_scale_factor, batch_size
+            sampling_law,
+            use_synthetic_counts,
+            weight_selection_percentile,
+            aggregate_counts_scale_factor,
+            batch_size,
+            coverage,
         )
     check_output_dir(out, overwrite)
     if private_out is not None:

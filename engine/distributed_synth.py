@@ -28,10 +28,12 @@ def _batch(sampler: CalibratedSampler, index: int, size: int, threads: int) -> E
     return sampler.batch(index, size)
 
 
-def iter_synthesize_distributed(aggs: Aggregates, target: int, seed: int | None, engine: Any) -> Iterator[EncodedData]:
+def iter_synthesize_distributed(
+    aggs: Aggregates, target: int, seed: int | None, engine: Any, coverage: float | None = None
+) -> Iterator[EncodedData]:
     """The synthetic records in output order, one batch at a time (every batch is computed on the workers
     concurrently; at most the batches not yet consumed wait in the workers' memory)."""
-    sampler = CalibratedSampler(aggs, target, seed)
+    sampler = CalibratedSampler(aggs, target, seed, coverage=coverage)
     sizes = sampler.batch_sizes()
     if not sizes:
         return
@@ -47,10 +49,12 @@ def iter_synthesize_distributed(aggs: Aggregates, target: int, seed: int | None,
         yield batch
 
 
-def synthesize_distributed(aggs: Aggregates, target: int, seed: int | None, engine: Any) -> EncodedData:
+def synthesize_distributed(
+    aggs: Aggregates, target: int, seed: int | None, engine: Any, coverage: float | None = None
+) -> EncodedData:
     """`target` calibrated-law records drawn on the cluster; with the same seed, equal to the concatenation of
-    `calibrated_batches(aggs, target, seed)`."""
-    parts = [(b.offsets, b.ids) for b in iter_synthesize_distributed(aggs, target, seed, engine)]
+    `calibrated_batches(aggs, target, seed, coverage)`."""
+    parts = [(b.offsets, b.ids) for b in iter_synthesize_distributed(aggs, target, seed, engine, coverage)]
     if not parts:
         return EncodedData(aggs.attributes, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), "synthetic")
     offsets, ids = _concat_csr(parts)

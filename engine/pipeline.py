@@ -24,6 +24,7 @@ from .release_reader import load_release
 from .rust_format import rust_float
 from .synth import AggregateSeededParameters, create
 from .synth.aggregate_seeded import aggregate_seeded_batches, concat_records, resolve_sampling_law
+from .synth.calibrated import COVER_SHARE
 from .synthetic_output import streamed, write_synthetic_files
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ def aggregate_seeded_output(
     if cluster is not None and params.sampling_law == "calibrated" and target is not None:
         from .distributed_synth import iter_synthesize_distributed
 
-        batches = iter_synthesize_distributed(aggs, target, seed, cluster)
+        batches = iter_synthesize_distributed(aggs, target, seed, cluster, params.coverage)
     else:
         batches = aggregate_seeded_batches(aggs, target, params, seed, n_threads)
     if streamed(target if target is not None else aggs.record_count):
@@ -298,7 +299,8 @@ def synthesis_parameters(p: AggregateSeededParameters) -> dict[str, Any]:
     """The aggregate-seeded options that shaped the synthetic records (for release_info and the manifest)."""
     chosen = {"sampling_law_chosen_by": p.chosen_by} if p.chosen_by else {}
     if p.sampling_law != "reference":
-        return {"sampling_law": p.sampling_law, **chosen}
+        coverage = COVER_SHARE if p.coverage is None else p.coverage
+        return {"sampling_law": p.sampling_law, **chosen, "coverage": coverage}
     return {
         "sampling_law": p.sampling_law,
         **chosen,

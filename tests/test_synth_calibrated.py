@@ -414,6 +414,29 @@ def test_cli_records_the_law(tmp_path: Path) -> None:
     assert_clean_error(kanon, "applies to aggregate-seeded")
 
 
+def test_cli_coverage_option(tmp_path: Path) -> None:
+    """--coverage reaches the sampler and release_info (default 0.05 recorded too); out-of-range values and the
+    reference law are refused cleanly."""
+    path = tmp_path / "t.csv"
+    _table(2000, 8).write_csv(path)
+    infos = []
+    for name, extra in (("default", []), ("wide", ["--coverage", "0.2"])):
+        result = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "4", "--sampling-law",
+                        "calibrated", *extra, "--out", tmp_path / name, "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        con = duckdb.connect(str(tmp_path / name / "release.duckdb"), read_only=True)
+        infos.append(dict(con.execute("SELECT key, value FROM release_info").fetchall()))
+        con.close()
+    assert [float(info["coverage"]) for info in infos] == [0.05, 0.2]
+    common = ("synthesize", path, "--dp", "--epsilon", "4")
+    assert_clean_error(invoke(*common, "--coverage", "1.5", "--out", tmp_path / "p"), "between 0 and 1")
+    assert_clean_error(invoke(*common, "--sampling-law", "reference", "--coverage", "0.1", "--out", tmp_path / "q"),
+                       "--coverage belongs to the calibrated law")  # fmt: skip
+    kanon = invoke("release", path, "--resolution", "2", "--coverage", "0.1", "--out", tmp_path / "r",
+                   "--private-out", tmp_path / "s")  # fmt: skip
+    assert_clean_error(kanon, "--coverage applies to aggregate-seeded")
+
+
 def _cells(data) -> np.ndarray:  # type: ignore[no-untyped-def]
     """(records, expanded columns): the attribute id in each column, −1 for empty."""
     cells = np.full((data.n_records, len(data.attributes.columns)), -1)
@@ -705,8 +728,15 @@ def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytes
     aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(2000, 1), IngestOptions()), 3), 3)
     outputs = {}
     for share in (0.0, 0.05):
-        monkeypatch.setattr(calibrated_module, "COVER_SHARE", share)
-        outputs[share] = aggregate_seeded(aggs, 400, CALIBRATED, seed=3)
+        outputs[share] = aggregate_seeded(
+            aggs, 400, AggregateSeededParameters(sampling_law="calibrated", coverage=share), seed=3
+        )
+    monkeypatch.setattr(calibrated_module, "COVER_SHARE", 0.05)  # the default share is the module's
+    assert np.array_equal(aggregate_seeded(aggs, 400, CALIBRATED, seed=3).ids, outputs[0.05].ids)
+    with pytest.raises(ParameterError, match="between 0 and 1"):
+        AggregateSeededParameters(coverage=-0.1)
+    with pytest.raises(ParameterError, match="belongs to the calibrated law"):
+        AggregateSeededParameters(sampling_law="reference", coverage=0.1)
     before, after = (_missing_released(aggs, outputs[s]) for s in (0.0, 0.05))
     count = {frozenset(int(x) for x in row if x >= 0): int(n) for row, n in zip(aggs.ids(), aggs.counts, strict=True)}
     budget = int(0.05 * 400)

@@ -43,7 +43,8 @@ class AggregateSeededParameters:
     """The sampling law (`calibrated`, see `calibrated.py`; pac-synth's `reference` law of spec §4.9; or `auto`, the
     one of the two that fits the released single-column distributions better, see `choose_sampling_law`) and
     pac-synth's options of the reference law (spec §6.1) plus its batch size. `chosen_by` says how an `auto` law was
-    resolved (for the release's records)."""
+    resolved (for the release's records); `coverage`, the calibrated law's share of records that may be seeded with
+    released combinations a batch lacks (None: calibrated.COVER_SHARE)."""
 
     use_synthetic_counts: bool = False
     weight_selection_percentile: int = 95
@@ -51,6 +52,7 @@ class AggregateSeededParameters:
     batch_size: int = DEFAULT_BATCH_SIZE
     sampling_law: str = DEFAULT_SAMPLING_LAW
     chosen_by: str | None = None
+    coverage: float | None = None  # calibrated law: share of records seeded with missing combinations (None: 5 %)
 
     def __post_init__(self) -> None:
         if self.sampling_law not in SAMPLING_LAWS:
@@ -61,6 +63,11 @@ class AggregateSeededParameters:
             raise ParameterError(
                 "--use-synthetic-counts and --aggregate-counts-scale-factor belong to --sampling-law reference"
             )
+        if self.coverage is not None:
+            if self.sampling_law == "reference":
+                raise ParameterError("--coverage belongs to the calibrated law (--sampling-law calibrated or auto)")
+            if not (0.0 <= self.coverage <= 1.0):
+                raise ParameterError(f"coverage must be a share of the records between 0 and 1, got {self.coverage}")
         if not (0 <= self.weight_selection_percentile <= 100):
             raise ParameterError(
                 f"weight selection percentile must be between 0 and 100, got {self.weight_selection_percentile}"
@@ -120,7 +127,7 @@ def aggregate_seeded_batches(
             raise ParameterError(
                 "--records budget spends the single-attribute budget, which only --sampling-law reference has"
             )
-        return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, seed)
+        return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, seed, params.coverage)
     return _reference_batches(aggs, target, params, seed)
 
 
@@ -144,22 +151,23 @@ def resolve_sampling_law(
         return params, None
     if target is None:
         reference_law = "auto: --records budget needs the reference law"
-        return replace(params, sampling_law="reference", chosen_by=reference_law), None
+        return replace(params, sampling_law="reference", chosen_by=reference_law, coverage=None), None
     pilot = min(target, AUTO_PILOT_RECORDS)
     if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
         return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare"), None
     model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
-    sampler = CalibratedSampler(aggs, pilot, seed, model)
+    sampler = CalibratedSampler(aggs, pilot, seed, model, params.coverage)
     drawn = sampler.batch(0, pilot)
     calibrated = release_fit(aggs, drawn, model)
-    reference_params = replace(params, sampling_law="reference")
+    reference_params = replace(params, sampling_law="reference", coverage=None)
     reference = release_fit(aggs, concat_records(aggs.attributes, _reference_batches(aggs, pilot, reference_params,
                                                                                      seed)), model)  # fmt: skip
     law = "calibrated" if sum(calibrated) <= sum(reference) else "reference"
     how = (f"auto: mean 1-/2-way TVD to the release over {pilot:,} records, calibrated {calibrated[0]:.4f} / "
            f"{calibrated[1]:.4f}, reference {reference[0]:.4f} / {reference[1]:.4f}")  # fmt: skip
     whole = law == "calibrated" and pilot == target and sampler.batch_sizes() == [target]
-    return replace(params, sampling_law=law, chosen_by=how), drawn if whole else None
+    coverage = params.coverage if law == "calibrated" else None
+    return replace(params, sampling_law=law, chosen_by=how, coverage=coverage), drawn if whole else None
 
 
 def _reference_batches(

@@ -83,7 +83,9 @@ FREE_PARENT_CANDIDATES = 8
 BALANCE_ROUNDS = 20  # exchanges proposed per selected record (balancing, step 5 above)
 BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least)
 BALANCE_PARTS = 16  # at most
-COVER_SHARE = 0.05  # of a batch's records, at most, replaced by records seeded with released combinations it lacks
+COVER_SHARE = (
+    0.05  # default share of a batch's records that may be replaced by records seeded with missing combinations
+)
 COVER_TRIES = 64  # rows considered for each replacement (coverage, step 6 above)
 DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
@@ -530,9 +532,13 @@ class CalibratedSampler:
     """The calibrated law of one release, ready to produce batches: batch i is a function of (seed, i) only, so
     batches can be drawn in any order, or on different machines, and concatenate to the same records."""
 
-    def __init__(self, aggs: Aggregates, target: int, seed: int | None = None, model: _Model | None = None) -> None:
+    def __init__(
+        self, aggs: Aggregates, target: int, seed: int | None = None, model: _Model | None = None,
+        coverage: float | None = None,
+    ) -> None:  # fmt: skip
         """`model`: a `release_model` of `aggs` the caller also uses (its tables are computed once); not kept, so
-        the sampler shipped to other machines holds only what drawing needs."""
+        the sampler shipped to other machines holds only what drawing needs. `coverage`: the share of each batch's
+        records that may be seeded with released combinations it lacks (None: COVER_SHARE)."""
         if target < 0:
             raise ParameterError(f"the number of records must be >= 0, got {target}")
         if target and (aggs.record_count <= 0 or len(aggs.keys) == 0):
@@ -549,6 +555,7 @@ class CalibratedSampler:
         self.factors: list[np.ndarray] = []
         self.fits: dict[str, tuple[float, float]] = {}
         self.pool_factor = pool_factor(target)
+        self.coverage = COVER_SHARE if coverage is None else coverage
         self.balance: BalanceTables | None = None
         self.attribute_column = np.zeros(0, dtype=np.int64)  # per attribute: its column and category (presets)
         self.attribute_category = np.zeros(0, dtype=np.int64)
@@ -636,12 +643,12 @@ class CalibratedSampler:
 
     def _cover(self, chosen: np.ndarray, index: int) -> np.ndarray:
         """Coverage (step 6 above): the released combinations the batch lacks, largest released counts first (up to
-        COVER_SHARE of the batch), each seeded into a record drawn by the law given it, which replaces the row whose
+        `coverage` of the batch), each seeded into a record drawn by the law given it, which replaces the row whose
         exchange moves the batch least from the released tables and that is not the only holder of a released
         combination (`insert_least_harm`), so the batch gains combinations and loses none. A seed combination whose
         sub-combinations were not all released is skipped, so the guarantee holds."""
         tables = self.balance
-        budget = int(COVER_SHARE * len(chosen))
+        budget = int(self.coverage * len(chosen))
         if tables is None or budget == 0 or self.network is None:
             return chosen
         aggs = self.aggs
@@ -675,9 +682,11 @@ def _empty(aggs: Aggregates) -> EncodedData:
     return EncodedData(aggs.attributes, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), "synthetic")
 
 
-def calibrated_batches(aggs: Aggregates, target: int, seed: int | None = None) -> Iterator[EncodedData]:
+def calibrated_batches(
+    aggs: Aggregates, target: int, seed: int | None = None, coverage: float | None = None
+) -> Iterator[EncodedData]:
     """`target` records drawn with the calibrated law, in batches of at most BATCH_RECORDS."""
-    sampler = CalibratedSampler(aggs, target, seed)
+    sampler = CalibratedSampler(aggs, target, seed, coverage=coverage)
     for index, size in enumerate(sampler.batch_sizes()):
         yield sampler.batch(index, size)
 
