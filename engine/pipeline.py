@@ -24,7 +24,7 @@ from .release_reader import load_release
 from .rust_format import rust_float
 from .synth import AggregateSeededParameters, create
 from .synth.aggregate_seeded import aggregate_seeded_batches, concat_records, resolve_sampling_law
-from .synth.calibrated import COVER_SHARE
+from .synth.calibrated import coverage_share
 from .synthetic_output import streamed, write_synthetic_files
 
 if TYPE_CHECKING:
@@ -299,8 +299,7 @@ def synthesis_parameters(p: AggregateSeededParameters) -> dict[str, Any]:
     """The aggregate-seeded options that shaped the synthetic records (for release_info and the manifest)."""
     chosen = {"sampling_law_chosen_by": p.chosen_by} if p.chosen_by else {}
     if p.sampling_law != "reference":
-        coverage = COVER_SHARE if p.coverage is None else p.coverage
-        return {"sampling_law": p.sampling_law, **chosen, "coverage": coverage}
+        return {"sampling_law": p.sampling_law, **chosen, "coverage": coverage_share(p.coverage)}
     return {
         "sampling_law": p.sampling_law,
         **chosen,

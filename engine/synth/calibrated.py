@@ -83,9 +83,7 @@ FREE_PARENT_CANDIDATES = 8
 BALANCE_ROUNDS = 20  # exchanges proposed per selected record (balancing, step 5 above)
 BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least)
 BALANCE_PARTS = 16  # at most
-COVER_SHARE = (
-    0.05  # default share of a batch's records that may be replaced by records seeded with missing combinations
-)
+COVER_SHARE = 0.05  # default share of a batch's records that seeded records may replace (coverage)
 COVER_TRIES = 64  # rows considered for each replacement (coverage, step 6 above)
 DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
@@ -555,7 +553,7 @@ class CalibratedSampler:
         self.factors: list[np.ndarray] = []
         self.fits: dict[str, tuple[float, float]] = {}
         self.pool_factor = pool_factor(target)
-        self.coverage = COVER_SHARE if coverage is None else coverage
+        self.coverage = coverage_share(coverage)
         self.balance: BalanceTables | None = None
         self.attribute_column = np.zeros(0, dtype=np.int64)  # per attribute: its column and category (presets)
         self.attribute_category = np.zeros(0, dtype=np.int64)
@@ -671,6 +669,11 @@ class CalibratedSampler:
             self.network.value_ids, self.network.value_offset, aggs.reporting_length, aggs.layout.bits,
             aggs.layout.slots, self.tkeys, self.tidx, counts,
         )  # fmt: skip
+
+
+def coverage_share(coverage: float | None) -> float:
+    """The share of each batch's records that coverage may replace: `coverage`, or COVER_SHARE when not given."""
+    return COVER_SHARE if coverage is None else coverage
 
 
 def pool_factor(target: int) -> int:
