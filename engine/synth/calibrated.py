@@ -62,7 +62,13 @@ from ..errors import ParameterError
 from ..kernels.chacha import key_words, stream_key
 from ..kernels.counting import build_lookup_table, table_lookup
 from ..kernels.csr import build_csr, category_codes
-from .calibrated_kernels import balance_in_parts, calibration_factors, insert_least_harm, sample_categories
+from .calibrated_kernels import (
+    balance_in_parts,
+    calibration_factors,
+    insert_least_harm,
+    pack_seeds,
+    sample_categories,
+)
 
 POOL_FACTOR = 8  # candidates per output record, up to POOL_CANDIDATES in all
 MIN_POOL_FACTOR = 2
@@ -84,6 +90,8 @@ BALANCE_ROUNDS = 20  # exchanges proposed per selected record (balancing, step 5
 BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least)
 BALANCE_PARTS = 16  # at most
 COVER_SHARE = 0.05  # default share of a batch's records that seeded records may replace (coverage)
+COVER_WINDOW = 1024  # missing combinations tried for each seeded record after its first (coverage)
+COVER_FLOOR = 0.25  # a seed joins no combinations that create one released rarer than this × the last seed's count
 COVER_TRIES = 64  # rows considered for each replacement (coverage, step 6 above)
 DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
@@ -657,11 +665,15 @@ class CalibratedSampler:
         missing = np.flatnonzero(counts == 0)
         if len(missing) == 0:
             return chosen
-        seeds = missing[np.argsort(-aggs.counts[missing], kind="stable")[:budget]]
-        ids = aggs.layout.unpack(aggs.keys[seeds], aggs.reporting_length)
-        offsets = np.concatenate([[0], np.cumsum((ids >= 0).sum(axis=1))]).astype(np.int64)
-        seeded = self._draw(self.network, COVER_STREAM + index * BATCH_RECORDS, len(seeds), offsets,
-                            ids[ids >= 0].astype(np.int64))  # fmt: skip
+        missing = missing[np.argsort(-aggs.counts[missing], kind="stable")]
+        combos = aggs.layout.unpack(aggs.keys[missing], aggs.reporting_length).astype(np.int64)
+        floor = COVER_FLOOR * aggs.counts[missing[min(budget, len(missing)) - 1]]
+        offsets, ids = pack_seeds(
+            combos, budget, COVER_WINDOW, float(floor), chosen.shape[1], self.attribute_column,
+            self.attribute_category, self.ext, self.ext_empty, max(aggs.reporting_length, 1), aggs.layout.bits,
+            aggs.layout.slots, self.tkeys, self.tidx, self.single, self.pair, aggs.counts.astype(np.float64),
+        )  # fmt: skip
+        seeded = self._draw(self.network, COVER_STREAM + index * BATCH_RECORDS, len(offsets) - 1, offsets, ids)
         seeded = seeded[(seeded >= 0).all(axis=1)]
         return insert_least_harm(
             chosen, seeded, tables.first, tables.second, tables.cell_offset, tables.n_categories,

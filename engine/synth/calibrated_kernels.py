@@ -484,3 +484,145 @@ def insert_least_harm(
         out[best] = new_rows[q]
         replaced[best] = True
     return out
+
+
+@njit(cache=True, nogil=True)
+def _holds(ids: np.ndarray, n: int, a: np.int64) -> bool:
+    return (ids[:n] == a).any()
+
+
+@njit(cache=True, nogil=True)
+def _least_mixed_count(
+    rec: np.ndarray, m: int, old: np.ndarray, n: int, combo: np.ndarray, max_length: int, bits: int, slots: int,
+    tkeys: np.ndarray, tidx: np.ndarray, counts: np.ndarray, pos: np.ndarray, prefix: np.ndarray,
+) -> float:  # fmt: skip
+    """The smallest released count among the sub-combinations of rec[:m] of length ≤ max_length that lie neither
+    inside old[:n] nor inside `combo`: the combinations a join creates beyond its two parts (−inf if one of them
+    was not released)."""
+    mask = np.uint64(tkeys.shape[0] - 1)
+    least = np.inf
+    in_old = np.zeros(max_length + 1, dtype=np.int64)  # per depth: members of the subset so far inside old / combo
+    in_combo = np.zeros(max_length + 1, dtype=np.int64)
+    d = 0
+    pos[0] = 0
+    prefix[0] = np.uint64(0)
+    while d >= 0:  # depth-first over the subsets, in ascending order (the packed key's order)
+        i = pos[d]
+        if i >= m:
+            d -= 1
+            continue
+        pos[d] = i + 1
+        key = prefix[d] | (np.uint64(rec[i] + 1) << np.uint64(bits * (slots - 1 - d)))
+        olds = (in_old[d - 1] if d > 0 else 0) + (1 if _holds(old, n, rec[i]) else 0)
+        combos = (in_combo[d - 1] if d > 0 else 0) + (1 if _holds(combo, combo.shape[0], rec[i]) else 0)
+        if olds <= d and combos <= d:  # some member outside old, some outside combo
+            j = _get(tkeys, tidx, mask, key) - 1
+            least = min(least, counts[j] if j >= 0 else -np.inf)
+        in_old[d] = olds
+        in_combo[d] = combos
+        if d + 1 < max_length and i + 1 < m:
+            d += 1
+            pos[d] = i + 1
+            prefix[d] = key
+    return least
+
+
+@njit(cache=True, nogil=True)
+def _join(
+    combo: np.ndarray, record: np.ndarray, allowed: np.ndarray, rec: np.ndarray, n: int, floor: float,
+    attribute_column: np.ndarray, attribute_category: np.ndarray, max_length: int, bits: int, slots: int,
+    tkeys: np.ndarray, tidx: np.ndarray, ext: np.ndarray, single: np.ndarray, pair: np.ndarray, counts: np.ndarray,
+    saved: np.ndarray, saved_rec: np.ndarray, scratch: np.ndarray, pos: np.ndarray, prefix: np.ndarray,
+) -> int:  # fmt: skip
+    """Add the attributes of `combo` (−1 padded) to a partial record (`record`: category per column, 0 = not set;
+    `rec[:n]`: its attributes, sorted; `allowed`: the attributes it may still take). Returns the new length when
+    every sub-combination of the union of length ≤ max_length is released, no column gets two values and, if n > 0,
+    every combination the join creates beyond its two parts has a released count ≥ `floor`; otherwise −1 and the
+    record unchanged. A combination the record already holds returns n."""
+    for i in range(combo.shape[0]):
+        a = combo[i]
+        if a >= 0 and (attribute_column[a] < 0 or (record[attribute_column[a]] != 0
+                       and record[attribute_column[a]] != attribute_category[a])):  # fmt: skip
+            return -1
+    saved[:] = allowed
+    saved_rec[:n] = rec[:n]
+    mask = np.uint64(tkeys.shape[0] - 1)
+    m = n
+    fits = True
+    for i in range(combo.shape[0]):
+        a = combo[i]
+        if a < 0 or record[attribute_column[a]] == attribute_category[a]:
+            continue
+        if record[attribute_column[a]] != 0 or (allowed[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0:
+            fits = False
+            break
+        _restrict(allowed, rec, m, a, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair)
+        m = insert_sorted(rec, m, a)
+        record[attribute_column[a]] = attribute_category[a]
+    if fits and 0 < n < m:
+        fits = _least_mixed_count(rec, m, saved_rec, n, combo, max_length, bits, slots, tkeys, tidx, counts, pos,
+                                  prefix) >= floor  # fmt: skip
+    if fits:
+        return m
+    allowed[:] = saved
+    rec[:n] = saved_rec[:n]
+    for i in range(combo.shape[0]):
+        if combo[i] >= 0 and not _holds(saved_rec, n, combo[i]):
+            record[attribute_column[combo[i]]] = 0
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def pack_seeds(
+    combos: np.ndarray, budget: int, window: int, floor: float, n_columns: int, attribute_column: np.ndarray,
+    attribute_category: np.ndarray, ext: np.ndarray, ext_empty: np.ndarray, max_length: int, bits: int, slots: int,
+    tkeys: np.ndarray, tidx: np.ndarray, single: np.ndarray, pair: np.ndarray, counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """At most `budget` seeds (presets for `sample_categories`: offsets, attribute ids) that together hold as many
+    of `combos` (rows of attribute ids, −1 padded, by priority) as they can: each seed starts from the first
+    combination no seed holds yet and joins, in order, those of the next `window` not held yet that fit with it
+    (`_join`: only released sub-combinations, one value per column, nothing rarer than `floor` created; `counts`:
+    released count per released combination). A combination that does not fit on its own is passed over."""
+    m = combos.shape[0]
+    held = np.zeros(m, dtype=np.bool_)
+    offsets = np.zeros(budget + 1, dtype=np.int64)
+    ids = np.empty(budget * n_columns, dtype=np.int64)
+    record = np.zeros(n_columns, dtype=np.int64)
+    allowed = ext_empty.copy()
+    saved = ext_empty.copy()
+    rec = np.empty(n_columns + 1, dtype=np.int64)
+    saved_rec = np.empty(n_columns + 1, dtype=np.int64)
+    scratch = np.empty(max(n_columns, max_length) + 2, dtype=np.int64)
+    pos = np.empty(max(n_columns, max_length) + 2, dtype=np.int64)
+    prefix = np.empty(max_length + 1, dtype=np.uint64)
+    s = 0
+    first = 0
+    while s < budget and first < m:
+        if held[first]:
+            first += 1
+            continue
+        held[first] = True
+        record[:] = 0
+        allowed[:] = ext_empty
+        n = _join(combos[first], record, allowed, rec, 0, floor, attribute_column, attribute_category, max_length,
+                  bits, slots, tkeys, tidx, ext, single, pair, counts, saved, saved_rec, scratch, pos,
+                  prefix)  # fmt: skip
+        first += 1
+        if n < 0:
+            continue
+        scanned = 0
+        j = first
+        while j < m and scanned < window:
+            if not held[j]:
+                scanned += 1
+                grown = _join(combos[j], record, allowed, rec, n, floor, attribute_column, attribute_category,
+                              max_length, bits, slots, tkeys, tidx, ext, single, pair, counts, saved, saved_rec,
+                              scratch, pos, prefix)  # fmt: skip
+                if grown >= 0:
+                    held[j] = True
+                    n = grown
+            j += 1
+        ids[offsets[s] : offsets[s] + n] = rec[:n]
+        offsets[s + 1] = offsets[s] + n
+        s += 1
+    return offsets[: s + 1], ids[: offsets[s]]
