@@ -38,10 +38,12 @@ column from conditional tables:
    parts' leftover deviations add up, so parts smaller than that cost TVD).
 6. **Coverage.** Matching the 1- and 2-way tables still leaves out combinations the release counts many times
    (on CTDC-like 17 k, 240 released combinations of median count 26 were absent from a balanced batch). Each batch
-   seeds up to COVER_SHARE of its records with the released combinations it lacks, largest released counts first:
-   each seed is drawn as a record by the law given its values (`sample_categories` presets) and replaces a row
-   that holds no released combination alone, the one whose exchange moves the batch least from the released tables
-   (`insert_least_harm`).
+   seeds up to COVER_SHARE of its records with the released combinations it lacks, largest released counts first.
+   A seed holds several of them where they fit together (`pack_seeds`: one value per column, every sub-combination
+   released, no combination created with a released count below COVER_FLOOR × that of the last combination seeds
+   of one each would reach), so a few records cover many; each is drawn as a record by the law given its values
+   (`sample_categories` presets) and replaces a row that holds no released combination alone, the one whose
+   exchange moves the batch least from the released tables (`insert_least_harm`).
 
 Everything is a function of the aggregates and a post-processing seed: no sensitive data, no privacy cost.
 """
@@ -91,7 +93,7 @@ BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in paralle
 BALANCE_PARTS = 16  # at most
 COVER_SHARE = 0.05  # default share of a batch's records that seeded records may replace (coverage)
 COVER_WINDOW = 1024  # missing combinations tried for each seeded record after its first (coverage)
-COVER_FLOOR = 0.25  # a seed joins no combinations that create one released rarer than this × the last seed's count
+COVER_FLOOR = 0.25  # × the released count of the budget-th missing combination: the rarest a join may create
 COVER_TRIES = 64  # rows considered for each replacement (coverage, step 6 above)
 DIRECT_INDEX_ATTRIBUTES = 2048  # a dense pair table of at most 16 MiB
 
@@ -648,11 +650,11 @@ class CalibratedSampler:
         return _to_records(self.aggs, self.network, chosen)
 
     def _cover(self, chosen: np.ndarray, index: int) -> np.ndarray:
-        """Coverage (step 6 above): the released combinations the batch lacks, largest released counts first (up to
-        `coverage` of the batch), each seeded into a record drawn by the law given it, which replaces the row whose
-        exchange moves the batch least from the released tables and that is not the only holder of a released
-        combination (`insert_least_harm`), so the batch gains combinations and loses none. A seed combination whose
-        sub-combinations were not all released is skipped, so the guarantee holds."""
+        """Coverage (step 6 above): the released combinations the batch lacks, largest released counts first, packed
+        into at most `coverage` × the batch's size seeds (`pack_seeds`), each drawn as a record by the law given
+        its values, which replaces the row whose exchange moves the batch least from the released tables and that
+        is not the only holder of a released combination (`insert_least_harm`), so the batch gains combinations and
+        loses none. A combination whose sub-combinations were not all released is skipped, so the guarantee holds."""
         tables = self.balance
         budget = int(self.coverage * len(chosen))
         if tables is None or budget == 0 or self.network is None:

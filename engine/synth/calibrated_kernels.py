@@ -1,8 +1,9 @@
 """Numba kernels of the calibrated sampling law: records drawn column by column from conditional tables, never
 taking a value that would form an unreleased combination, optionally from preset values (`sample_categories`); the
 weights that calibrate a draw to the released single-column shares (`calibration_factors`); the balancing of a
-selection of drawn records towards the released tables (`balance_selection`, `balance_in_parts`); and the insertion
-of records seeded with missing released combinations (`insert_least_harm`).
+selection of drawn records towards the released tables (`balance_selection`, `balance_in_parts`); and coverage:
+missing released combinations packed into seeds (`pack_seeds`), and the insertion of the records drawn from them
+(`insert_least_harm`).
 
 A record keeps one bitset of the attributes it may still take: an attribute v is allowed iff K ∪ {v} was released
 for every sub-combination K of the record with |K| ≤ R − 1. When the record takes z, the bitset is intersected with
