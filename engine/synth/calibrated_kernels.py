@@ -502,6 +502,11 @@ def _least_mixed_count(
     was not released)."""
     mask = np.uint64(tkeys.shape[0] - 1)
     least = np.inf
+    is_old = np.empty(m, dtype=np.int64)
+    is_combo = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        is_old[i] = 1 if _holds(old, n, rec[i]) else 0
+        is_combo[i] = 1 if _holds(combo, combo.shape[0], rec[i]) else 0
     in_old = np.zeros(max_length + 1, dtype=np.int64)  # per depth: members of the subset so far inside old / combo
     in_combo = np.zeros(max_length + 1, dtype=np.int64)
     d = 0
@@ -514,8 +519,8 @@ def _least_mixed_count(
             continue
         pos[d] = i + 1
         key = prefix[d] | (np.uint64(rec[i] + 1) << np.uint64(bits * (slots - 1 - d)))
-        olds = (in_old[d - 1] if d > 0 else 0) + (1 if _holds(old, n, rec[i]) else 0)
-        combos = (in_combo[d - 1] if d > 0 else 0) + (1 if _holds(combo, combo.shape[0], rec[i]) else 0)
+        olds = (in_old[d - 1] if d > 0 else 0) + is_old[i]
+        combos = (in_combo[d - 1] if d > 0 else 0) + is_combo[i]
         if olds <= d and combos <= d:  # some member outside old, some outside combo
             j = _get(tkeys, tidx, mask, key) - 1
             least = min(least, counts[j] if j >= 0 else -np.inf)
@@ -540,10 +545,13 @@ def _join(
     every sub-combination of the union of length ≤ max_length is released, no column gets two values and, if n > 0,
     every combination the join creates beyond its two parts has a released count ≥ `floor`; otherwise −1 and the
     record unchanged. A combination the record already holds returns n."""
-    for i in range(combo.shape[0]):
+    for i in range(combo.shape[0]):  # cheap refusals first: a column taken, a value the record may not take
         a = combo[i]
-        if a >= 0 and (attribute_column[a] < 0 or (record[attribute_column[a]] != 0
-                       and record[attribute_column[a]] != attribute_category[a])):  # fmt: skip
+        if a < 0:
+            continue
+        c = attribute_column[a]
+        if c < 0 or (record[c] != attribute_category[a]
+                     and (record[c] != 0 or (allowed[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0)):  # fmt: skip
             return -1
     saved[:] = allowed
     saved_rec[:n] = rec[:n]
