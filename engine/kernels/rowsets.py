@@ -16,6 +16,12 @@ from numba.extending import intrinsic
 from .chacha import uniform_below
 
 
+@njit(cache=True, nogil=True, inline="always")
+def has_bit(words: np.ndarray, i: np.int64) -> bool:
+    """Whether bit i of a bitset stored as 64-bit words is set."""
+    return (words[i >> 6] >> np.uint64(i & 63)) & np.uint64(1) != 0
+
+
 @njit(cache=True, nogil=True)
 def build_bitsets(
     offsets: np.ndarray, ids: np.ndarray, column_of: np.ndarray, n_attributes: int, n_columns: int, order: np.ndarray

@@ -17,6 +17,7 @@ from numba import njit, prange
 from ..kernels.chacha import init_state, uniform_below
 from ..kernels.counting import _get
 from ..kernels.keys import insert_sorted, pack_key
+from ..kernels.rowsets import has_bit
 
 
 @njit(cache=True)
@@ -321,7 +322,7 @@ def _grow(
         refused[b, a] = False
         if dead[b, a] or cols[b, column_of[a]]:
             continue
-        if max_length >= 2 and (row[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0:
+        if max_length >= 2 and not has_bit(row, a):
             dead[b, a] = True  # {a, z} was never released: a can no longer join this record
             continue
         _extend_lists(b, rec[b], n_rec[b], z, a, max_length, bits, slots, tkeys, tidx, mask, sub_idx, sub_n,

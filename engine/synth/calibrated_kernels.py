@@ -21,6 +21,7 @@ from numba import njit, prange
 from ..kernels.chacha import init_state, uniform_below, uniform_double
 from ..kernels.counting import _get
 from ..kernels.keys import insert_sorted, pack_key
+from ..kernels.rowsets import has_bit
 
 
 @njit(cache=True)
@@ -92,7 +93,7 @@ def _masked_row(
     for j in range(1, n_categories[c]):
         w = cpt[base + j]
         a = value_ids[value_offset[c] + j - 1]
-        if (allowed[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0:
+        if not has_bit(allowed, a):
             blocked += w
             w = 0.0
         weights[j] = w
@@ -225,7 +226,7 @@ def sample_categories(
             for q in range(preset_offsets[b], preset_offsets[b + 1]):
                 z = preset_ids[q]
                 c = attribute_column[z]
-                if placed[c] or (allowed[z >> 6] >> np.uint64(z & 63)) & np.uint64(1) == 0:
+                if placed[c] or not has_bit(allowed, z):
                     n_preset = -1  # two values of one column, or a combination not released
                     break
                 placed[c] = True
@@ -550,8 +551,7 @@ def _join(
         if a < 0:
             continue
         c = attribute_column[a]
-        if c < 0 or (record[c] != attribute_category[a]
-                     and (record[c] != 0 or (allowed[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0)):  # fmt: skip
+        if c < 0 or (record[c] != attribute_category[a] and (record[c] != 0 or not has_bit(allowed, a))):
             return -1
     saved[:] = allowed
     saved_rec[:n] = rec[:n]
@@ -562,7 +562,7 @@ def _join(
         a = combo[i]
         if a < 0 or record[attribute_column[a]] == attribute_category[a]:
             continue
-        if record[attribute_column[a]] != 0 or (allowed[a >> 6] >> np.uint64(a & 63)) & np.uint64(1) == 0:
+        if record[attribute_column[a]] != 0 or not has_bit(allowed, a):
             fits = False
             break
         _restrict(allowed, rec, m, a, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair)

@@ -25,6 +25,7 @@ from ..kernels.rowsets import (
     cur_load_words,
     cur_pick,
     cur_random_row,
+    has_bit,
 )
 
 
@@ -148,7 +149,7 @@ def _draw_by_rows(
         i = uniform_below(state, m)
         a = cand[i]
         row = cur_pick(cur, nz, cum, nnz, uniform_below(state, rows_here))
-        if (bits[a, row >> 6] >> np.uint64(row & 63)) & np.uint64(1) == 0:
+        if not has_bit(bits[a], row):
             misses += 1
             if misses >= max_misses:
                 return np.int64(-2), n_touched
