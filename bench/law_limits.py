@@ -134,7 +134,7 @@ def mixtures(aggs, data: EncodedData, shares: list[float], multi_value: dict[str
             targets.append(rest / rest.sum() if rest.sum() > 0 else target)
         parts = []
         if m < n:
-            factors = cal._calibration_weights(pool, targets)
+            factors = cal._calibration_weights([pool], targets)[0]
             parts.append(cal._to_records(aggs, network, pool[sampler._select(pool, factors, 0, n - m, balance=False)]))
         if m:
             parts.append(reference.take(np.arange(m)))

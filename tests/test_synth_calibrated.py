@@ -870,3 +870,34 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
     assert built == [2500, 2500]  # one sampler per call above, none for the output after the choice
     for records in (drawn, auto):
         assert np.array_equal(records.ids, explicit.ids) and np.array_equal(records.offsets, explicit.offsets)
+
+
+def test_pilots_are_calibrated_and_selected_each_as_if_alone() -> None:
+    """The pilots of both orders go through calibration and balancing together (one parallel call each): pool 0
+    gets what it would alone, pool 1 what `calibration_factors` and `balance_selection` give it on its own rows with
+    its part's stream (BALANCE_STREAM + index + 2^40)."""
+    from sdsynth.engine.synth.calibrated import BALANCE_ROUNDS, BALANCE_STREAM, _calibration_weights
+    from sdsynth.engine.synth.calibrated_kernels import balance_selection, calibration_factors
+
+    data = encode(_table(400, 6), IngestOptions(multi_value={"M": ";"}))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 2)
+    sampler = CalibratedSampler(aggs, 300, seed=3)
+    networks = build_networks(aggs)
+    pools = [sampler._draw(network, 0, 2000) for network in networks]
+    targets = networks[0].targets
+    factors = _calibration_weights(pools, targets)
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in targets])]).astype(np.int64)
+    for pool, got in zip(pools, factors, strict=True):
+        alone = calibration_factors(pool, np.concatenate(targets), offsets, 50, 1e-4, 4.0)
+        np.testing.assert_array_equal(np.concatenate(got), alone)
+    size, index = 300, 9
+    together = sampler._select_each(pools, factors, index, size)
+    assert np.array_equal(together[0], sampler._select(pools[0], factors[0], index, size))
+    drawn = sampler._select(pools[1], factors[1], index, size, balance=False)
+    t = sampler.balance
+    assert t is not None
+    alone = balance_selection(
+        pools[1], drawn, t.first, t.second, t.cell_offset, t.n_categories, size * t.shares, BALANCE_ROUNDS * size,
+        sampler.words, np.int64(BALANCE_STREAM + index + (1 << 40)),
+    )  # fmt: skip
+    assert np.array_equal(together[1], alone) and not np.array_equal(alone, drawn)

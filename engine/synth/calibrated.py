@@ -66,7 +66,7 @@ from ..kernels.counting import build_lookup_table, table_lookup
 from ..kernels.csr import build_csr, category_codes
 from .calibrated_kernels import (
     balance_in_parts,
-    calibration_factors,
+    calibration_factors_in_parts,
     insert_least_harm,
     pack_seeds,
     sample_categories,
@@ -481,13 +481,20 @@ def _direct_index(aggs: Aggregates) -> tuple[np.ndarray, np.ndarray]:
     return single, pair
 
 
-def _calibration_weights(categories: np.ndarray, targets: list[np.ndarray]) -> list[np.ndarray]:
-    """Per column, a factor per category so that the weighted draw's single-column shares match `targets` (IPF)."""
+def _calibration_weights(pools: list[np.ndarray], targets: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """Per pool of draws and per column, a factor per category so that the weighted pool's single-column shares
+    match `targets` (IPF); the pools are fitted in parallel, each on its own."""
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in targets])]).astype(np.int64)
-    flat = calibration_factors(
-        categories, np.concatenate(targets).astype(np.float64), offsets, IPF_ITERATIONS, IPF_TOLERANCE, FACTOR_CAP
-    )
-    return [flat[offsets[c] : offsets[c + 1]] for c in range(len(targets))]
+    flat = calibration_factors_in_parts(
+        np.concatenate(pools), _bounds(pools), np.concatenate(targets).astype(np.float64), offsets, IPF_ITERATIONS,
+        IPF_TOLERANCE, FACTOR_CAP,
+    )  # fmt: skip
+    return [[row[offsets[c] : offsets[c + 1]] for c in range(len(targets))] for row in flat]
+
+
+def _bounds(pools: list[np.ndarray]) -> np.ndarray:
+    """Where each pool starts in their concatenation, and where the last ends."""
+    return np.concatenate([[0], np.cumsum([len(pool) for pool in pools])]).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -580,12 +587,13 @@ class CalibratedSampler:
         per cent closer there, made drawing 4× slower for no gain against the real data. Post-processing: the
         pilot's streams are disjoint from the output's, and only the aggregates are compared with."""
         size = min(PILOT_RECORDS, max(PILOT_FACTOR * self.target, CHOICE_RECORDS))
+        networks = build_networks(self.aggs, model=model)
+        pilots = [self._draw(network, PILOT_STREAM, size) for network in networks]
+        all_factors = _calibration_weights(pilots, networks[0].targets)
+        selections = self._select_each(pilots, all_factors, PILOT_SELECTION, max(1, size // self.pool_factor))
         best: tuple[float, Network, list[np.ndarray]] | None = None
-        for network in build_networks(self.aggs, model=model):
-            pilot = self._draw(network, PILOT_STREAM, size)
-            factors = _calibration_weights(pilot, network.targets)
-            chosen = pilot[self._select(pilot, factors, PILOT_SELECTION, max(1, size // self.pool_factor))]
-            fit = _fit(model, _to_records(self.aggs, network, chosen))
+        for network, pilot, factors, rows in zip(networks, pilots, all_factors, selections, strict=True):
+            fit = _fit(model, _to_records(self.aggs, network, pilot[rows]))
             self.fits["free" if network.free_order else "fixed"] = fit
             if best is None or sum(fit) < min(FREE_ORDER_GAIN * best[0], best[0] - FREE_ORDER_MIN_GAIN):
                 best = (sum(fit), network, factors)
@@ -617,24 +625,39 @@ class CalibratedSampler:
         """Rows of `pool` (sorted): `size` drawn without replacement with probability ∝ Π_c f_c, from a generator
         keyed by (seed, index), then, with `balance`, exchanged with other rows of the pool towards the released
         tables (step 5; ChaCha20 stream BALANCE_STREAM + index)."""
-        log_w = np.zeros(len(pool))
-        for c, f in enumerate(factors):
-            log_w += np.log(np.maximum(f, 1e-300))[pool[:, c]]
-        selection = np.random.default_rng([*np.frombuffer(self.key, dtype=np.uint32).tolist(), index])
-        # Efraimidis–Spirakis: the `size` largest u^(1/w) are a weighted draw without replacement
-        keys = np.log(selection.random(len(pool))) * np.exp(-log_w)
-        chosen = np.argpartition(-keys, size - 1)[:size] if size < len(pool) else np.arange(len(pool))
+        return self._select_each([pool], [factors], index, size, balance)[0]
+
+    def _select_each(
+        self, pools: list[np.ndarray], factors: list[list[np.ndarray]], index: int, size: int, balance: bool = True
+    ) -> list[np.ndarray]:
+        """`_select` of each pool with its factors, from the same generator; the pools' balancing runs in one
+        parallel call, in parts cut pool by pool (part p of all draws stream BALANCE_STREAM + index + p·2^40)."""
+        selection_key = [*np.frombuffer(self.key, dtype=np.uint32).tolist(), index]
+        chosen = []
+        for pool, pool_factors in zip(pools, factors, strict=True):
+            log_w = np.zeros(len(pool))
+            for c, f in enumerate(pool_factors):
+                log_w += np.log(np.maximum(f, 1e-300))[pool[:, c]]
+            # Efraimidis–Spirakis: the `size` largest u^(1/w) are a weighted draw without replacement
+            keys = np.log(np.random.default_rng(selection_key).random(len(pool))) * np.exp(-log_w)
+            rows = np.argpartition(-keys, size - 1)[:size] if size < len(pool) else np.arange(len(pool))
+            chosen.append(np.sort(rows).astype(np.int64))
         tables = self.balance
-        if not balance or tables is None or size >= len(pool):
-            return np.sort(chosen)
-        parts = max(1, min(BALANCE_PARTS, len(pool) // BALANCE_PART_ROWS))
-        bounds = np.linspace(0, len(pool), parts + 1).astype(np.int64)
-        chosen = np.sort(chosen).astype(np.int64)
-        part_sizes = np.diff(np.searchsorted(chosen, bounds))
-        return balance_in_parts(
-            pool, chosen, bounds, tables.first, tables.second, tables.cell_offset, tables.n_categories,
-            np.outer(part_sizes, tables.shares), BALANCE_ROUNDS, self.words, np.int64(BALANCE_STREAM + index),
+        if not balance or tables is None or any(size >= len(pool) for pool in pools):
+            return chosen
+        starts = _bounds(pools)
+        bounds = np.unique(np.concatenate([
+            np.linspace(0, len(pool), max(1, min(BALANCE_PARTS, len(pool) // BALANCE_PART_ROWS)) + 1).astype(np.int64)
+            + start for pool, start in zip(pools, starts, strict=False)
+        ]))  # fmt: skip
+        selected = np.concatenate([rows + start for rows, start in zip(chosen, starts, strict=False)])
+        part_sizes = np.diff(np.searchsorted(selected, bounds))
+        balanced = balance_in_parts(
+            np.concatenate(pools), selected, bounds, tables.first, tables.second, tables.cell_offset,
+            tables.n_categories, np.outer(part_sizes, tables.shares), BALANCE_ROUNDS, self.words,
+            np.int64(BALANCE_STREAM + index),
         )  # fmt: skip
+        return [balanced[i * size : (i + 1) * size] - starts[i] for i in range(len(pools))]
 
     def batch_sizes(self) -> list[int]:
         full, rest = divmod(self.target, BATCH_RECORDS)

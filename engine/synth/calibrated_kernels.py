@@ -402,6 +402,22 @@ def calibration_factors(
     return factors
 
 
+@njit(cache=True, parallel=True, nogil=True)
+def calibration_factors_in_parts(
+    categories: np.ndarray, bounds: np.ndarray, targets: np.ndarray, target_offset: np.ndarray, iterations: int,
+    tolerance: float, cap: float,
+) -> np.ndarray:  # fmt: skip
+    """`calibration_factors` of each part of `categories` (rows bounds[p]..bounds[p + 1] − 1) on its own, one row of
+    the result per part: the pilots of several orders are calibrated in parallel, each as if alone."""
+    n_parts = bounds.shape[0] - 1
+    out = np.empty((n_parts, targets.shape[0]))
+    for p in prange(n_parts):
+        out[p] = calibration_factors(
+            categories[bounds[p] : bounds[p + 1]], targets, target_offset, iterations, tolerance, cap
+        )
+    return out
+
+
 @njit(cache=True, nogil=True)
 def _combinations_of(
     row: np.ndarray, value_ids: np.ndarray, value_offset: np.ndarray, max_length: int, bits: int, slots: int,
