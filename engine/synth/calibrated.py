@@ -67,6 +67,7 @@ from ..kernels.csr import build_csr, category_codes
 from .calibrated_kernels import (
     balance_in_parts,
     calibration_factors_in_parts,
+    fit_to_margins,
     insert_least_harm,
     pack_seeds,
     sample_categories,
@@ -220,14 +221,11 @@ class _Model:
         for axis in range(len(cols)):
             margin = self.joint(tuple(c for j, c in enumerate(cols) if j != axis))
             targets.append(np.clip(margin - fixed.sum(axis=axis), 0.0, None))
-        shapes = [tuple(1 if j == axis else d for j, d in enumerate(free.shape)) for axis in range(len(cols))]
-        for _ in range(COMPLETION_ITERATIONS):
-            before = free.copy()
-            for axis, target in enumerate(targets):  # a slice summing to 0 holds only zeros: its ratio is moot
-                free *= (target / np.maximum(free.sum(axis=axis), 1e-300)).reshape(shapes[axis])
-                np.minimum(free, bound, out=free, where=capped)
-            if np.abs(free - before).max() < COMPLETION_TOLERANCE:
-                break
+        fit_to_margins(
+            free.reshape(-1), capped.reshape(-1), np.array(free.shape, dtype=np.int64),
+            np.concatenate([target.reshape(-1) for target in targets]), float(bound), COMPLETION_ITERATIONS,
+            COMPLETION_TOLERANCE,
+        )  # fmt: skip
         return fixed + free
 
     def table(self, cols: list[int]) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""Numba kernels of the calibrated sampling law: records drawn column by column from conditional tables, never
-taking a value that would form an unreleased combination, optionally from preset values (`sample_categories`); the
-weights that calibrate a draw to the released single-column shares (`calibration_factors`); the balancing of a
-selection of drawn records towards the released tables (`balance_selection`, `balance_in_parts`); and coverage:
-missing released combinations packed into seeds (`pack_seeds`), and the insertion of the records drawn from them
-(`insert_least_harm`).
+"""Numba kernels of the calibrated sampling law: the completion of the model's joint tables from their margins
+(`fit_to_margins`); records drawn column by column from conditional tables, never taking a value that would form
+an unreleased combination, optionally from preset values (`sample_categories`); the weights that calibrate a draw
+to the released single-column shares (`calibration_factors`); the balancing of a selection of drawn records
+towards the released tables (`balance_selection`, `balance_in_parts`); and coverage: missing released combinations
+packed into seeds (`pack_seeds`), and the insertion of the records drawn from them (`insert_least_harm`).
 
 A record keeps one bitset of the attributes it may still take: an attribute v is allowed iff K ∪ {v} was released
 for every sub-combination K of the record with |K| ≤ R − 1. When the record takes z, the bitset is intersected with
@@ -400,6 +400,46 @@ def calibration_factors(
         if largest_change < tolerance:
             break
     return factors
+
+
+@njit(cache=True, nogil=True)
+def fit_to_margins(
+    free: np.ndarray, capped: np.ndarray, dims: np.ndarray, targets: np.ndarray, bound: float, iterations: int,
+    tolerance: float,
+) -> None:  # fmt: skip
+    """Iterative proportional fitting, in place, of the flat table `free` (C order over `dims`) so that its sums
+    over each axis a reach the flat table of the other axes at targets[Σ_{b<a} size / dims[b]:], cells where
+    `capped` held at most `bound`: sweeps over the axes until no cell moves by more than `tolerance` or
+    `iterations` sweeps. A slice summing to 0 holds only zeros, so its ratio is moot. The joint tables of the
+    model are small and many (one per column set), so a loop here beats NumPy's per-call cost."""
+    n = free.shape[0]
+    n_axes = dims.shape[0]
+    strides = np.ones(n_axes, dtype=np.int64)
+    for a in range(n_axes - 2, -1, -1):
+        strides[a] = strides[a + 1] * dims[a + 1]
+    sums = np.empty(n)
+    before = np.empty(n)
+    for _ in range(iterations):
+        before[:] = free
+        offset = 0
+        for a in range(n_axes):
+            inner = strides[a]
+            outer = inner * dims[a]
+            m = n // dims[a]
+            sums[:m] = 0.0
+            for i in range(n):
+                sums[(i // outer) * inner + i % inner] += free[i]
+            for i in range(n):
+                j = (i // outer) * inner + i % inner
+                free[i] *= targets[offset + j] / max(sums[j], 1e-300)
+                if capped[i] and free[i] > bound:
+                    free[i] = bound
+            offset += m
+        largest_move = 0.0
+        for i in range(n):
+            largest_move = max(largest_move, abs(free[i] - before[i]))
+        if largest_move < tolerance:
+            break
 
 
 @njit(cache=True, parallel=True, nogil=True)
