@@ -943,3 +943,7 @@ def test_pilots_are_calibrated_and_selected_each_as_if_alone() -> None:
         sampler.words, np.int64(BALANCE_STREAM + index + (1 << 40)),
     )  # fmt: skip
     assert np.array_equal(together[1], alone) and not np.array_equal(alone, drawn)
+    small = pools[0][:size]  # taken whole: nothing to exchange, and the other pool is balanced as alone
+    mixed = sampler._select_each([small, pools[1]], [factors[0], factors[1]], index, size)
+    assert np.array_equal(mixed[0], np.arange(size))
+    assert np.array_equal(mixed[1], sampler._select(pools[1], factors[1], index, size))

@@ -628,8 +628,9 @@ class CalibratedSampler:
     def _select_each(
         self, pools: list[np.ndarray], factors: list[list[np.ndarray]], index: int, size: int, balance: bool = True
     ) -> list[np.ndarray]:
-        """`_select` of each pool with its factors, from the same generator; the pools' balancing runs in one
-        parallel call, in parts cut pool by pool (part p of all draws stream BALANCE_STREAM + index + p·2^40)."""
+        """`_select` of each pool with its factors, from the same generator; the balancing of the pools larger than
+        `size` runs in one parallel call, in parts cut pool by pool (part p of all: stream BALANCE_STREAM + index +
+        p·2^40)."""
         selection_key = [*np.frombuffer(self.key, dtype=np.uint32).tolist(), index]
         chosen = []
         for pool, pool_factors in zip(pools, factors, strict=True):
@@ -641,21 +642,24 @@ class CalibratedSampler:
             rows = np.argpartition(-keys, size - 1)[:size] if size < len(pool) else np.arange(len(pool))
             chosen.append(np.sort(rows).astype(np.int64))
         tables = self.balance
-        if not balance or tables is None or any(size >= len(pool) for pool in pools):
+        todo = [i for i, pool in enumerate(pools) if size < len(pool)]  # a pool taken whole has nothing to exchange
+        if not balance or tables is None or not todo:
             return chosen
-        starts = _bounds(pools)
+        starts = _bounds([pools[i] for i in todo])
         bounds = np.unique(np.concatenate([
-            np.linspace(0, len(pool), max(1, min(BALANCE_PARTS, len(pool) // BALANCE_PART_ROWS)) + 1).astype(np.int64)
-            + start for pool, start in zip(pools, starts, strict=False)
+            np.linspace(0, len(pools[i]), max(1, min(BALANCE_PARTS, len(pools[i]) // BALANCE_PART_ROWS)) + 1)
+            .astype(np.int64) + start for i, start in zip(todo, starts, strict=False)
         ]))  # fmt: skip
-        selected = np.concatenate([rows + start for rows, start in zip(chosen, starts, strict=False)])
+        selected = np.concatenate([chosen[i] + start for i, start in zip(todo, starts, strict=False)])
         part_sizes = np.diff(np.searchsorted(selected, bounds))
         balanced = balance_in_parts(
-            np.concatenate(pools), selected, bounds, tables.first, tables.second, tables.cell_offset,
-            tables.n_categories, np.outer(part_sizes, tables.shares), BALANCE_ROUNDS, self.words,
+            np.concatenate([pools[i] for i in todo]), selected, bounds, tables.first, tables.second,
+            tables.cell_offset, tables.n_categories, np.outer(part_sizes, tables.shares), BALANCE_ROUNDS, self.words,
             np.int64(BALANCE_STREAM + index),
         )  # fmt: skip
-        return [balanced[i * size : (i + 1) * size] - starts[i] for i in range(len(pools))]
+        for k, i in enumerate(todo):
+            chosen[i] = balanced[k * size : (k + 1) * size] - starts[k]
+        return chosen
 
     def batch_sizes(self) -> list[int]:
         full, rest = divmod(self.target, BATCH_RECORDS)

@@ -408,7 +408,7 @@ def fit_to_margins(
     tolerance: float,
 ) -> None:  # fmt: skip
     """Iterative proportional fitting, in place, of the flat table `free` (C order over `dims`) so that its sums
-    over each axis a reach the flat table of the other axes at targets[Σ_{b<a} size / dims[b]:], cells where
+    over each axis a reach the flat table of the other axes at targets[Σ_{b<a} n / dims[b]:] (n cells), cells where
     `capped` held at most `bound`: sweeps over the axes until no cell moves by more than `tolerance` or
     `iterations` sweeps. A slice summing to 0 holds only zeros, so its ratio is moot. The joint tables of the
     model are small and many (one per column set), so a loop here beats NumPy's per-call cost."""
