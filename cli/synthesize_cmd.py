@@ -68,8 +68,9 @@ SamplingLawOpt = Annotated[
     typer.Option(
         "--sampling-law",
         help="aggregate-seeded: calibrated (absence sampled, empty cells and multi-value parts at their released "
-        "rates), reference (pac-synth's law, spec §4.9), or auto: the one whose first records fit the released "
-        "single-column shares better (decided from the aggregates only; see docs/synthesis.md) [default: auto]",
+        "rates), reference (pac-synth's law, spec §4.9), or auto: the one whose first records fit the 1- and 2-way "
+        "tables derived from the released counts better (decided from the aggregates only; see docs/synthesis.md) "
+        "[default: auto]",
     ),
 ]
 
