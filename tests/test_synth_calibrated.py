@@ -345,7 +345,7 @@ def _fit_to_margins_numpy(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    dims=st.lists(st.integers(1, 5), min_size=1, max_size=4),
+    dims=st.lists(st.integers(1, 9), min_size=1, max_size=4),
     seed=st.integers(0, 2**32 - 1),
     iterations=st.integers(1, 30),
 )
@@ -914,13 +914,22 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
         assert np.array_equal(records.ids, explicit.ids) and np.array_equal(records.offsets, explicit.offsets)
 
 
-def test_pilots_are_calibrated_and_selected_each_as_if_alone() -> None:
-    """The pilots of both orders go through calibration and balancing together (one parallel call each): pool 0
-    gets what it would alone, pool 1 what `calibration_factors` and `balance_selection` give it on its own rows with
-    its part's stream (BALANCE_STREAM + index + 2^40)."""
-    from sdsynth.engine.synth.calibrated import BALANCE_ROUNDS, BALANCE_STREAM, _calibration_weights
-    from sdsynth.engine.synth.calibrated_kernels import balance_selection, calibration_factors
+def test_pilots_are_calibrated_and_selected_each_as_if_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pilots of both orders go through calibration and balancing together (one parallel call each), and each
+    gets what the kernels give it on its own rows: `calibration_factors`, then `balance_in_parts` with its parts'
+    streams following those of the pools before it (BALANCE_STREAM + index + p·2^40). Pools are cut into 4 parts
+    each here; a pool taken whole is left as drawn and does not stop the others' balancing."""
+    from sdsynth.engine.synth.calibrated import (
+        BALANCE_ROUNDS,
+        BALANCE_STREAM,
+        FACTOR_CAP,
+        IPF_ITERATIONS,
+        IPF_TOLERANCE,
+        _calibration_weights,
+    )
+    from sdsynth.engine.synth.calibrated_kernels import balance_in_parts, calibration_factors
 
+    monkeypatch.setattr(calibrated_module, "BALANCE_PART_ROWS", 500)
     data = encode(_table(400, 6), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 2)
     sampler = CalibratedSampler(aggs, 300, seed=3)
@@ -930,20 +939,26 @@ def test_pilots_are_calibrated_and_selected_each_as_if_alone() -> None:
     factors = _calibration_weights(pools, targets)
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in targets])]).astype(np.int64)
     for pool, got in zip(pools, factors, strict=True):
-        alone = calibration_factors(pool, np.concatenate(targets), offsets, 50, 1e-4, 4.0)
+        alone = calibration_factors(pool, np.concatenate(targets), offsets, IPF_ITERATIONS, IPF_TOLERANCE, FACTOR_CAP)
         np.testing.assert_array_equal(np.concatenate(got), alone)
     size, index = 300, 9
-    together = sampler._select_each(pools, factors, index, size)
-    assert np.array_equal(together[0], sampler._select(pools[0], factors[0], index, size))
-    drawn = sampler._select(pools[1], factors[1], index, size, balance=False)
     t = sampler.balance
     assert t is not None
-    alone = balance_selection(
-        pools[1], drawn, t.first, t.second, t.cell_offset, t.n_categories, size * t.shares, BALANCE_ROUNDS * size,
-        sampler.words, np.int64(BALANCE_STREAM + index + (1 << 40)),
-    )  # fmt: skip
-    assert np.array_equal(together[1], alone) and not np.array_equal(alone, drawn)
-    small = pools[0][:size]  # taken whole: nothing to exchange, and the other pool is balanced as alone
-    mixed = sampler._select_each([small, pools[1]], [factors[0], factors[1]], index, size)
+
+    def balanced_alone(pool: np.ndarray, pool_factors: list[np.ndarray], first_part: int) -> np.ndarray:
+        drawn = sampler._select(pool, pool_factors, index, size, balance=False)
+        bounds = np.linspace(0, len(pool), 5).astype(np.int64)
+        part_sizes = np.diff(np.searchsorted(drawn, bounds))
+        out = balance_in_parts(
+            pool, drawn, bounds, t.first, t.second, t.cell_offset, t.n_categories, np.outer(part_sizes, t.shares),
+            BALANCE_ROUNDS, sampler.words, np.int64(BALANCE_STREAM + index + first_part * (1 << 40)),
+        )  # fmt: skip
+        assert not np.array_equal(out, drawn)
+        return out
+
+    together = sampler._select_each(pools, factors, index, size)
+    assert np.array_equal(together[0], balanced_alone(pools[0], factors[0], 0))
+    assert np.array_equal(together[1], balanced_alone(pools[1], factors[1], 4))
+    mixed = sampler._select_each([pools[0][:size], pools[1]], factors, index, size)
     assert np.array_equal(mixed[0], np.arange(size))
-    assert np.array_equal(mixed[1], sampler._select(pools[1], factors[1], index, size))
+    assert np.array_equal(mixed[1], balanced_alone(pools[1], factors[1], 0))

@@ -221,11 +221,11 @@ class _Model:
         for axis in range(len(cols)):
             margin = self.joint(tuple(c for j, c in enumerate(cols) if j != axis))
             targets.append(np.clip(margin - fixed.sum(axis=axis), 0.0, None))
-        fit_to_margins(
+        free = fit_to_margins(
             free.reshape(-1), capped.reshape(-1), np.array(free.shape, dtype=np.int64),
             np.concatenate([target.reshape(-1) for target in targets]), float(bound), COMPLETION_ITERATIONS,
             COMPLETION_TOLERANCE,
-        )  # fmt: skip
+        ).reshape(free.shape)  # fmt: skip
         return fixed + free
 
     def table(self, cols: list[int]) -> np.ndarray:
@@ -652,10 +652,10 @@ class CalibratedSampler:
         ]))  # fmt: skip
         selected = np.concatenate([chosen[i] + start for i, start in zip(todo, starts, strict=False)])
         part_sizes = np.diff(np.searchsorted(selected, bounds))
+        joined = pools[todo[0]] if len(todo) == 1 else np.concatenate([pools[i] for i in todo])  # one: no copy
         balanced = balance_in_parts(
-            np.concatenate([pools[i] for i in todo]), selected, bounds, tables.first, tables.second,
-            tables.cell_offset, tables.n_categories, np.outer(part_sizes, tables.shares), BALANCE_ROUNDS, self.words,
-            np.int64(BALANCE_STREAM + index),
+            joined, selected, bounds, tables.first, tables.second, tables.cell_offset, tables.n_categories,
+            np.outer(part_sizes, tables.shares), BALANCE_ROUNDS, self.words, np.int64(BALANCE_STREAM + index),
         )  # fmt: skip
         for k, i in enumerate(todo):
             chosen[i] = balanced[k * size : (k + 1) * size] - starts[k]

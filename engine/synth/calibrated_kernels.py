@@ -406,12 +406,12 @@ def calibration_factors(
 def fit_to_margins(
     free: np.ndarray, capped: np.ndarray, dims: np.ndarray, targets: np.ndarray, bound: float, iterations: int,
     tolerance: float,
-) -> None:  # fmt: skip
-    """Iterative proportional fitting, in place, of the flat table `free` (C order over `dims`) so that its sums
-    over each axis a reach the flat table of the other axes at targets[Σ_{b<a} n / dims[b]:] (n cells), cells where
-    `capped` held at most `bound`: sweeps over the axes until no cell moves by more than `tolerance` or
-    `iterations` sweeps. A slice summing to 0 holds only zeros, so its ratio is moot. The joint tables of the
-    model are small and many (one per column set), so a loop here beats NumPy's per-call cost."""
+) -> np.ndarray:  # fmt: skip
+    """Iterative proportional fitting, in place (and returned), of the flat table `free` (C order over `dims`) so
+    that its sums over each axis a reach the flat table of the other axes at targets[Σ_{b<a} n / dims[b]:] (n
+    cells), cells where `capped` held at most `bound`: sweeps over the axes until no cell moves by more than
+    `tolerance` or `iterations` sweeps. A slice summing to 0 holds only zeros, so its ratio is moot. The joint
+    tables of the model are small and many (one per column set), so a loop here beats NumPy's per-call cost."""
     n = free.shape[0]
     n_axes = dims.shape[0]
     strides = np.ones(n_axes, dtype=np.int64)
@@ -440,6 +440,7 @@ def fit_to_margins(
             largest_move = max(largest_move, abs(free[i] - before[i]))
         if largest_move < tolerance:
             break
+    return free
 
 
 @njit(cache=True, parallel=True, nogil=True)
