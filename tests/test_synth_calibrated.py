@@ -356,9 +356,8 @@ def test_fit_to_margins_matches_numpy(dims: list[int], seed: int, iterations: in
     shape = tuple(dims)
     free = rng.integers(0, 2, shape).astype(float) * rng.random(shape)
     capped = rng.random(shape) < 0.3
-    targets = [
-        rng.integers(0, 3, free.sum(axis=a).shape) * rng.random(free.sum(axis=a).shape) * 5 for a in range(len(dims))
-    ]
+    margins = [free.sum(axis=a).shape for a in range(len(dims))]
+    targets = [rng.integers(0, 3, m) * rng.random(m) * 5 for m in margins]
     expected = _fit_to_margins_numpy(free, capped, targets, 0.7, iterations, 1e-3)
     flat = free.reshape(-1).copy()
     fit_to_margins(

@@ -482,7 +482,7 @@ def _direct_index(aggs: Aggregates) -> tuple[np.ndarray, np.ndarray]:
 def _calibration_weights(pools: list[np.ndarray], targets: list[np.ndarray]) -> list[list[np.ndarray]]:
     """Per pool of draws and per column, a factor per category so that the weighted pool's single-column shares
     match `targets` (IPF); the pools are fitted in parallel, each on its own."""
-    offsets = np.concatenate([[0], np.cumsum([len(t) for t in targets])]).astype(np.int64)
+    offsets = _bounds(targets)
     flat = calibration_factors_in_parts(
         np.concatenate(pools), _bounds(pools), np.concatenate(targets).astype(np.float64), offsets, IPF_ITERATIONS,
         IPF_TOLERANCE, FACTOR_CAP,
@@ -490,9 +490,9 @@ def _calibration_weights(pools: list[np.ndarray], targets: list[np.ndarray]) -> 
     return [[row[offsets[c] : offsets[c + 1]] for c in range(len(targets))] for row in flat]
 
 
-def _bounds(pools: list[np.ndarray]) -> np.ndarray:
-    """Where each pool starts in their concatenation, and where the last ends."""
-    return np.concatenate([[0], np.cumsum([len(pool) for pool in pools])]).astype(np.int64)
+def _bounds(arrays: list[np.ndarray]) -> np.ndarray:
+    """Where each array starts in their concatenation, and where the last ends."""
+    return np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64)
 
 
 @dataclass(frozen=True)
