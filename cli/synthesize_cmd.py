@@ -79,9 +79,10 @@ CoverageOpt = Annotated[
     typer.Option(
         "--coverage",
         help="calibrated law: share of each batch's records (0 to 1) that may be drawn from released combinations "
-        "the batch lacks, largest released counts first, so that combinations the release counts many times do not "
-        "vanish; more covers more rare combinations at some cost in 1- and 2-way fidelity (docs/synthesis.md, "
-        "step 7) [default: 0.05]",
+        "the batch lacks, so that combinations the release counts many times do not vanish: two thirds for records "
+        "that each start from one of them and stay dense, the rest for records packed with several, largest released "
+        "counts first; more covers more rare combinations at some cost in 1- and 2-way fidelity, 0 turns it off "
+        "(docs/synthesis.md, step 7) [default: 0.15]",
     ),
 ]
 

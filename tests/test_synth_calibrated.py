@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_cli import assert_clean_error, invoke
 
-from sdsynth.engine import IngestOptions, ParameterError, count_combinations, encode, protect_k_anonymity
+from sdsynth.engine import IngestOptions, ParameterError, count_combinations, encode, load_schema, protect_k_anonymity
+from sdsynth.engine.kernels.counting import table_lookup
 from sdsynth.engine.synth import AggregateSeededParameters
 from sdsynth.engine.synth import calibrated as calibrated_module
 from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
@@ -30,7 +31,7 @@ from sdsynth.engine.synth.calibrated import (
     build_networks,
     release_fit,
 )
-from sdsynth.engine.synth.calibrated_kernels import fit_to_margins
+from sdsynth.engine.synth.calibrated_kernels import fit_to_margins, pick_seeds, rebalance_keeping
 from sdsynth.engine.testing import categorical_tables
 
 CALIBRATED = AggregateSeededParameters(sampling_law="calibrated")
@@ -52,8 +53,9 @@ def _released(aggs) -> set[frozenset[int]]:  # type: ignore[no-untyped-def]
 def test_only_released_combinations(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int, target: int, cover_share: float
 ) -> None:
-    """Whatever the table, R and k, with the default coverage step (coverage: 5 %, so seeded records from 20 records
-    on) or half of the records seeded with released combinations the batch lacks: every combination is released."""
+    """Whatever the table, R and k, with the default coverage step (coverage: 15 %, so seeded records from 7 records
+    on, dense ones from 14) or half of the records seeded with released combinations the batch lacks: every
+    combination is released."""
     frame, multi = table
     aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
     if aggs.record_count == 0 or not len(aggs.keys):
@@ -136,7 +138,6 @@ def test_free_order_keeps_the_columns_filled_on_nist() -> None:
     """NIST at ε = 4: in the network's fixed order, late columns are blocked and left empty far more often than in
     the data; drawing the least blocked column first leaves fewer cells empty, fits the release better, and is the
     order the sampler keeps."""
-    from sdsynth.engine import load_schema
     from sdsynth.engine.dp.marginals import dp_marginals
     from sdsynth.engine.dp.params import DpParameters
     from sdsynth.engine.dp.random import DpRandom
@@ -156,7 +157,6 @@ def test_fixed_order_stays_where_the_free_order_gains_nothing_visible() -> None:
     """CTDC-like data at ε = 4: after balancing both orders fit the release to within a few thousandths, so the
     slower free order is not worth its cost (the fits differ by less than FREE_ORDER_MIN_GAIN) and the fixed
     order is kept."""
-    from sdsynth.engine import load_schema
     from sdsynth.engine.dp.marginals import dp_marginals
     from sdsynth.engine.dp.params import DpParameters
     from sdsynth.engine.dp.random import DpRandom
@@ -205,7 +205,6 @@ def test_larger_pool_fits_nist_better(monkeypatch: pytest.MonkeyPatch) -> None:
     """NIST at ε = 4: blocking leaves cells empty that real records fill; selecting the output from a pool of
     POOL_FACTOR = 8 candidates per record instead of 2 lets the calibration weights reach the released shares
     (measured release fit 0.158 / 0.285 -> 0.137 / 0.262)."""
-    from sdsynth.engine import load_schema
     from sdsynth.engine.dp.marginals import dp_marginals
     from sdsynth.engine.dp.params import DpParameters
     from sdsynth.engine.dp.random import DpRandom
@@ -277,8 +276,6 @@ def test_tables_with_unreleased_triples_are_completed_from_their_margins() -> No
     rounding down makes slightly inconsistent) and to the brute-force count than inversion, which moves every
     unreleased triple into the cells with an empty value (measured: 0.14 against 0.34 records off per record here;
     on all of adult 0.042 against 0.114, and 0.146 against 0.271 under DP at ε = 4)."""
-    from sdsynth.engine import load_schema
-
     options = IngestOptions(schema=load_schema("adult-uci"), record_limit=5000)
     data = encode(shared_file("adult_uci_strings.csv"), options)
     aggs = protect_k_anonymity(count_combinations(data, 3), 10)
@@ -456,7 +453,7 @@ def test_cli_records_the_law(tmp_path: Path) -> None:
 
 
 def test_cli_coverage_option(tmp_path: Path) -> None:
-    """--coverage reaches the sampler and release_info (default 0.05 recorded too); out-of-range values and the
+    """--coverage reaches the sampler and release_info (default 0.15 recorded too); out-of-range values and the
     reference law are refused cleanly."""
     path = tmp_path / "t.csv"
     _table(2000, 8).write_csv(path)
@@ -468,7 +465,7 @@ def test_cli_coverage_option(tmp_path: Path) -> None:
         con = duckdb.connect(str(tmp_path / name / "release.duckdb"), read_only=True)
         infos.append(dict(con.execute("SELECT key, value FROM release_info").fetchall()))
         con.close()
-    assert [float(info["coverage"]) for info in infos] == [0.05, 0.2]
+    assert [float(info["coverage"]) for info in infos] == [0.15, 0.2]
     common = ("synthesize", path, "--dp", "--epsilon", "4")
     assert_clean_error(invoke(*common, "--coverage", "1.5", "--out", tmp_path / "p"), "between 0 and 1")
     assert_clean_error(invoke(*common, "--sampling-law", "reference", "--coverage", "0.1", "--out", tmp_path / "q"),
@@ -510,7 +507,6 @@ def test_auto_law_keeps_the_better_fitting_law(dataset: str) -> None:
     """Generated CTDC-like data: the calibrated law fits the released shares far better. NIST's 22 columns at ε = 4:
     most triples of a real record are not released; drawing the least blocked columns first (free order), the
     calibrated law still fits better than the reference law (docs/synthesis.md), and auto must pick it."""
-    from sdsynth.engine import load_schema
     from sdsynth.engine.dp.marginals import dp_marginals
     from sdsynth.engine.dp.params import DpParameters
     from sdsynth.engine.dp.random import DpRandom
@@ -763,11 +759,14 @@ def _clustered_table(n: int, seed: int) -> pl.DataFrame:
 
 
 def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Coverage: 400 records drawn without it lack 170 of the release's 1,450 combinations. With 5 % of the records
-    to seed, the same batch gains the missing combinations with the largest released counts (brute force), loses
-    none it had, keeps its size and only released combinations, and differs by at most 20 records; seeds packed
-    with several missing combinations (the default) cover more than twice as many as the 20 records and clearly
-    more than seeds of one combination each (COVER_WINDOW = 0: 41 here, packed 87)."""
+    """Packed coverage (the dense step and the balancing after it off): 400 records drawn without it lack 170 of the
+    release's 1,450 combinations. With 5 % of the records to seed, the same batch gains the missing combinations with
+    the largest released counts (brute force), loses none it had, keeps its size and only released combinations,
+    and differs by at most 20 records; seeds packed with several missing combinations (the default) cover more than
+    twice as many as the 20 records and clearly more than seeds of one combination each (COVER_WINDOW = 0: 41 here,
+    packed 87)."""
+    monkeypatch.setattr(calibrated_module, "DENSE_PART", 0.0)
+    monkeypatch.setattr(calibrated_module, "REBALANCE_ROUNDS", 0)
     aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(2000, 1), IngestOptions()), 3), 3)
     outputs = {}
     for share in (0.0, 0.05):
@@ -796,6 +795,137 @@ def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytes
     for r in range(400):
         rec = outputs[0.05].record(r).tolist()
         assert all(frozenset(sub) in released for n in (1, 2, 3) for sub in itertools.combinations(rec, n))
+
+
+def _never_empty_cells(sampler: CalibratedSampler, categories: np.ndarray) -> int:
+    """Cells left empty in the columns whose released empty share is below DENSE_EMPTY_SHARE."""
+    tables = sampler.balance
+    assert tables is not None
+    single = np.flatnonzero(tables.second < 0)
+    never = tables.first[single][tables.shares[tables.cell_offset[single]] < calibrated_module.DENSE_EMPTY_SHARE]
+    return int((categories[:, never] == 0).sum())
+
+
+def test_dense_seeds_fill_the_never_empty_columns_on_adult(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dense step on adult (k-anonymous, k = 10, R = 3; 12 of its 15 columns never empty in the release): at the
+    same 15 % budget, coverage with dense seeds first leaves 31 % fewer cells of those columns empty than packed
+    seeds alone (7,454 against 10,798; 1,396 before coverage), and both bring every released combination into the
+    batch. Each dense seed holds a combination the batch lacked, in order of fewest such cells, no two seeds for one;
+    the best of DENSE_DRAWS draws per combination leaves fewer of those cells empty than a single draw."""
+    data = encode(shared_file("adult_uci_strings.csv"), IngestOptions(schema=load_schema("adult-uci")))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 10)
+    released = _released(aggs)
+    monkeypatch.setattr(calibrated_module, "REBALANCE_ROUNDS", 0)  # the seeds' own effect
+    outcome = {}
+    for part in (0.0, calibrated_module.DENSE_PART):
+        monkeypatch.setattr(calibrated_module, "DENSE_PART", part)
+        sampler = CalibratedSampler(aggs, data.n_records, seed=1, coverage=0.15)
+        assert sampler.network is not None
+        pool = sampler._draw(sampler.network, 0, sampler.pool_factor * data.n_records)
+        rows = sampler._select(pool, sampler.factors, 0, data.n_records)
+        chosen = pool[rows]
+        covered = sampler._cover(chosen, 0, np.delete(pool, rows, axis=0))
+        held = _missing_released(aggs, calibrated_module._to_records(aggs, sampler.network, covered))
+        outcome[part] = (_never_empty_cells(sampler, covered), len(held), _never_empty_cells(sampler, chosen))
+    (packed, packed_missing, before), (dense, dense_missing, _) = outcome.values()
+    assert packed_missing == dense_missing == 0
+    assert dense < 0.75 * packed and before < dense, outcome
+    # the seeds themselves: drawn again from the same batch (the step is a function of its inputs)
+    counts = np.zeros(len(aggs.keys), dtype=np.int64)
+    missing = _missing_released(aggs, calibrated_module._to_records(aggs, sampler.network, chosen))
+    index = {frozenset(int(x) for x in row if x >= 0): i for i, row in enumerate(aggs.ids())}
+    counts[[i for key, i in index.items() if key not in missing]] = 1
+    seeds = sampler._dense_seeds(counts, data.n_records, 0, 500)
+    assert 0 < len(seeds) <= 500
+    monkeypatch.setattr(calibrated_module, "DENSE_DRAWS", 1)  # one draw per combination: 262 such cells, not 240
+    assert _never_empty_cells(sampler, seeds) < _never_empty_cells(
+        sampler, sampler._dense_seeds(counts, data.n_records, 0, 500)
+    )
+    empties = [_never_empty_cells(sampler, seeds[i : i + 1]) for i in range(len(seeds))]
+    assert empties == sorted(empties)
+    gained: set[frozenset[int]] = set()
+    for i in range(len(seeds)):
+        rec = calibrated_module._to_records(aggs, sampler.network, seeds[i : i + 1]).record(0).tolist()
+        subs = {frozenset(t) for n in (1, 2, 3) for t in itertools.combinations(rec, n)}
+        assert subs <= released and subs & missing - gained  # each brings a combination no earlier seed held
+        gained |= subs & missing
+
+
+@settings(max_examples=25, deadline=None)
+@given(order_seed=st.integers(0, 2**16), budget=st.integers(0, 60), held_share=st.sampled_from([0.0, 0.5, 0.9]))
+def test_pick_seeds_matches_a_greedy_set_oracle(order_seed: int, budget: int, held_share: float) -> None:
+    """The greedy pick of candidate seeds against the same greedy with Python sets: in order, take a candidate whose
+    target combination no row holds yet, then count every combination it holds as held."""
+    aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(600, 2), IngestOptions()), 3), 3)
+    sampler = CalibratedSampler(aggs, 50, seed=1)
+    network = sampler.network
+    assert network is not None
+    rng = np.random.default_rng(order_seed)
+    keys = [frozenset(int(x) for x in row if x >= 0) for row in aggs.ids()]
+    rows = sampler._draw(network, 7, 80)
+    records = calibrated_module._to_records(aggs, network, rows)
+    holds = [{frozenset(t) for n in (1, 2, 3) for t in itertools.combinations(records.record(r).tolist(), n)}
+             for r in range(len(rows))]  # fmt: skip
+    targets = np.array([keys.index(sorted(h, key=len)[-1]) for h in holds], dtype=np.int64)
+    counts = (rng.random(len(keys)) < held_share).astype(np.int64)
+    order = rng.permutation(len(rows)).astype(np.int64)
+    held = {keys[i] for i in np.flatnonzero(counts)}
+    expected = []
+    for i in order:
+        if len(expected) < budget and keys[targets[i]] not in held:
+            expected.append(int(i))
+            held |= holds[i]
+    got = pick_seeds(
+        rows, targets, order, budget, counts.copy(), network.value_ids, network.value_offset, 3, aggs.layout.bits,
+        aggs.layout.slots, sampler.tkeys, sampler.tidx,
+    )  # fmt: skip
+    assert got.tolist() == expected
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), fixed=st.integers(0, 60), proposals=st.integers(0, 3000))
+def test_balancing_after_coverage_keeps_seeds_and_combinations(seed: int, fixed: int, proposals: int) -> None:
+    """`rebalance_keeping` on 120 drawn records of a k-anonymous release (R = 3), `fixed` of them held: the held rows
+    stay, every released combination the rows held is still held, the L1 distance to the released tables (brute
+    force) does not grow and falls with 1,000 proposals or more, `counts` still counts the rows holding each
+    combination, and every row is one of the batch's or of the spare rows; no proposal, no change."""
+    aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(600, 2), IngestOptions()), 3), 3)
+    sampler = CalibratedSampler(aggs, 120, seed=1)
+    network, tables = sampler.network, sampler.balance
+    assert network is not None and tables is not None
+    rng = np.random.default_rng(seed)
+    rows, spare = sampler._draw(network, 11, 120), sampler._draw(network, 1000, 300)
+    movable = np.sort(rng.choice(120, size=120 - fixed, replace=False)).astype(np.int64)
+
+    def counted(r: np.ndarray) -> np.ndarray:
+        present = count_combinations(calibrated_module._to_records(aggs, network, r), 3)
+        counts = np.zeros(len(aggs.keys), dtype=np.int64)
+        counts[table_lookup(sampler.tkeys, sampler.tidx, present.keys) - 1] = present.counts
+        return counts
+
+    def l1(r: np.ndarray) -> float:
+        deviation = -120 * tables.shares
+        for t, (a, b) in enumerate(zip(tables.first, tables.second, strict=True)):
+            cells = tables.cell_offset[t] + (r[:, a] if b < 0 else r[:, a] * tables.n_categories[b] + r[:, b])
+            np.add.at(deviation, cells, 1.0)
+        return float(np.abs(deviation).sum())
+
+    counts = counted(rows)
+    out = rebalance_keeping(
+        rows, movable, spare, tables.first, tables.second, tables.cell_offset, tables.n_categories,
+        120 * tables.shares, proposals, sampler.words, np.int64(seed), network.value_ids, network.value_offset, 3,
+        aggs.layout.bits, aggs.layout.slots, sampler.tkeys, sampler.tidx, counts,
+    )  # fmt: skip
+    held = np.setdiff1d(np.arange(120), movable)
+    assert np.array_equal(out[held], rows[held])
+    assert np.array_equal(counts, counted(out)) and not ((counted(rows) > 0) & (counts == 0)).any()
+    assert l1(out) <= l1(rows) + 1e-9
+    if proposals >= 1000:
+        assert l1(out) < l1(rows) - 1.0
+    pooled = Counter(map(tuple, np.concatenate([rows, spare]).tolist()))
+    assert Counter(map(tuple, out.tolist())) <= pooled
+    if proposals == 0:
+        assert np.array_equal(out, rows)
 
 
 def _pack_oracle(

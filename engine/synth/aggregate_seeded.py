@@ -52,7 +52,7 @@ class AggregateSeededParameters:
     batch_size: int = DEFAULT_BATCH_SIZE
     sampling_law: str = DEFAULT_SAMPLING_LAW
     chosen_by: str | None = None
-    coverage: float | None = None  # calibrated law: share of records seeded with missing combinations (None: 5 %)
+    coverage: float | None = None  # calibrated law: share of records seeded with missing combinations (None: 15 %)
 
     def __post_init__(self) -> None:
         if self.sampling_law not in SAMPLING_LAWS:

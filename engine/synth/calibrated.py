@@ -37,13 +37,18 @@ column from conditional tables:
    2 × BALANCE_PART_ROWS candidates or more are balanced in fixed parts, in parallel (`balance_in_parts`; the
    parts' leftover deviations add up, so parts smaller than that cost TVD).
 6. **Coverage.** Matching the 1- and 2-way tables still leaves out combinations the release counts many times
-   (on CTDC-like 17 k, 240 released combinations of median count 26 were absent from a balanced batch). Each batch
-   seeds up to COVER_SHARE of its records with the released combinations it lacks, largest released counts first.
-   A seed holds several of them where they fit together (`pack_seeds`: one value per column, every sub-combination
-   released, no combination created with a released count below COVER_FLOOR × that of the last combination seeds
-   of one each would reach), so a few records cover many; each is drawn as a record by the law given its values
-   (`sample_categories` presets) and replaces a row that holds no released combination alone, the one whose
-   exchange moves the batch least from the released tables (`insert_least_harm`).
+   (on CTDC-like 17 k, 240 released combinations of median count 26 were absent from a balanced batch). Up to
+   COVER_SHARE of each batch's records are replaced by seeded records that hold released combinations it lacks,
+   each drawn by the law starting from them (`sample_categories` presets), in two steps. *Dense seeds* first (up to
+   DENSE_PART of that share): each missing combination alone, drawn a few times; the draws that leave fewest cells
+   empty in the columns the release says are never empty are taken first (`pick_seeds`), since such empty cells,
+   which a seed's rare values block, are most of what coverage costs in fit. Then *packed seeds*, largest released
+   counts first, each holding several missing combinations where they fit together (`pack_seeds`: one value per
+   column, every sub-combination released, no combination created with a released count below COVER_FLOOR × that
+   of the last combination seeds of one each would reach), so a few records cover many. Each seed replaces a row
+   that holds no released combination alone, the one whose exchange moves the batch least from the released tables
+   (`insert_least_harm`). Last, the other rows are balanced again against the pool's unselected candidates, never
+   giving up a combination no other row holds (`rebalance_keeping`), which takes back part of what the seeds cost.
 
 Everything is a function of the aggregates and a post-processing seed: no sensitive data, no privacy cost.
 """
@@ -70,6 +75,8 @@ from .calibrated_kernels import (
     fit_to_margins,
     insert_least_harm,
     pack_seeds,
+    pick_seeds,
+    rebalance_keeping,
     sample_categories,
 )
 
@@ -92,7 +99,13 @@ FREE_PARENT_CANDIDATES = 8
 BALANCE_ROUNDS = 20  # exchanges proposed per selected record (balancing, step 5 above)
 BALANCE_PART_ROWS = 65_536  # pool rows per part balanced on its own, in parallel (at least)
 BALANCE_PARTS = 16  # at most
-COVER_SHARE = 0.05  # default share of a batch's records that seeded records may replace (coverage)
+COVER_SHARE = 0.15  # default share of a batch's records that seeded records may replace (coverage)
+DENSE_PART = 2 / 3  # of that budget, the share first offered to dense seeds (coverage)
+DENSE_DRAWS = 4  # draws of each missing combination, the one leaving fewest never-empty columns empty kept
+DENSE_CANDIDATE_FACTOR = 1  # missing combinations drawn as dense seeds, per batch record at most
+DENSE_DRAW_FACTOR = 4  # draws per combination: DENSE_DRAWS, or this × the batch's size ÷ the missing, if fewer
+DENSE_EMPTY_SHARE = 0.01  # a column whose released empty share is below this is "never empty" (dense seeds)
+REBALANCE_ROUNDS = 50  # exchanges proposed per seeded record once coverage is done
 COVER_WINDOW = 1024  # missing combinations tried for each seeded record after its first (coverage)
 COVER_FLOOR = 0.25  # × the released count of the budget-th missing combination: the rarest a join may create
 COVER_TRIES = 64  # rows considered for each replacement (coverage, step 6 above)
@@ -538,7 +551,10 @@ PILOT_STREAM = 1 << 62  # record indices of the pilot draw: disjoint from those 
 PILOT_SELECTION = 1 << 62  # selection generator of the pilot: disjoint from those of the output batches
 BALANCE_STREAM = 1 << 61  # + selection index: the balancing's streams, disjoint from the records'
 COVER_STREAM = 1 << 60  # + batch index × BATCH_RECORDS + i: seeded record i of a batch (coverage)
-COVER_SWAP_STREAM = 3 << 59  # + batch index: the choice of the rows the seeded records replace
+COVER_SWAP_STREAM = 3 << 59  # + batch index: the choice of the rows the packed seeds replace
+DENSE_SWAP_STREAM = COVER_SWAP_STREAM + (1 << 40)  # + batch index: the same for the dense seeds
+DENSE_STREAM = 5 << 59  # + (batch index × DENSE_DRAWS + draw) · 2^32 + candidate: dense seed draws
+REBALANCE_STREAM = BALANCE_STREAM + (1 << 55)  # + batch index: the balancing after coverage
 
 
 class CalibratedSampler:
@@ -671,15 +687,17 @@ class CalibratedSampler:
         if size == 0 or self.network is None:
             return _empty(self.aggs)
         pool = self._draw(self.network, index * self.pool_factor * BATCH_RECORDS, self.pool_factor * size)
-        chosen = self._cover(pool[self._select(pool, self.factors, index, size)], index)
+        rows = self._select(pool, self.factors, index, size)
+        chosen = self._cover(pool[rows], index, np.delete(pool, rows, axis=0))
         return _to_records(self.aggs, self.network, chosen)
 
-    def _cover(self, chosen: np.ndarray, index: int) -> np.ndarray:
-        """Coverage (step 6 above): the released combinations the batch lacks, largest released counts first, packed
-        into at most `coverage` × the batch's size seeds (`pack_seeds`), each drawn as a record by the law given
-        its values, which replaces the row whose exchange moves the batch least from the released tables and that
-        is not the only holder of a released combination (`insert_least_harm`), so the batch gains combinations and
-        loses none. A combination whose sub-combinations were not all released is skipped, so the guarantee holds."""
+    def _cover(self, chosen: np.ndarray, index: int, spare: np.ndarray) -> np.ndarray:
+        """Coverage (step 6 above): the released combinations the batch lacks, brought in by seeded records that each
+        replace a row, at most `coverage` × the batch's size in all. First dense seeds (`_dense_seeds`), for up to
+        DENSE_PART of that budget; then packed seeds (`_packed_seeds`) for what is left of it; last, the other rows
+        are exchanged with `spare` candidates (the pool's unselected rows) towards the released tables, never giving
+        up a combination no other row holds (`rebalance_keeping`, REBALANCE_ROUNDS proposals per seeded record,
+        stream REBALANCE_STREAM + batch index)."""
         tables = self.balance
         budget = int(self.coverage * len(chosen))
         if tables is None or budget == 0 or self.network is None:
@@ -689,24 +707,96 @@ class CalibratedSampler:
         counts = np.zeros(len(aggs.keys), dtype=np.int64)  # per released combination: the rows holding it
         held = table_lookup(self.tkeys, self.tidx, present.keys) - 1  # −1: not released (cannot happen)
         counts[held[held >= 0]] = present.counts[held >= 0]
+        dense = self._dense_seeds(counts, len(chosen), index, int(DENSE_PART * budget))
+        chosen = self._insert(chosen, dense, counts, DENSE_SWAP_STREAM + index)
+        packed = self._packed_seeds(counts, index, budget - len(dense))
+        covered = self._insert(chosen, packed, counts, COVER_SWAP_STREAM + index)
+        network = self.network
+        movable = np.flatnonzero((covered == chosen).all(axis=1))
+        return rebalance_keeping(
+            covered, movable, spare, tables.first, tables.second, tables.cell_offset, tables.n_categories,
+            len(chosen) * tables.shares, REBALANCE_ROUNDS * (len(chosen) - len(movable)), self.words,
+            np.int64(REBALANCE_STREAM + index), network.value_ids, network.value_offset, aggs.reporting_length,
+            aggs.layout.bits, aggs.layout.slots, self.tkeys, self.tidx, counts,
+        )  # fmt: skip
+
+    def _missing(self, counts: np.ndarray) -> np.ndarray:
+        """The released combinations no row holds, largest released counts first."""
         missing = np.flatnonzero(counts == 0)
-        if len(missing) == 0:
-            return chosen
-        missing = missing[np.argsort(-aggs.counts[missing], kind="stable")]
+        return missing[np.argsort(-self.aggs.counts[missing], kind="stable")]
+
+    def _dense_seeds(self, counts: np.ndarray, size: int, index: int, budget: int) -> np.ndarray:
+        """Seeded records that each start from one missing combination and leave few cells empty where the release
+        says cells are (almost) never empty: what coverage costs in the 1-way TVD is mostly such cells, which a
+        seed's rare values block. Each missing combination (the first DENSE_CANDIDATE_FACTOR × `size` by released
+        count) is drawn by the law DENSE_DRAWS times, or DENSE_DRAW_FACTOR × `size` ÷ the number missing if fewer
+        (the draws are the step's cost; on NIST at R = 3, 168,000 missing, one draw of the first 27,000 fit as well
+        as one of 109,000), keeping the draw with the fewest never-empty columns empty (released empty share below
+        DENSE_EMPTY_SHARE); the draws are taken fewest first, then by released count, skipping those whose
+        combination an earlier one already holds (`pick_seeds`). Streams DENSE_STREAM + (batch × DENSE_DRAWS +
+        draw) · 2^32 + candidate."""
+        network, tables, aggs = self.network, self.balance, self.aggs
+        assert network is not None and tables is not None
+        missing = self._missing(counts)
+        candidates = missing[: DENSE_CANDIDATE_FACTOR * size]
+        if budget == 0 or len(candidates) == 0:
+            return np.zeros((0, len(network.order)), dtype=np.int16)
+        combos = aggs.layout.unpack(aggs.keys[candidates], aggs.reporting_length).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum((combos >= 0).sum(axis=1))]).astype(np.int64)
+        ids = combos[combos >= 0]
+        single = np.flatnonzero(tables.second < 0)
+        never_empty = np.zeros(len(network.order), dtype=np.bool_)
+        never_empty[tables.first[single]] = tables.shares[tables.cell_offset[single]] < DENSE_EMPTY_SHARE
+        best, fewest = np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int64)
+        for draw in range(max(1, min(DENSE_DRAWS, DENSE_DRAW_FACTOR * size // len(missing)))):
+            first = DENSE_STREAM + ((index * DENSE_DRAWS + draw) << 32)
+            drawn = self._draw(network, first, len(candidates), offsets, ids)
+            empty = np.where((drawn >= 0).all(axis=1), (drawn[:, never_empty] == 0).sum(axis=1), len(network.order) + 1)
+            if draw == 0:
+                best, fewest = drawn, empty
+            else:
+                better = empty < fewest
+                best[better], fewest[better] = drawn[better], empty[better]
+        order = np.lexsort((np.arange(len(candidates)), fewest))
+        order = order[fewest[order] <= len(network.order)]  # presets that do not form a released combination: none
+        taken = pick_seeds(
+            best, candidates, order, budget, counts.copy(), network.value_ids, network.value_offset,
+            aggs.reporting_length, aggs.layout.bits, aggs.layout.slots, self.tkeys, self.tidx,
+        )  # fmt: skip
+        return best[taken]
+
+    def _packed_seeds(self, counts: np.ndarray, index: int, budget: int) -> np.ndarray:
+        """The missing released combinations, largest released counts first, packed into at most `budget` seeds
+        (`pack_seeds`), each drawn as a record by the law given its values. A combination whose sub-combinations
+        were not all released is skipped, so the guarantee holds."""
+        network, aggs = self.network, self.aggs
+        assert network is not None
+        missing = self._missing(counts)
+        if budget <= 0 or len(missing) == 0:
+            return np.zeros((0, len(network.order)), dtype=np.int16)
         combos = aggs.layout.unpack(aggs.keys[missing], aggs.reporting_length).astype(np.int64)
         floor = COVER_FLOOR * aggs.counts[missing[min(budget, len(missing)) - 1]]
         offsets, ids = pack_seeds(
-            combos, budget, COVER_WINDOW, float(floor), chosen.shape[1], self.attribute_column,
+            combos, budget, COVER_WINDOW, float(floor), len(network.order), self.attribute_column,
             self.attribute_category, self.ext, self.ext_empty, max(aggs.reporting_length, 1), aggs.layout.bits,
             aggs.layout.slots, self.tkeys, self.tidx, self.single, self.pair, aggs.counts.astype(np.float64),
         )  # fmt: skip
-        seeded = self._draw(self.network, COVER_STREAM + index * BATCH_RECORDS, len(offsets) - 1, offsets, ids)
-        seeded = seeded[(seeded >= 0).all(axis=1)]
+        seeded = self._draw(network, COVER_STREAM + index * BATCH_RECORDS, len(offsets) - 1, offsets, ids)
+        return seeded[(seeded >= 0).all(axis=1)]
+
+    def _insert(self, chosen: np.ndarray, seeded: np.ndarray, counts: np.ndarray, stream: int) -> np.ndarray:
+        """Each seeded record replaces the row whose exchange moves the batch least from the released tables and
+        that is not the only holder of a released combination (`insert_least_harm`), so the batch gains
+        combinations and loses none (`counts` kept up to date)."""
+        tables, network, aggs = self.balance, self.network, self.aggs
+        assert tables is not None and network is not None
+        if len(seeded) == 0:
+            return chosen
         return insert_least_harm(
             chosen, seeded, tables.first, tables.second, tables.cell_offset, tables.n_categories,
-            len(chosen) * tables.shares, COVER_TRIES, self.words, np.int64(COVER_SWAP_STREAM + index),
-            self.network.value_ids, self.network.value_offset, aggs.reporting_length, aggs.layout.bits,
-            aggs.layout.slots, self.tkeys, self.tidx, counts,
+            len(chosen) * tables.shares, COVER_TRIES, self.words, np.int64(stream), network.value_ids,
+            network.value_offset, aggs.reporting_length, aggs.layout.bits, aggs.layout.slots, self.tkeys, self.tidx,
+            counts,
         )  # fmt: skip
 
 

@@ -2,8 +2,10 @@
 (`fit_to_margins`); records drawn column by column from conditional tables, never taking a value that would form
 an unreleased combination, optionally from preset values (`sample_categories`); the weights that calibrate a draw
 to the released single-column shares (`calibration_factors`); the balancing of a selection of drawn records
-towards the released tables (`balance_selection`, `balance_in_parts`); and coverage: missing released combinations
-packed into seeds (`pack_seeds`), and the insertion of the records drawn from them (`insert_least_harm`).
+towards the released tables (`balance_selection`, `balance_in_parts`); and coverage: records drawn from missing
+released combinations, kept greedily while they bring one no other holds (`pick_seeds`), missing combinations packed
+into seeds (`pack_seeds`), the insertion of the records drawn from them (`insert_least_harm`), and a last balancing
+around them that loses no combination (`rebalance_keeping`).
 
 A record keeps one bitset of the attributes it may still take: an attribute v is allowed iff K ∪ {v} was released
 for every sub-combination K of the record with |K| ≤ R − 1. When the record takes z, the bitset is intersected with
@@ -495,6 +497,77 @@ def _combinations_of(
             pos[d] = i + 1
             prefix[d] = key
     return False
+
+
+@njit(cache=True, nogil=True)
+def rebalance_keeping(
+    rows: np.ndarray, movable: np.ndarray, spare: np.ndarray, first: np.ndarray, second: np.ndarray,
+    cell_offset: np.ndarray, n_categories: np.ndarray, target: np.ndarray, proposals: int, key_words: np.ndarray,
+    stream: np.int64, value_ids: np.ndarray, value_offset: np.ndarray, max_length: int, bits: int, slots: int,
+    tkeys: np.ndarray, tidx: np.ndarray, counts: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """`balance_selection` once coverage has placed its seeds: `proposals` times, a random row of `rows` among
+    `movable` is proposed for exchange with a random row of `spare`, and the exchange is kept when it lowers
+    Σ |deviation| and the row leaving is not the only holder of a released combination (`counts`: per released
+    combination, the rows holding it; kept up to date). So the seeds stay and no combination is lost. Returns the
+    new rows (a copy; `spare` is left as it was). ChaCha20 stream `stream`."""
+    out = rows.copy()
+    if movable.shape[0] == 0 or spare.shape[0] == 0:
+        return out
+    spare = spare.copy()
+    deviation = -target
+    for r in range(out.shape[0]):
+        _add(deviation, out[r], first, second, cell_offset, n_categories, 1.0)
+    ids = np.empty(rows.shape[1] + 1, dtype=np.int64)
+    pos = np.empty(max_length + 1, dtype=np.int64)
+    prefix = np.empty(max_length + 1, dtype=np.uint64)
+    state = np.empty(34, dtype=np.uint32)
+    init_state(state, key_words, stream)
+    for _ in range(proposals):
+        k = movable[uniform_below(state, movable.shape[0])]
+        j = uniform_below(state, spare.shape[0])
+        if _exchange_change(deviation, out[k], spare[j], first, second, cell_offset, n_categories) >= 0.0:
+            continue
+        if _combinations_of(out[k], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 0, ids, pos,
+                            prefix):  # fmt: skip
+            continue
+        _add(deviation, out[k], first, second, cell_offset, n_categories, -1.0)
+        _add(deviation, spare[j], first, second, cell_offset, n_categories, 1.0)
+        _combinations_of(out[k], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, -1, ids, pos,
+                         prefix)  # fmt: skip
+        _combinations_of(spare[j], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 1, ids, pos,
+                         prefix)  # fmt: skip
+        leaving = out[k].copy()
+        out[k] = spare[j]
+        spare[j] = leaving
+    return out
+
+
+@njit(cache=True, nogil=True)
+def pick_seeds(
+    rows: np.ndarray, targets: np.ndarray, order: np.ndarray, budget: int, counts: np.ndarray,
+    value_ids: np.ndarray, value_offset: np.ndarray, max_length: int, bits: int, slots: int, tkeys: np.ndarray,
+    tidx: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Candidate seeds (`rows`, category codes; row i drawn to hold released combination targets[i]), taken in
+    `order` while fewer than `budget` are: each one whose target no row holds yet (`counts`: per released
+    combination, the rows holding it; the taken seeds' combinations are added). Returns the taken rows' indices,
+    so a seed that happens to hold a later candidate's target spares that candidate's row."""
+    taken = np.empty(min(budget, order.shape[0]), dtype=np.int64)
+    ids = np.empty(rows.shape[1] + 1, dtype=np.int64)
+    pos = np.empty(max_length + 1, dtype=np.int64)
+    prefix = np.empty(max_length + 1, dtype=np.uint64)
+    n = 0
+    for i in order:
+        if n == taken.shape[0]:
+            break
+        if counts[targets[i]] > 0:
+            continue
+        taken[n] = i
+        n += 1
+        _combinations_of(rows[i], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 1, ids, pos,
+                         prefix)  # fmt: skip
+    return taken[:n]
 
 
 @njit(cache=True, nogil=True)
