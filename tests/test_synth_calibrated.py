@@ -824,7 +824,7 @@ def test_dense_seeds_fill_the_never_empty_columns_on_adult(monkeypatch: pytest.M
         pool = sampler._draw(sampler.network, 0, sampler.pool_factor * data.n_records)
         rows = sampler._select(pool, sampler.factors, 0, data.n_records)
         chosen = pool[rows]
-        covered = sampler._cover(chosen, 0, np.delete(pool, rows, axis=0))
+        covered = sampler._cover(pool, rows, 0)
         held = _missing_released(aggs, calibrated_module._to_records(aggs, sampler.network, covered))
         outcome[part] = (_never_empty_cells(sampler, covered), len(held), _never_empty_cells(sampler, chosen))
     (packed, packed_missing, before), (dense, dense_missing, _) = outcome.values()

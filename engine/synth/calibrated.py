@@ -688,17 +688,18 @@ class CalibratedSampler:
             return _empty(self.aggs)
         pool = self._draw(self.network, index * self.pool_factor * BATCH_RECORDS, self.pool_factor * size)
         rows = self._select(pool, self.factors, index, size)
-        chosen = self._cover(pool[rows], index, np.delete(pool, rows, axis=0))
+        chosen = self._cover(pool, rows, index)
         return _to_records(self.aggs, self.network, chosen)
 
-    def _cover(self, chosen: np.ndarray, index: int, spare: np.ndarray) -> np.ndarray:
+    def _cover(self, pool: np.ndarray, rows: np.ndarray, index: int) -> np.ndarray:
         """Coverage (step 6 above): the released combinations the batch lacks, brought in by seeded records that each
         replace a row, at most `coverage` × the batch's size in all. First dense seeds (`_dense_seeds`), for up to
         DENSE_PART of that budget; then packed seeds (`_packed_seeds`) for what is left of it; last, the other rows
-        are exchanged with `spare` candidates (the pool's unselected rows) towards the released tables, never giving
+        are exchanged with the pool's unselected rows (not `rows`) towards the released tables, never giving
         up a combination no other row holds (`rebalance_keeping`, REBALANCE_ROUNDS proposals per seeded record,
         stream REBALANCE_STREAM + batch index)."""
         tables = self.balance
+        chosen = pool[rows]
         budget = int(self.coverage * len(chosen))
         if tables is None or budget == 0 or self.network is None:
             return chosen
@@ -714,7 +715,8 @@ class CalibratedSampler:
         network = self.network
         movable = np.flatnonzero((covered == chosen).all(axis=1))
         return rebalance_keeping(
-            covered, movable, spare, tables.first, tables.second, tables.cell_offset, tables.n_categories,
+            covered, movable, np.delete(pool, rows, axis=0), tables.first, tables.second, tables.cell_offset,
+            tables.n_categories,
             len(chosen) * tables.shares, REBALANCE_ROUNDS * (len(chosen) - len(movable)), self.words,
             np.int64(REBALANCE_STREAM + index), network.value_ids, network.value_offset, aggs.reporting_length,
             aggs.layout.bits, aggs.layout.slots, self.tkeys, self.tidx, counts,
