@@ -749,18 +749,19 @@ class CalibratedSampler:
         single = np.flatnonzero(tables.second < 0)
         never_empty = np.zeros(len(network.order), dtype=np.bool_)
         never_empty[tables.first[single]] = tables.shares[tables.cell_offset[single]] < DENSE_EMPTY_SHARE
+        unproducible = len(network.order) + 1  # above any count of empty cells: presets forming no released combination
         best, fewest = np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int64)
         for draw in range(max(1, min(DENSE_DRAWS, DENSE_DRAW_FACTOR * size // len(missing)))):
             first = DENSE_STREAM + ((index * DENSE_DRAWS + draw) << 32)
             drawn = self._draw(network, first, len(candidates), offsets, ids)
-            empty = np.where((drawn >= 0).all(axis=1), (drawn[:, never_empty] == 0).sum(axis=1), len(network.order) + 1)
+            empty = np.where((drawn >= 0).all(axis=1), (drawn[:, never_empty] == 0).sum(axis=1), unproducible)
             if draw == 0:
                 best, fewest = drawn, empty
             else:
                 better = empty < fewest
                 best[better], fewest[better] = drawn[better], empty[better]
         order = np.lexsort((np.arange(len(candidates)), fewest))
-        order = order[fewest[order] <= len(network.order)]  # presets that do not form a released combination: none
+        order = order[fewest[order] < unproducible]
         taken = pick_seeds(
             best, candidates, order, budget, counts.copy(), network.value_ids, network.value_offset,
             aggs.reporting_length, aggs.layout.bits, aggs.layout.slots, self.tkeys, self.tidx,
