@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from numba import njit
@@ -38,7 +39,7 @@ def test_os_entropy_streams_differ() -> None:
 
 
 @njit
-def _draw_many(state, kind, a, b, n):  # type: ignore[no-untyped-def]
+def _draw_many_jit(state, kind, a, b, cap, n):  # type: ignore[no-untyped-def]
     out = np.empty(n, dtype=np.int64)
     for i in range(n):
         if kind == 0:
@@ -48,8 +49,16 @@ def _draw_many(state, kind, a, b, n):  # type: ignore[no-untyped-def]
         elif kind == 2:
             out[i] = discrete_laplace(state, a, b)
         else:
-            out[i] = discrete_gaussian(state, a, b, 10_000)
+            out[i] = discrete_gaussian(state, a, b, cap)
     return out
+
+
+def _draw_many(state: np.ndarray, kind: int, a: int, b: int, n: int) -> np.ndarray:
+    """n draws of uniform_below(a) (kind 0), Bernoulli(exp(-a/b)) (1), discrete Laplace (2) or the discrete
+    Gaussian with σ² = a/b (3), whose tail cap is ⌈40σ⌉ + 2 as in DiscreteGaussian.with_variance (the 64-bit
+    sampler refuses a cap outside its bound)."""
+    cap = math.isqrt(math.ceil(1600 * Fraction(a, b)) - 1) + 3 if kind == 3 else 0
+    return _draw_many_jit(state, kind, a, b, cap, n)
 
 
 def _chi2_pvalue(samples: np.ndarray, support: np.ndarray, pmf_of) -> float:  # type: ignore[no-untyped-def]

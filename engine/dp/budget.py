@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
+import numpy as np
 from scipy.stats import norm
 
 from ..errors import PrivacyParameterError
@@ -98,10 +100,26 @@ def length_threshold(threshold: Threshold, length: int, sigma_k: float, sensitiv
 
 
 # --------------------------------------------------------------------------------------- discrete Gaussian helpers
+_FINEST_DEN = 1 << 40  # the finest denominator the variance is rounded up to
+_TAIL_CUTOFF = 45  # tail sums stop once terms fall below e^-45 ≈ 3e-20 of their first term
+_TAIL_CHUNK = 1 << 20  # terms per vectorised block (bounds the memory of a tail sum at large σ)
+
+
+def _int64_safe(num: int, den: int, cap: int) -> bool:
+    """The 64-bit sampler's bound (random.discrete_gaussian), in exact Python integers: (cap·t·den + num)² < 2^62
+    bounds its acceptance numerator and 2·num·den·t²·128 < 2^62 its acceptance denominator times Algorithm 1's k,
+    with t = ⌊σ⌋ + 1 exactly as the sampler computes it. Must agree with random.gaussian_fits_int64."""
+    if num < 1 or den < 1 or cap < 1:
+        return False
+    t = math.isqrt(num // den) + 1  # ⌊√x⌋ = isqrt(⌊x⌋) for real x ≥ 0
+    return (cap * t * den + num) ** 2 < 2**62 and 2 * num * den * t * t * 128 < 2**62
+
+
 @dataclass(frozen=True)
 class DiscreteGaussian:
     """A discrete Gaussian N_Z(0, σ²) with σ² = num/den, rounded *up* from the intended variance (so privacy is at
-    least as strong as computed), and the integer bounds that keep the sampler's arithmetic within 64 bits."""
+    least as strong as computed), and the tail cap of the 64-bit sampler. `fits_int64` says whether that sampler is
+    exact for it; otherwise `kernels.add_noise` uses the big-integer sampler (no cap, no rounding beyond 2^-40)."""
 
     num: int
     den: int
@@ -111,38 +129,70 @@ class DiscreteGaussian:
     def variance(self) -> float:
         return self.num / self.den
 
+    @property
+    def fits_int64(self) -> bool:
+        """Whether the Numba sampler's int64 arithmetic provably cannot overflow for this variance and cap."""
+        return _int64_safe(self.num, self.den, self.tail_cap)
+
     @classmethod
     def with_variance(cls, variance: float) -> DiscreteGaussian:
+        """σ² = ⌈variance·den⌉/den with den the largest power of two ≤ 2^40 that keeps the 64-bit sampler exact;
+        when even den = 1 does not (variance above about 5·10^7), den = 2^40 for the big-integer sampler, which for
+        such variances represents the float exactly. All comparisons are on exact integers."""
         if not (variance > 0 and math.isfinite(variance)):
             raise PrivacyParameterError(f"noise variance must be positive, got {variance}")
-        sigma = math.sqrt(variance)
-        cap = math.ceil(40 * sigma) + 2
-        t = int(sigma) + 2
-        den = 1 << 40
-        # keep (cap·t·den + num)² and 2·num·den·t²·128 below 2^62 (see random.discrete_gaussian)
-        while den > 1 and (
-            (cap * t * den + variance * den) ** 2 >= 2**62 or 2 * (variance * den + 1) * den * t * t * 128 >= 2**62
-        ):
+        exact = Fraction(variance)
+        cap = math.isqrt(math.ceil(1600 * exact) - 1) + 1 + 2  # ⌈40σ⌉ + 2, exactly: ⌈√n⌉ = isqrt(n − 1) + 1
+        den = _FINEST_DEN
+        while den >= 1:
+            num = math.ceil(exact * den)
+            if _int64_safe(num, den, cap):
+                return cls(num, den, cap)
             den >>= 1
-        num = math.ceil(Fraction(variance) * den)
-        return cls(int(num), int(den), cap)
+        # beyond the 64-bit bound: the finest denominator, reduced by common factors of two (same value)
+        num, den = math.ceil(exact * _FINEST_DEN), _FINEST_DEN
+        while num % 2 == 0 and den > 1:
+            num, den = num >> 1, den >> 1
+        return cls(num, den, cap)
 
     def log_weight(self, x: float) -> float:
         return -(x * x) / (2.0 * self.variance)
 
+    def _scaled_upper_sum(self, m: int) -> float:
+        """Σ_{j≥0} exp(-(2mj + j²)/(2σ²)) = exp(m²/(2σ²))·Σ_{x≥m} exp(-x²/(2σ²)), for m ≥ 0.
+
+        Vectorised over blocks of j, stopping at the first J with (2mJ + J²)/(2σ²) ≥ 45: every dropped term is
+        below e^-45 times the first and they decay at least geometrically, so the truncation error is below
+        ~1e-19 relative. Each term's exponent is formed exactly in int64 (j(2m + j) < 2^53 up to σ² ≈ 10^13)
+        and divided once, so a term carries ≤ 45·2^-53 ≈ 5e-15 relative error and the sum ~1e-15."""
+        two_var = 2.0 * self.variance
+        J = math.isqrt(m * m + math.ceil(_TAIL_CUTOFF * two_var)) + 1 - m  # (2mJ + J²) ≥ 45·2σ²
+        partial = []
+        for lo in range(0, J + 1, _TAIL_CHUNK):
+            j = np.arange(lo, min(lo + _TAIL_CHUNK, J + 1), dtype=np.int64)
+            partial.append(float(np.exp(-(j * (2 * m + j)).astype(np.float64) / two_var).sum()))
+        return math.fsum(partial)
+
+    @cached_property
+    def _log_normaliser(self) -> float:
+        """log Σ_{x∈Z} exp(-x²/(2σ²)) = log(2·S(0) − 1), S(0) = Σ_{x≥0} exp(-x²/(2σ²)) ≥ 1 (no cancellation)."""
+        return math.log(2.0 * self._scaled_upper_sum(0) - 1.0)
+
     def tail(self, m: int) -> float:
-        """P(X ≥ m) for integer m (float arithmetic, relative precision ~1e-14)."""
-        s = math.sqrt(self.variance)
-        lo = -int(40 * s) - 10
-        hi = int(40 * s) + 10
-        logs = [self.log_weight(x) for x in range(lo, hi + 1)]
-        top = max(logs)
-        total = math.fsum(math.exp(v - top) for v in logs)
-        if m > hi:
+        """P(X ≥ m) for integer m, in float arithmetic. Relative precision (measured against 40-digit references,
+        σ² from 0.3 to 10^12): ≤ ~2e-14 for m ≤ 20σ, ≤ ~6e-14 to 30σ (the rounding of the exponent m²/(2σ²) grows
+        with it); results below 2.2e-308 (m ≳ 37.7σ) are subnormal, with absolute precision 5e-324 only; 0.0 from
+        m > 40σ on (the value is below e^-800).
+
+        Cost: O(σ) vectorised terms, at most ~1e7 at σ² = 10^12 (~0.1 s; rho1 there ~0.3 s). The normaliser is
+        computed once per instance."""
+        m = int(m)
+        if m <= 0:  # P(X ≥ m) = 1 − P(X ≥ 1 − m) by symmetry
+            return 1.0 - self.tail(1 - m)
+        if m * m > 1600 * Fraction(self.num, self.den):  # m > 40σ
             return 0.0
-        start = max(m, lo)
-        upper = math.fsum(math.exp(self.log_weight(x) - top) for x in range(start, hi + 1))
-        return upper / total
+        log_upper = -(m * m) / (2.0 * self.variance) + math.log(self._scaled_upper_sum(m))
+        return math.exp(log_upper - self._log_normaliser)
 
 
 def discrete_rho1(noise: DiscreteGaussian, delta1_sensitivity: int, delta: float) -> int:

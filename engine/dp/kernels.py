@@ -1,5 +1,5 @@
 """Numba kernels of the DP per-length loop (spec §3.4): candidates, per-record sensitivities, bounded counting,
-discrete Gaussian noise."""
+discrete Gaussian noise (`add_noise`: the Numba sampler within its 64-bit bound, the big-integer one beyond)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from numba import njit
 
 from ..kernels.counting import _get
 from ..kernels.keys import pack_key
-from .random import discrete_gaussian, uniform_below
+from .budget import DiscreteGaussian
+from .random import (
+    discrete_gaussian_bigint,
+    discrete_gaussian_in_bound,
+    floor_sqrt_plus_one,
+    gaussian_fits_int64,
+    uniform_below,
+)
 
 
 @njit(cache=True, nogil=True)
@@ -191,8 +198,25 @@ def bounded_counts(
 def add_discrete_gaussian(
     counts: np.ndarray, state: np.ndarray, var_num: np.int64, var_den: np.int64, tail_cap: np.int64
 ) -> np.ndarray:
-    """counts + independent N_Z(0, var_num/var_den) draws."""
+    """counts + independent N_Z(0, var_num/var_den) draws. Raises ValueError outside the 64-bit sampler's bound
+    (`gaussian_fits_int64`), checked once for the whole array; `add_noise` picks the right sampler."""
+    if not gaussian_fits_int64(var_num, var_den, tail_cap):
+        raise ValueError("add_discrete_gaussian: variance and tail cap outside the 64-bit bound (use add_noise)")
+    t = floor_sqrt_plus_one(var_num, var_den)
     out = np.empty(counts.shape[0], dtype=np.int64)
     for i in range(counts.shape[0]):
-        out[i] = counts[i] + discrete_gaussian(state, var_num, var_den, tail_cap)
+        out[i] = counts[i] + discrete_gaussian_in_bound(state, var_num, var_den, tail_cap, t)
     return out
+
+
+def add_noise(counts: np.ndarray, state: np.ndarray, noise: DiscreteGaussian) -> np.ndarray:
+    """counts + independent N_Z(0, noise.num/noise.den) draws (CKS 2020 Algorithm 3), always exact.
+
+    The Numba sampler runs when its int64 arithmetic provably cannot overflow (`noise.fits_int64`); beyond that
+    bound (σ² above about 5·10^7) the big-integer sampler draws from the same stream, untruncated. Exactness there
+    matters more than speed: a wrapped product would change the noise law and so the privacy guarantee."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if noise.fits_int64:
+        return add_discrete_gaussian(counts, state, np.int64(noise.num), np.int64(noise.den), np.int64(noise.tail_cap))
+    draws = [discrete_gaussian_bigint(state, noise.num, noise.den) for _ in range(counts.shape[0])]
+    return counts + np.array(draws, dtype=np.int64).reshape(counts.shape)
