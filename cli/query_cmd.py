@@ -32,6 +32,9 @@ def query(
     aggregates_by_source_column (multi-value parts folded back into their column) and, in DP releases,
     aggregates_with_error (each count with its noise standard deviation and 95 % margin of error).
 
+    The SQL sees only the release: files (COPY, read_csv, read_parquet, ATTACH), extensions (INSTALL, LOAD) and
+    settings (SET, RESET, PRAGMA) are refused with exit code 2.
+
     In table format, columns that are empty in every shown row are hidden (csv and json show everything).
     """
     import sys

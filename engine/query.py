@@ -1,4 +1,7 @@
-"""SQL over a release: read-only queries, and notes when a question asks for more than a release holds."""
+"""SQL over a release: read-only queries, and notes when a question asks for more than a release holds.
+
+Both open the release through `open_release_readonly`: the SQL reads the release's tables and views and nothing else
+(no files, extensions or settings)."""
 
 from __future__ import annotations
 
@@ -8,16 +11,18 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .errors import ParameterError
-from .release_db import relation_arrow, release_database
+from .release_db import open_release_readonly, query_error, relation_arrow
 
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _LENGTH_TEST = re.compile(r"\blength\s*(=|==|>=|>|\bin\b)\s*\(?\s*([\d\s,]+)", re.IGNORECASE)
 
 
 def run_query(release: str | Path, sql: str) -> pl.DataFrame:
-    """Run SQL on a release folder's DuckDB file (read-only)."""
-    con = duckdb.connect(str(release_database(release)), read_only=True)
+    """Run SQL on a release folder's DuckDB file (read-only, nothing outside the release: `open_release_readonly`).
+
+    Raises ParameterError with one line: the lock's message for file access, extensions or settings, else
+    `query failed: …` with DuckDB's first line."""
+    con = open_release_readonly(release)
     try:
         try:
             relation = con.sql(sql)
@@ -25,8 +30,7 @@ def run_query(release: str | Path, sql: str) -> pl.DataFrame:
                 return pl.DataFrame()
             table = relation_arrow(relation)
         except duckdb.Error as exc:
-            message = str(exc).strip().splitlines()[0]
-            raise ParameterError(f"query failed: {message}") from None
+            raise query_error(exc) from None
         return pl.from_arrow(table)  # type: ignore[return-value]
     finally:
         con.close()
@@ -56,7 +60,7 @@ def _constrained_columns(sql: str, columns: list[str]) -> set[str]:
 
 def query_notes(release: str | Path, sql: str, result: pl.DataFrame) -> list[str]:
     """Plain-language notes for SQL users, e.g. when a query asks for combinations longer than the release holds."""
-    con = duckdb.connect(str(release_database(release)), read_only=True)
+    con = open_release_readonly(release)
     try:
         info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
