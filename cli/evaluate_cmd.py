@@ -57,11 +57,11 @@ def evaluate(
     OUT/aggregates_evaluation.json and OUT/aggregates_report.html (synthetic against the released aggregates).
     """
     from sdsynth.engine.evaluation import evaluate_private, evaluate_public, write_evaluation
-    from sdsynth.engine.release import atomic_directory, check_output_dir
+    from sdsynth.engine.outputs import atomic_directory, check_output_dir
     from sdsynth.engine.release_reader import load_release
     from sdsynth.engine.report import render_report
 
-    check_output_dir(out, overwrite)
+    check_output_dir(out, overwrite, [sensitive, synthetic, aggregates])
     options = ingest_options(
         schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, 0, missing_values,
         delimiter, sensitive,
@@ -70,7 +70,7 @@ def evaluate(
     progress = RichProgress(quiet)
     released = load_release(aggregates) if aggregates is not None else None
     privacy = dict(released.parameters) if released is not None else {}
-    with atomic_directory(out, overwrite) as tmp:
+    with atomic_directory(out, overwrite, private=True, inputs=[sensitive, synthetic, aggregates]) as tmp:
         evaluation = evaluate_private(sensitive, synthetic, options, reporting_length, k, privacy, progress)
         write_evaluation(evaluation, Path(tmp))
         (Path(tmp) / "report.html").write_text(render_report(evaluation, "Evaluation (private)"), encoding="utf-8")

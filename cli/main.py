@@ -5,6 +5,7 @@ Heavy imports happen inside commands, so `sdsynth --help` answers at once.
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -60,8 +61,16 @@ app.add_typer(release_cmd.budget_app, name="budget")
 app.add_typer(prepare_cmd.app, name="prepare")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does: every temporary output (scratch of encoded sensitive records, partial
+    folders) is removed on the way out."""
+    del frame
+    raise SystemExit(128 + signum)
+
+
 def run() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

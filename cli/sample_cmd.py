@@ -64,7 +64,7 @@ def sample_data(
     if parquet:
         fail("--parquet applies to --format htcds; for ctdc, give --out a .parquet name")
 
-    from sdsynth.engine.release import atomic_file
+    from sdsynth.engine.outputs import atomic_file
     from sdsynth.engine.sample_data import write_ctdc
 
     with atomic_file(out, overwrite=overwrite) as tmp:

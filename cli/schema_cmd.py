@@ -35,19 +35,22 @@ def infer(
 ) -> None:
     """Write a draft schema (YAML) from the data: kinds, allowed values, missing tokens, numeric bins.
 
-    The draft lists values seen in the sensitive data and bins computed from it (marked `inferred: true`):
-    review it, and keep it private. Bins inferred from data leak in DP mode; replace them with public edges.
+    The draft lists values seen in the sensitive data (marked `drafted: true`) and bins computed from it (marked
+    `inferred: true`): review it, and keep it private (it is written readable by you only). Releases never copy a
+    drafted list into their public codebook; remove `drafted: true` once you have checked a list. Bins inferred from
+    data leak in DP mode; replace them with public edges.
     """
-    from sdsynth.engine.release import atomic_file
+    from sdsynth.engine.outputs import atomic_file
     from sdsynth.engine.schema_tools import infer_schema
 
-    schema = infer_schema(input, name=name or input.stem, delimiter=delimiter, max_rows=max_rows)
+    # named by --name only: the input's file name would travel into every release made with this schema
+    schema = infer_schema(input, name=name or "draft", delimiter=delimiter, max_rows=max_rows)
     text = "# Draft schema inferred by `sdsynth schema infer`: review it; it lists values seen in the data.\n"
     text += schema.to_yaml()
     if out is None:
         out_console.print(text, end="", markup=False, highlight=False)
         return
-    with atomic_file(out, overwrite=overwrite) as tmp:
+    with atomic_file(out, overwrite=overwrite, private=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
     err_console.print(f"wrote {out} ({len(schema.columns)} columns)")
     if schema.inferred_bin_columns:

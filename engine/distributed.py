@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from .aggregate import CombinationCounts, count_combinations
 from .distributed_partitions import CsvRangeError, InputFile, Partition, open_input, plan_partitions
 from .distributed_subjects import encode_split, join_bucket
-from .dp.marginals import DpResult, dp_marginals, public_max_attributes
+from .dp.marginals import DpResult, dp_marginals
 from .dp.params import DpParameters
 from .encode import (
     AttributeTable,
@@ -113,7 +113,8 @@ class DaskEngine:
                 n_workers=self.workers or default_threads(),
                 threads_per_worker=self.threads_per_worker,
                 processes=True,
-                dashboard_address=":0",  # a free port: never clash with another cluster on 8787
+                host="127.0.0.1",  # scheduler and workers listen on this machine only
+                dashboard_address="127.0.0.1:0",  # a free port, on this machine only (it shows task names and sizes)
                 memory_limit=self.memory_limit,
             )
             self._client = distributed.Client(self._cluster)
@@ -483,19 +484,13 @@ def dp_marginals_distributed(
     options: IngestOptions | None,
     params: DpParameters,
     engine: DaskEngine,
-    max_attributes: int | None = None,
     progress: Progress | None = None,
 ) -> DpResult:
-    """`dp_marginals` with its passes over the records run on the cluster and every noise draw on the client.
-
-    `max_attributes` (W) defaults to the public bound the local pipeline uses: one per single-valued column and the
-    number of parts the schema declares for each multi-value column."""
-    from .pipeline import declared_multi_value_parts
-
+    """`dp_marginals` with its passes over the records run on the cluster and every noise draw on the client (W,
+    the bound on attributes per record, from the schema's declared parts or `params.max_attributes_per_record`)."""
     options = options or IngestOptions()
     with engine.load(data, options, progress) as records:
-        W = max_attributes or public_max_attributes(records.attributes, declared_multi_value_parts(options))
-        return dp_marginals(records, params, W, progress=progress)
+        return dp_marginals(records, params, progress=progress)
 
 
 def synthesize_distributed(aggs: Any, target: int, seed: int | None, engine: DaskEngine) -> EncodedData:

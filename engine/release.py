@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,73 +20,12 @@ import polars as pl
 
 from ._version import __version__
 from .aggregate import Aggregates
-from .errors import OutputError
 from .ingest import unescape
+from .outputs import atomic_directory, atomic_file, check_output_dir  # noqa: F401  (re-exported)
 from .release_db import RELEASE_DB, relation_arrow  # noqa: F401  (re-exported)
 
 AGGREGATES_TSV = "aggregates.tsv"
 AGGREGATES_PARQUET = "aggregates.parquet"
-
-
-def check_output_dir(path: str | Path, overwrite: bool) -> Path:
-    """Refuse an existing output folder unless overwriting; called before any work starts."""
-    out = Path(path)
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; choose another --out or pass --overwrite")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
-    parent = out.resolve().parent
-    if not parent.exists():
-        raise OutputError(f"{parent}: the parent folder of the output does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{parent}: not writable")
-    return out
-
-
-@contextmanager
-def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder next to `path`; on success it replaces `path`, on failure it is removed."""
-    out = check_output_dir(path, overwrite)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent))
-    tmp.chmod(0o777 & ~_umask())
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-@contextmanager
-def atomic_file(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary file path next to `path`, renamed into place on success."""
-    out = Path(path)
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; pass --overwrite to replace it")
-    if not out.resolve().parent.exists():
-        raise OutputError(f"{out.resolve().parent}: the folder does not exist")
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent)
-    os.close(fd)
-    tmp = Path(name)
-    tmp.chmod(0o666 & ~_umask())
-    try:
-        yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(out)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ------------------------------------------------------------------------------------------------------ TSV / Parquet
@@ -146,25 +81,21 @@ def source_column_sql(aggs: Aggregates, available: list[str]) -> list[str]:
     """SQL select items that show multi-value parts under their source column (parts re-joined)."""
     attrs = aggs.attributes
     items: list[str] = []
-    seen: set[int] = set()
-    for col in attrs.columns:
-        if col.source_position in seen:
+    for position, source in enumerate(attrs.sources):
+        name = unescape(source.name)
+        if not source.is_multi_value:
+            items.append(_quote(name))
             continue
-        seen.add(col.source_position)
-        source = unescape(col.source)
-        if not col.is_part:
-            items.append(_quote(source))
-            continue
-        parts = [c for c in attrs.columns if c.source_position == col.source_position and unescape(c.name) in available]
+        parts = [c for c in attrs.columns if c.source_position == position and unescape(c.name) in available]
         if not parts:
-            items.append(f"CAST(NULL AS VARCHAR) AS {_quote(source)}")
+            items.append(f"CAST(NULL AS VARCHAR) AS {_quote(name)}")
             continue
-        delim = (col.delimiter or ";").replace("'", "''")
+        delim = (source.delimiter or ";").replace("'", "''")
         pieces = ", ".join(
             f"CASE WHEN {_quote(unescape(p.name))} IS NOT NULL THEN {_literal(unescape(p.part or ''))} END"
             for p in parts
         )
-        items.append(f"NULLIF(concat_ws('{delim}', {pieces}), '') AS {_quote(source)}")
+        items.append(f"NULLIF(concat_ws('{delim}', {pieces}), '') AS {_quote(name)}")
     return items
 
 
@@ -177,10 +108,18 @@ def _literal(value: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------------ DuckDB
-def release_info_rows(aggs: Aggregates, extra: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+def release_date() -> str:
+    """The one timestamp a public file carries: the UTC date, so that times of day (and the gap between stages,
+    which tells how long the private evaluation took) are never published."""
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def release_info_rows(
+    aggs: Aggregates, extra: Mapping[str, Any] | None = None, created_at: str | None = None
+) -> list[tuple[str, str]]:
     info: dict[str, Any] = {
         "software": f"sdsynth {__version__}",
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_at": created_at or release_date(),
         "mode": aggs.mode,
         "reporting_length": aggs.reporting_length,
         "record_count": aggs.record_count,
@@ -193,23 +132,30 @@ def release_info_rows(aggs: Aggregates, extra: Mapping[str, Any] | None = None) 
 
 
 def release_columns_frame(aggs: Aggregates, available: list[str]) -> pl.DataFrame:
-    """How the released columns map to the data's columns (so a release can be read back and re-joined)."""
+    """How the released columns map to the data's columns (so a release can be read back and re-joined).
+
+    Rows and positions come from what is public only: the input's planned columns and the released columns (a
+    multi-value part is listed once a released combination uses it). A multi-value column with no released part
+    keeps a row with an empty `column`, so no record can add, remove or shift a row."""
+    attrs = aggs.attributes
     rows = []
-    for position, col in enumerate(aggs.attributes.columns):
-        name = unescape(col.name)
-        if name in available:
+    for position, source in enumerate(attrs.sources):
+        columns = [c for c in attrs.columns if c.source_position == position and unescape(c.name) in available]
+        if source.is_multi_value and not columns:
+            rows.append({"column": None, "source_column": unescape(source.name), "part": None,
+                         "delimiter": source.delimiter})  # fmt: skip
+        for col in columns:
             rows.append(
                 {
-                    "column": name,
+                    "column": unescape(col.name),
                     "source_column": unescape(col.source),
                     "part": unescape(col.part) if col.part is not None else None,
                     "delimiter": col.delimiter,
-                    "position": position,
                 }
             )
-    schema = {"column": pl.String, "source_column": pl.String, "part": pl.String, "delimiter": pl.String,
-              "position": pl.Int32}  # fmt: skip
-    return pl.DataFrame(rows, schema=schema)
+    schema = {"column": pl.String, "source_column": pl.String, "part": pl.String, "delimiter": pl.String}
+    frame = pl.DataFrame(rows, schema=schema).with_row_index("position")
+    return frame.select(*schema, pl.col("position").cast(pl.Int32))
 
 
 def _create_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame | Path, order_by: str = "") -> None:
@@ -227,6 +173,7 @@ def write_duckdb(
     aggs: Aggregates,
     info_extra: Mapping[str, Any] | None = None,
     tables: Mapping[str, pl.DataFrame | Path] | None = None,
+    created_at: str | None = None,
 ) -> None:
     """The release database: `aggregates`, `aggregates_by_source_column`, `release_info`, `release_levels`,
     `release_columns`, and any extra released tables (for example `synthetic`)."""
@@ -241,7 +188,7 @@ def write_duckdb(
             + ", ".join([*items, '"length"', '"count"'])
             + " FROM aggregates"
         )
-        info = pl.DataFrame(release_info_rows(aggs, info_extra), schema=["key", "value"], orient="row")
+        info = pl.DataFrame(release_info_rows(aggs, info_extra, created_at), schema=["key", "value"], orient="row")
         _create_table(con, "release_info", info)
         levels = pl.DataFrame(aggs.levels) if aggs.levels else pl.DataFrame({"length": []}, schema={"length": pl.Int32})
         _create_table(con, "release_levels", levels, "ORDER BY length")
@@ -270,6 +217,7 @@ def write_aggregates_release(
     out_dir: Path,
     info_extra: Mapping[str, Any] | None = None,
     tables: Mapping[str, pl.DataFrame | Path] | None = None,
+    created_at: str | None = None,
 ) -> list[Path]:
     """Write `aggregates.tsv`, `aggregates.parquet` and `release.duckdb` into an (already temporary) folder."""
     tsv = out_dir / AGGREGATES_TSV
@@ -277,5 +225,5 @@ def write_aggregates_release(
     parquet = out_dir / AGGREGATES_PARQUET
     aggregates_wide_frame(aggs).write_parquet(parquet)
     db = out_dir / RELEASE_DB
-    write_duckdb(db, aggs, info_extra, tables)
+    write_duckdb(db, aggs, info_extra, tables, created_at)
     return [tsv, parquet, db]

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import OutputError, ParameterError
-from ..release import atomic_file
+from ..outputs import atomic_file
 from ..sample_data import write_table
 from .regions import m49_table
 
