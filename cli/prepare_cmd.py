@@ -29,13 +29,18 @@ def htcds(
         Path,
         typer.Option("--cases", help="One row per victim-perpetrator link: VictimId, PerpetratorId, CreatedDate."),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Prepared table to write: .csv or .parquet.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Prepared table to write: .csv, .tsv or .parquet (mode 0600).")
+    ],
     keep_victim_field: Annotated[
         list[str] | None,
         typer.Option(
             "--keep-victim-field",
-            help="Also keep this victim-context picklist (e.g. vic_MethodsOfControl) as a multi-value column "
-            "(repeatable). The shipped schema does not list it: pass --use-columns or extend the schema.",
+            help="Also keep this HTCDS victim picklist (e.g. vic_MethodsOfControl, vic_Vulnerabilities) as a "
+            "multi-value column (repeatable). Only the picklists listed in docs/htcds.md are accepted (any other name "
+            "is refused with the list); never free text or places. The shipped schema does not list them: pass "
+            "--use-columns or extend the schema.",
+            metavar="<field>",
             show_default=False,
         ),
     ] = None,
@@ -45,28 +50,35 @@ def htcds(
     """Build one row per victim in the CTDC victim-perpetrator layout (schema htcds-victim) from an HTCDS export.
 
     Victim attributes come from the victim's person and earliest case; the perpetrators linked by the cases are
-    folded into the IP_ columns. Names, contact details, addresses and free text are never read: the command lists
-    the columns it left out. Ids only join the tables and are not written.
+    folded into the IP_ columns. A person with several victim records (re-trafficked, registered twice) becomes one
+    merged row, so that a release protects each person; the command says how many. Names, contact details,
+    addresses and free text are never read: the command lists the columns it left out. Ids only join the tables
+    and are not written. The output is readable by its owner only (mode 0600).
     """
     import time
 
-    from sdsynth.engine.htcds import prepare_htcds
-    from sdsynth.engine.release import atomic_file
-    from sdsynth.engine.sample_data import write_table
+    from sdsynth.engine.htcds import prepare_htcds, write_prepared
 
     if out.suffix.lower() not in {".csv", ".tsv", ".parquet", ".pq"}:
         fail(f"{out}: the prepared table is written as .csv, .tsv or .parquet; give --out one of these extensions")
     start = time.perf_counter()
     frame, report = prepare_htcds(persons, victims, perpetrators, cases, split_names(keep_victim_field) or ())
-    with atomic_file(out, overwrite=overwrite) as tmp:
-        write_table(frame, tmp, suffix=out.suffix)
+    write_prepared(frame, out, overwrite=overwrite)
+    if not quiet:
+        records = f" from {report.victim_records:,} victim records" if report.victim_records != report.victims else ""
+        err_console.print(
+            f"prepared {report.victims:,} victims{records} ({report.perpetrators:,} perpetrators, {report.links:,} "
+            f"victim-perpetrator links) into {out} (readable by you only) in {time.perf_counter() - start:.1f} s",
+            markup=False,
+        )
+    if report.merged_persons:  # shown even with --quiet: the table has fewer rows than the victims file
+        err_console.print(
+            f"warning: persons with several victim records: {report.merged_persons:,}; each person's records were "
+            "merged into one row, so that a release protects the person (rules: docs/htcds.md)",
+            markup=False,
+        )
     if quiet:
         return
-    err_console.print(
-        f"prepared {report.victims:,} victims ({report.perpetrators:,} perpetrators, {report.links:,} "
-        f"victim-perpetrator links) into {out} in {time.perf_counter() - start:.1f} s",
-        markup=False,
-    )
     for file, dropped in report.dropped.items():
         if dropped:
             err_console.print(f"not read from {file}: {', '.join(dropped)}", markup=False)

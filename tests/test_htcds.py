@@ -4,7 +4,9 @@ victim-perpetrator layout, every derived column checked; identifiers never read;
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +15,13 @@ from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
 from sdsynth.engine.errors import InputError, ParameterError
-from sdsynth.engine.htcds import PREPARED_COLUMNS, generate_htcds, prepare_htcds, write_htcds
+from sdsynth.engine.htcds import (
+    KEEPABLE_VICTIM_FIELDS,
+    PREPARED_COLUMNS,
+    generate_htcds,
+    prepare_htcds,
+    write_htcds,
+)
 from sdsynth.engine.htcds import fields as hf
 from sdsynth.engine.htcds.regions import m49_table
 from sdsynth.engine.schema import load_schema
@@ -151,17 +159,99 @@ def test_kept_victim_fields_are_trimmed_deduplicated_sorted_multi_values() -> No
     assert "vic_MethodsOfControl" not in report.dropped[str(DATA / "victims.csv")]
 
 
+def test_kept_field_names_match_case_insensitively_and_keep_the_htcds_spelling() -> None:
+    frame, _ = prepare(keep=(" VIC_METHODSOFCONTROL ", "vic_methodsofcontrol"))
+    assert frame.columns == [*PREPARED_COLUMNS, "vic_MethodsOfControl"]
+    assert frame["vic_MethodsOfControl"].to_list()[:2] == ["Threats;WithholdsDocuments", "DebtBondage;Threats"]
+
+
 @pytest.mark.parametrize(
-    ("field", "message"),
-    [
-        ("prs_Gender", "only victim-context fields"),
-        ("vic_DetailsOfVulnerabilities", "free text"),
-        ("vic_LocationOfRecruitment", "free text"),
-    ],
-)
-def test_identifying_or_non_victim_fields_cannot_be_kept(field: str, message: str) -> None:
-    with pytest.raises(ParameterError, match=message):
+    "field",
+    ["vic_Remarks", "vic_Story", "vic_DetailsOfVulnerabilities", "vic_LocationOfRecruitment",
+     "vic_CountryOfExploitation", "vic_Name", "prs_Gender", "PersonId"],
+)  # fmt: skip
+def test_only_listed_picklists_can_be_kept(tmp_path: Path, field: str) -> None:
+    with pytest.raises(ParameterError, match="not an HTCDS victim picklist field"):
         prepare(keep=(field,))
+    out = tmp_path / "o.csv"
+    result = invoke("prepare", "htcds", *export_args(), "--out", out, "--keep-victim-field", field)
+    assert_clean_error(result, f"--keep-victim-field {field!r}: not an HTCDS victim picklist field")
+    assert "allowed: " + ", ".join(KEEPABLE_VICTIM_FIELDS) in result.stderr
+    assert not out.exists()
+
+
+def test_the_keepable_fields_are_the_documented_picklists() -> None:
+    assert "vic_MethodsOfControl" in KEEPABLE_VICTIM_FIELDS and "vic_Vulnerabilities" in KEEPABLE_VICTIM_FIELDS
+    assert not any(word in f.lower() for f in KEEPABLE_VICTIM_FIELDS for word in ("detail", "location", "country"))
+    docs = (Path(__file__).parents[1] / "docs" / "htcds.md").read_text()
+    documented = [ln.split("`")[1] for ln in docs.splitlines() if ln.startswith("| `vic_")]
+    assert documented == list(KEEPABLE_VICTIM_FIELDS)
+
+
+# ------------------------------------------------------------------------------------ a person, several records
+def retrafficked_export(tmp_path: Path) -> Path:
+    """The hand-made export plus v08, a second victim record of p01 (v01's person) registered earlier (2019, with
+    q5 of p15, born 1999: 20 then), with forced labour, no country of exploitation and another method of control;
+    and v09, v10: victim records without PersonId (nobody can tell whether they are one person)."""
+    folder = copy_export(tmp_path)
+    with (folder / "victims.csv").open("a") as fh:
+        fh.write("v08,p01,Other,Construction,,,\nv09,,,,,,\nv10,,,,,,\n")
+    with (folder / "cases.csv").open("a") as fh:
+        fh.write("c14,v08,q5,Active,2019-06-01,\n")
+    return folder
+
+
+MERGED_P01 = {
+    **{c: values[0] for c, values in EXPECTED.items()},
+    "yearRegister": "2019",  # the earliest registration: v08's
+    "isForcedLabour": "1",  # v08's, or-ed with v01's sexual exploitation
+    "UN_COE_Region": "Europe",  # v08 has none: v01's, the next registered record with one
+    "IP_ageBroad": "0-29;30-38;39-47;48 +",  # q5 (v08) joins q1-q3 (v01)
+}
+
+
+def test_a_person_with_two_victim_records_is_one_merged_row(tmp_path: Path) -> None:
+    frame, report = prepare(retrafficked_export(tmp_path), keep=("vic_MethodsOfControl",))
+    assert report.victim_records == 9 and report.victims == frame.height == 8 and report.merged_persons == 1
+    rows = frame.rows(named=True)
+    assert rows[0] == {**MERGED_P01, "vic_MethodsOfControl": "Other;Threats;WithholdsDocuments"}
+    for i in range(1, 6):  # the other persons are untouched and keep their order
+        assert {c: rows[i][c] for c in PREPARED_COLUMNS} == {c: v[i] for c, v in EXPECTED.items()}, i
+    assert rows[6] == rows[7] == dict.fromkeys(frame.columns)  # without PersonId: one row each, not merged
+    assert report.counts["victims whose PersonId is empty or not in the persons file"] == 2
+
+
+def test_merging_is_announced_and_the_release_counts_persons(tmp_path: Path) -> None:
+    folder, out = retrafficked_export(tmp_path), tmp_path / "prepared.csv"
+    result = invoke("prepare", "htcds", *export_args(folder), "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "prepared 8 victims from 9 victim records" in result.stderr
+    warning = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
+    assert warning == [
+        "warning: persons with several victim records: 1; each person's records were merged into one row, so that "
+        "a release protects the person (rules: docs/htcds.md)"
+    ]
+    quiet = invoke("prepare", "htcds", *export_args(folder), "--out", out, "--overwrite", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr.splitlines() == warning  # even with --quiet
+    text = out.read_text()
+    assert text.splitlines()[0] == ",".join(PREPARED_COLUMNS)  # no key column: nothing derived from an id
+    for value in [*PERSONAL, "p15", "v08", "q5", "c14"]:
+        assert value not in text and value not in result.output, value
+    assert pl.read_csv(out, infer_schema=False).row(0, named=True) == MERGED_P01
+
+    assert invoke("schema", "validate", out, "--schema", "htcds-victim").exit_code == 0
+    aggregate = invoke("aggregate", out, "--schema", "htcds-victim", "-k", "1", "-r", "2", "--out", tmp_path / "rel")
+    assert aggregate.exit_code == 0, aggregate.output
+    assert (tmp_path / "rel" / "aggregates.tsv").read_text().splitlines()[1] == "record_count\t8"
+    sql = "SELECT count FROM aggregates WHERE length = 1 AND IP_Gender_Male = '1'"
+    q = invoke("query", tmp_path / "rel", sql, "--format", "csv")
+    assert q.stdout.splitlines() == ["count", "3"]  # p01 counted once, not once per victim record
+
+
+def test_no_warning_when_every_person_has_one_victim_record(tmp_path: Path) -> None:
+    result = invoke("prepare", "htcds", *export_args(), "--out", tmp_path / "o.csv")
+    assert result.exit_code == 0, result.output
+    assert not any(ln.startswith("warning:") or "victim records" in ln for ln in result.stderr.splitlines())
 
 
 def test_htcds_v1_spellings(tmp_path: Path) -> None:
@@ -256,6 +346,22 @@ def test_output_is_not_replaced_without_overwrite(tmp_path: Path) -> None:
     assert out.read_text() == "keep me\n"
     assert invoke("prepare", "htcds", *export_args(), "--out", out, "--overwrite", "-q").exit_code == 0
     assert out.read_text().startswith("yearRegister,")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+@pytest.mark.parametrize("name", ["prepared.csv", "prepared.parquet"])
+def test_output_is_readable_by_its_owner_only_whatever_the_umask(tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    out.write_text("an older, world-readable file\n")
+    out.chmod(0o644)
+    previous = os.umask(0o022)
+    try:
+        result = invoke("prepare", "htcds", *export_args(), "--out", out, "--overwrite", "-q")
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
 
 
 def test_output_format_follows_the_extension(tmp_path: Path) -> None:

@@ -6,8 +6,13 @@ flattened to one row per victim, the perpetrators folded into `IP_` columns. `pr
 with a few vectorised joins, so an organisation goes from its export to `sdsynth release` without writing code; the
 result follows the shipped schema `htcds-victim` (which says which CTDC fields HTCDS lacks and are left empty).
 
+A release protects one row, so one person must be one row: the victim records of a person (`PersonId`) re-trafficked
+or registered twice are merged into one row (`_one_row_per_person`; rules in docs/htcds.md), and the report counts
+such persons.
+
 Personal identifiers are never read (see `read`); ids serve only to join and are not output. The report lists
-the columns left unread and counts what could not be mapped, never quoting a value.
+the columns left unread and counts what could not be mapped, never quoting a value. The prepared table is still
+sensitive: `write_prepared` writes it readable by its owner only.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import InputError, ParameterError, location
+from ..outputs import atomic_file
+from ..sample_data import write_table
 from . import fields as hf
 from .links import fold_perpetrators, perpetrator_bits, registrations_and_links, unpack
 from .read import ExportTable, Field, check_ids, read_export_table
@@ -53,15 +60,38 @@ PERPETRATOR_FIELDS = (
     Field("per_PaidMoney", required=False),
 )
 CASE_FIELDS = (Field("VictimId"), Field("PerpetratorId"), Field("CreatedDate"))
-# kept victim-context fields may not be free text (it can name people and places)
-_FREE_TEXT_HINTS = ("details", "description", "location", "notes", "comment", "name", "address")
+# The only fields `--keep-victim-field` accepts: HTCDS victim-context multi-select picklists (closed vocabularies;
+# v0.2 names, then v1's). Never free text (vic_DetailsOfVulnerabilities, remarks, stories...), which can name people,
+# nor places (vic_LocationOfRecruitment/-Exploitation, vic_CountryOfExploitation: its region is already a column).
+# Documented in docs/htcds.md ("Keeping more victim-context fields").
+KEEPABLE_VICTIM_FIELDS = (
+    "vic_MethodOfRecruitment",
+    "vic_RecruitmentWebsitesAndApps",
+    "vic_MethodsOfControl",
+    "vic_TypeOfLabourExploitation",
+    "vic_LabourIndustry",
+    "vic_TypeOfSexExploitation",
+    "vic_ExploitationWebsitesAndApps",
+    "vic_Vulnerabilities",
+    "vic_TypeOfExploitation",
+    "vic_ForcedLabourIndustry",
+)
+# the output's single-valued columns: a person's merged row takes the value of their earliest-registered victim
+# record that has one (gender and UN_COO_Region come from the person and agree anyway)
+_SINGLE_VALUED = ("yearRegister", "gender", "majorityStatus", "UN_COO_Region", "UN_COE_Region")
 
 
 @dataclass
 class PrepareReport:
-    """What `prepare_htcds` read, left unread, and could not map (counts only: safe to print)."""
+    """What `prepare_htcds` read, left unread, and could not map (counts only: safe to print).
+
+    `victims` is the number of rows written (one per person), `victim_records` the rows of the victims file, and
+    `merged_persons` the number of persons with several victim records, each merged into one row.
+    """
 
     victims: int = 0
+    victim_records: int = 0
+    merged_persons: int = 0
     perpetrators: int = 0
     links: int = 0
     dropped: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -80,7 +110,11 @@ def prepare_htcds(
     cases: str | Path,
     keep_victim_fields: Sequence[str] = (),
 ) -> tuple[pl.DataFrame, PrepareReport]:
-    """One row per victim (columns `PREPARED_COLUMNS`, then the kept fields), all text, null = empty."""
+    """One row per victim person (columns `PREPARED_COLUMNS`, then the kept fields), all text, null = empty.
+
+    Victim records sharing a `PersonId` become one row (see `_one_row_per_person`); victim records without a
+    `PersonId` stay one row each.
+    """
     kept = _check_kept(keep_victim_fields)
     report = PrepareReport()
     prs = read_export_table(persons, PERSON_FIELDS)
@@ -125,25 +159,41 @@ def prepare_htcds(
         )
     count.update(hf.count_rows(v, checks))
 
-    flag = pl.lit("1")
     labour, sexual = _exploitation(v, vic.present)
-    out = v.select(
+    rows = v.select(
         hf.year_band(pl.col("_reg")).alias("yearRegister"),
         pl.col("_gender").alias("gender"),
         hf.majority(pl.col("_age")).alias("majorityStatus"),
-        pl.when(labour).then(flag).alias("isForcedLabour"),
-        pl.when(sexual).then(flag).alias("isSexualExploit"),
+        labour.alias("_labour"),
+        sexual.alias("_sexual"),
         ctdc_region(pl.col("_region")).alias("UN_COO_Region"),
         (ctdc_region(coe) if coe is not None else pl.lit(None, pl.String)).alias("UN_COE_Region"),
+        "_bits",
+        *kept,
+        "PersonId",
+        "_reg",
+    )
+    rows, report.merged_persons = _one_row_per_person(rows, kept)
+
+    flag = pl.lit("1")
+    out = rows.select(
+        "yearRegister",
+        "gender",
+        "majorityStatus",
+        pl.when(pl.col("_labour")).then(flag).alias("isForcedLabour"),
+        pl.when(pl.col("_sexual")).then(flag).alias("isSexualExploit"),
+        "UN_COO_Region",
+        "UN_COE_Region",
         *(pl.when((unpack("_roles") & (1 << i)) != 0).then(flag).alias(c) for i, c in enumerate(hf.ROLE_COLUMNS)),
         hf.joined(unpack("_relation"), hf.RELATIONS).alias("IP_Relation"),
         hf.joined(unpack("_gender"), hf.GENDERS).alias("IP_Gender"),
         hf.joined(unpack("_age"), hf.AGE_BANDS).alias("IP_ageBroad"),
         hf.joined(unpack("_region"), hf.IP_REGIONS).alias("IP_citizen_UNRegion"),
         hf.joined(unpack("_pay"), hf.PAY).alias("IP_PayMoney"),
-        *(hf.on_distinct(v, k, hf.kept_values, pl.String).alias(k) for k in kept),
+        *(hf.on_distinct(rows, k, hf.kept_values, pl.String).alias(k) for k in kept),
     )
-    report.victims, report.perpetrators, report.links = out.height, per.frame.height, links.height
+    report.victims, report.victim_records = out.height, vic.frame.height
+    report.perpetrators, report.links = per.frame.height, links.height
     report.empty_columns = [
         c
         for c, present in (
@@ -156,17 +206,59 @@ def prepare_htcds(
     return out, report
 
 
+def write_prepared(frame: pl.DataFrame, path: str | Path, overwrite: bool = False) -> None:
+    """Write the prepared table (CSV/TSV/Parquet by extension) atomically, owner-only (0600) whatever the umask:
+    it holds case data."""
+    with atomic_file(path, overwrite=overwrite, private=True) as tmp:
+        write_table(frame, tmp, suffix=Path(path).suffix)
+
+
 def _check_kept(fields: Sequence[str]) -> list[str]:
-    kept = list(dict.fromkeys(f.strip() for f in fields if f.strip()))
-    for name in kept:
-        if not name.lower().startswith("vic_"):
-            raise ParameterError(f"--keep-victim-field {name!r}: only victim-context fields (vic_...) can be kept")
-        if any(hint in name.lower() for hint in _FREE_TEXT_HINTS):
+    """The kept fields, spelled as in `KEEPABLE_VICTIM_FIELDS` (names are matched case-insensitively)."""
+    allowed = {name.lower(): name for name in KEEPABLE_VICTIM_FIELDS}
+    kept: list[str] = []
+    for given in dict.fromkeys(f.strip() for f in fields if f.strip()):
+        name = allowed.get(given.lower())
+        if name is None:
             raise ParameterError(
-                f"--keep-victim-field {name!r}: looks like free text or a place, which can identify people; "
-                "only picklist fields can be kept"
+                f"--keep-victim-field {given!r}: not an HTCDS victim picklist field that can be kept (free text, "
+                f"places and other fields can identify people); allowed: {', '.join(KEEPABLE_VICTIM_FIELDS)}"
             )
+        if name not in kept:
+            kept.append(name)
     return kept
+
+
+def _one_row_per_person(rows: pl.DataFrame, kept: Sequence[str]) -> tuple[pl.DataFrame, int]:
+    """Merge the victim records of each person (same non-empty `PersonId`) into one row; returns the rows and how
+    many persons had several records.
+
+    The rule, in the spirit of how perpetrators are folded: single-valued columns (`_SINGLE_VALUED`) take the value
+    of the person's earliest-registered record that has one (records without a case come last, ties in file
+    order); exploitation flags and the perpetrator bits are OR-ed (a flag or value set in any record is set); kept
+    picklists are the union of the records' values. Rows stay in the order of each person's first record.
+    """
+    ids = rows["PersonId"]
+    several = ids.is_duplicated() & ids.is_not_null()
+    if not several.any():
+        return rows, 0
+    rows = rows.with_row_index("_row")
+    # only the records of repeated persons are grouped; each merged row goes back where the person's first record was
+    merged = (
+        rows.filter(several)
+        .sort("PersonId", "_reg", "_row", nulls_last=True)
+        .group_by("PersonId", maintain_order=True)
+        .agg(
+            pl.col("_row").min(),
+            *(pl.col(c).drop_nulls().first() for c in _SINGLE_VALUED),
+            pl.col("_labour").any(),
+            pl.col("_sexual").any(),
+            pl.col("_bits").bitwise_or(),
+            *(pl.col(k).drop_nulls().str.join(";") for k in kept),
+        )
+    )
+    singles = rows.filter(~several).select(merged.columns)
+    return pl.concat([singles, merged]).sort("_row"), merged.height
 
 
 def _check_exploitation_fields(vic: ExportTable) -> None:
