@@ -36,11 +36,13 @@ DEFAULT_REPORTING_LENGTH = 3
 DEFAULT_RESOLUTION = 10
 
 
-def normalize_reporting_length(reporting_length: int, n_columns: int) -> int:
-    """Spec §1.8: lengths above the number of columns are capped (k-anonymity path)."""
+def normalize_reporting_length(reporting_length: int, max_width: int | None) -> int:
+    """Spec §1.8: lengths above what one record can hold are capped. `max_width` is that bound from public
+    knowledge only (`AttributeTable.max_record_width`; None when a multi-value column declares no parts): the
+    released reporting length must not move when one record brings a new multi-value part."""
     if reporting_length < 1:
         raise ParameterError(f"reporting length must be at least 1, got {reporting_length}")
-    return max(1, min(reporting_length, n_columns))
+    return reporting_length if max_width is None else max(1, min(reporting_length, max_width))
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,7 @@ def count_combinations(
     progress = progress or NullProgress()
     runner = as_runner(records, n_threads)
     attributes = runner.attributes
-    reporting_length = normalize_reporting_length(reporting_length, len(attributes.columns))
+    reporting_length = normalize_reporting_length(reporting_length, attributes.max_record_width())
     layout = KeyLayout.for_attributes(attributes.n_attributes, reporting_length)
     job = CountingJob(attributes.n_attributes, layout, reporting_length)
     with progress.stage("counting combinations", unit="records") as bar:

@@ -20,6 +20,7 @@ from .ingest import (
     ColumnPlan,
     IngestOptions,
     NormalizedBatch,
+    PlannedColumn,
     iter_normalized,
     open_and_plan,
     unescape,
@@ -45,16 +46,59 @@ class ExpandedColumn:
 
 
 @dataclass(frozen=True)
+class SourceColumn:
+    """A column of the input as planned (from the header and the options, never from the values), so everything
+    derived from it is the same for any two inputs with the same header. `declared_parts` is the number of parts
+    a multi-value column's schema declares (None: not declared, or not multi-value)."""
+
+    name: str
+    delimiter: str | None = None
+    declared_parts: int | None = None
+
+    @property
+    def is_multi_value(self) -> bool:
+        return self.delimiter is not None
+
+
+@dataclass(frozen=True)
 class AttributeTable:
-    """The attribute dictionary: id → (expanded column, value), ids in canonical order."""
+    """The attribute dictionary: id → (expanded column, value), ids in canonical order.
+
+    `sources` lists the input's columns as planned: a multi-value column whose parts were never seen (or never
+    released) keeps its place there, so outputs list the same columns whatever the records hold.
+    """
 
     columns: tuple[ExpandedColumn, ...]
     column_of: np.ndarray  # int32, attribute id → index into `columns`
     values: tuple[str, ...]  # escaped value of each attribute ("1" for multi-value parts)
+    sources: tuple[SourceColumn, ...] = ()  # indexed by ExpandedColumn.source_position
+
+    def __post_init__(self) -> None:
+        if not self.sources:  # built from columns alone (tests, older callers): the sources the columns name
+            by_position: dict[int, SourceColumn] = {}
+            for col in self.columns:
+                by_position.setdefault(col.source_position, SourceColumn(col.source, col.delimiter))
+            ordered = tuple(by_position[p] for p in sorted(by_position))
+            if sorted(by_position) != list(range(len(ordered))):
+                raise ValueError("source positions must number the sources 0..n-1")
+            object.__setattr__(self, "sources", ordered)
 
     @property
     def n_attributes(self) -> int:
         return len(self.values)
+
+    def max_record_width(self) -> int | None:
+        """The most attributes a record can hold, from public knowledge only: one per single-valued column plus
+        the declared parts of each multi-value column; None when a multi-value column declares no parts."""
+        width = 0
+        for source in self.sources:
+            if not source.is_multi_value:
+                width += 1
+            elif source.declared_parts is None:
+                return None
+            else:
+                width += source.declared_parts
+        return width
 
     @property
     def labels(self) -> list[str]:
@@ -64,16 +108,11 @@ class AttributeTable:
     @property
     def source_columns(self) -> list[str]:
         """Source column names (escaped), in input order, as written back in synthetic records."""
-        seen: dict[int, str] = {}
-        for col in self.columns:
-            seen.setdefault(col.source_position, col.source)
-        return [seen[k] for k in sorted(seen)]
+        return [s.name for s in self.sources]
 
     def source_index_of(self) -> np.ndarray:
         """Attribute id → index into `source_columns`."""
-        positions = sorted({c.source_position for c in self.columns})
-        rank = {p: i for i, p in enumerate(positions)}
-        per_column = np.array([rank[c.source_position] for c in self.columns], dtype=np.int32)
+        per_column = np.array([c.source_position for c in self.columns], dtype=np.int32)
         return per_column[self.column_of] if self.n_attributes else np.zeros(0, dtype=np.int32)
 
     def display_column_names(self) -> list[str]:
@@ -124,7 +163,21 @@ def build_attribute_table(plan: ColumnPlan, uniques: list[set[str]]) -> Attribut
         columns=tuple(columns),
         column_of=np.array([e[1] for e in entries], dtype=np.int32),
         values=tuple(e[2] for e in entries),
+        sources=tuple(planned_source(col) for col in plan.columns),
     )
+
+
+def planned_source(col: PlannedColumn) -> SourceColumn:
+    """A planned column as a `SourceColumn`: parts count as declared only when the schema lists them and they were
+    not drafted from the data."""
+    spec = col.spec
+    declared = (
+        len(spec.values)
+        if col.multi_delimiter is not None and spec is not None and spec.kind == "multi_value"
+        and spec.values is not None and not spec.drafted
+        else None
+    )  # fmt: skip
+    return SourceColumn(col.name, col.multi_delimiter, declared)
 
 
 def collect_uniques(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[set[str]]:

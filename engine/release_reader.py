@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from .aggregate import Aggregates
-from .encode import AttributeTable, ExpandedColumn
+from .encode import AttributeTable, ExpandedColumn, SourceColumn
 from .errors import InputError
 from .ingest import norm
 from .kernels.keys import KeyLayout
@@ -56,19 +56,23 @@ def _to_aggregates(
 ) -> Aggregates:
     """The aggregates as read back; `levels` (the release's `release_levels` rows) keep what each length used, so a
     release synthesized from this one keeps them, and the calibrated law reads the same bounds as in-process."""
-    # expanded columns in their original order; sources keep their first position
+    # expanded columns in their original order; sources keep their first position (a multi-value column with no
+    # released part has a row with an empty `column`: a source without expanded columns)
     expanded: list[ExpandedColumn] = []
-    source_position: dict[str, int] = {}
+    sources: dict[str, SourceColumn] = {}
     for row in columns.iter_rows(named=True):
         src = row["source_column"]
-        position = source_position.setdefault(src, len(source_position))
+        position = list(sources).index(src) if src in sources else len(sources)
+        sources.setdefault(src, SourceColumn(norm(src), row["delimiter"]))
+        if row["column"] is None:
+            continue
         part = row["part"]
         expanded.append(
             ExpandedColumn(
                 norm(row["column"]), norm(src), position, norm(part) if part is not None else None, row["delimiter"]
             )
         )
-    names = [c for c in columns.get_column("column").to_list()]
+    names = [c for c in columns.get_column("column").to_list() if c is not None]
     entries: list[tuple[str, int, str]] = []
     for c, (name, col) in enumerate(zip(names, expanded, strict=True)):
         values = wide.get_column(name).drop_nulls().unique().to_list() if name in wide.columns else []
@@ -80,11 +84,12 @@ def _to_aggregates(
         columns=tuple(expanded),
         column_of=np.array([e[1] for e in entries], dtype=np.int32),
         values=tuple(e[2] for e in entries),
+        sources=tuple(sources.values()),
     )
     index = {(c, v): i for i, (_, c, v) in enumerate(entries)}
     reporting_length = int(_parse(info.get("reporting_length", "0")) or 0)  # type: ignore[arg-type]
     max_length = int(wide.get_column("length").max() or 1) if wide.height else 1  # type: ignore[arg-type]
-    reporting_length = max(1, min(reporting_length or max_length, len(expanded)))
+    reporting_length = max(1, reporting_length or max_length)
     layout = KeyLayout.for_attributes(attributes.n_attributes, max(reporting_length, max_length))
     shifts = [layout.bits * (layout.slots - 1 - d) for d in range(layout.slots)]
     keys = np.zeros(wide.height, dtype=np.uint64)

@@ -5,8 +5,9 @@ values are allowed, which tokens mean "missing", whether zeros are sensitive and
 and for the table, the subject id. The format is documented in `docs/schema-format.md`; `data/schemas/` holds the
 schemas we ship (the CTDC victim-perpetrator codebook first).
 
-Binned numeric columns carry `inferred: true` when their edges were computed from the data: such edges are a
-function of the sensitive data, which a DP release must not depend on, so `release` warns about them.
+Binned numeric columns carry `inferred: true` when their edges were computed from the data, and value lists carry
+`drafted: true` when `schema infer` listed them from the data: both are functions of the sensitive data, which a
+release must not depend on, so `release` warns about them and the public codebook never copies them.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class ColumnSpec:
     use: bool = True
     missing_values: tuple[str, ...] = ()
     description: str = ""
+    drafted: bool = False  # `values` (or multi-value parts) were listed from the data by `schema infer`
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -164,6 +166,11 @@ class Schema:
         """Numeric columns whose bin edges were computed from data (they leak in DP mode)."""
         return [c.name for c in self.columns if c.bins is not None and c.bins.inferred]
 
+    @property
+    def drafted_value_columns(self) -> list[str]:
+        """Columns whose value lists were drafted from data (not a public input until a person reviews them)."""
+        return [c.name for c in self.columns if c.drafted and c.values is not None]
+
     def with_columns(self, columns: Iterable[ColumnSpec]) -> Schema:
         return replace(self, columns=tuple(columns))
 
@@ -193,6 +200,8 @@ def _column_to_dict(col: ColumnSpec) -> dict[str, Any]:
         d["delimiter"] = col.delimiter
     if col.values is not None:
         d["values"] = list(col.values)
+        if col.drafted:
+            d["drafted"] = True
     if col.pattern:
         d["pattern"] = col.pattern
     if col.bins is not None:
@@ -237,6 +246,7 @@ _COLUMN_KEYS = {
     "use",
     "missing_values",
     "description",
+    "drafted",
 }
 _SCHEMA_KEYS = {"format_version", "name", "description", "subject_id", "missing_values", "columns"}
 
@@ -301,6 +311,7 @@ def schema_from_dict(data: Mapping[str, Any], source: str | None = None) -> Sche
                     use=bool(raw.get("use", True)),
                     missing_values=_str_list(raw.get("missing_values", []), f"{cw} missing_values"),
                     description=str(raw.get("description", "")),
+                    drafted=bool(raw.get("drafted", False)),
                 )
             )
         except SchemaError as exc:

@@ -1,7 +1,8 @@
 """Drafting a schema from data, and checking data against a schema.
 
-A drafted schema lists values seen in the data, rare ones included, and numeric bins computed from the data
-(marked `inferred: true`): it is a private working file for the data owner to review, not something to publish.
+A drafted schema lists values seen in the data, rare ones included (marked `drafted: true`), and numeric bins
+computed from the data (marked `inferred: true`): it is a private working file for the data owner to review, not
+something to publish. Releases never copy a drafted list or inferred edges into their public codebook.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def _infer_column(name: str, counts: Counter[str], rows: int, missing: set[str])
                     delimiter=delim,
                     values=tuple(sorted(parts)),
                     description=f"{joined} of {present} cells hold several values joined by {delim!r}",
+                    drafted=True,
                 )
     numbers = _as_numbers(values)
     if numbers is not None and distinct >= NUMERIC_MIN_DISTINCT:
@@ -90,7 +92,7 @@ def _infer_column(name: str, counts: Counter[str], rows: int, missing: set[str])
         )
     listed = tuple(sorted(values)) if distinct <= MAX_LISTED_VALUES else None
     note = "" if listed else f"{distinct} distinct values (too many to list; consider binning or dropping)"
-    return ColumnSpec(name=name, kind="categorical", values=listed, description=note)
+    return ColumnSpec(name=name, kind="categorical", values=listed, description=note, drafted=listed is not None)
 
 
 def _as_numbers(values: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -20,27 +20,28 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..aggregate import Aggregates, normalize_reporting_length
+from ..aggregate import Aggregates
 from ..encode import AttributeTable, Records
 from ..errors import PrivacyParameterError
-from ..kernels.chacha import next_u64, stream_state
+from ..ingest import unescape
+from ..kernels.chacha import key_words, next_u64, stream_state
 from ..kernels.counting import build_lookup_table
 from ..kernels.keys import KeyLayout
-from ..parallel import JobRunner, as_runner
+from ..parallel import BatchJob, JobRunner, as_runner
 from ..progress import NullProgress, Progress
 from .budget import (
     BudgetSplit,
     DiscreteGaussian,
     discrete_rho1,
-    infer_delta,
     length_threshold,
     split_budget,
 )
-from .kernels import add_discrete_gaussian, bounded_counts, generate_candidates, sensitivity_histogram
+from .kernels import add_noise, bounded_counts, generate_candidates, sensitivity_histogram
 from .params import DpParameters
 from .percentile import select_percentile
 from .postprocess import post_process
 from .random import DpRandom, discrete_laplace
+from .truncate import TruncatedJob
 
 MAX_PERCENTILE_CANDIDATES = 1 << 20  # public cap on Δ_k's candidate range
 ZERO_FAST_PATH_MIN = 4096  # from this many zero-count candidates on, sample their noise in bulk
@@ -75,27 +76,36 @@ class LevelReport:
 
 @dataclass
 class DpResult:
+    """The DP aggregates, the budget split and what each length used (all releasable), and `private`: figures
+    computed from the sensitive records that only the private folder may hold (records cut to the bound)."""
+
     aggregates: Aggregates
     budget: BudgetSplit
     levels: list[LevelReport] = field(default_factory=list)
+    private: dict[str, Any] = field(default_factory=dict)
 
 
-def public_max_attributes(attributes: AttributeTable, declared_parts: dict[str, int] | None = None) -> int:
-    """W: the most attributes one record can hold. One per single-valued column; for a multi-value column the
-    number of parts the schema declares (public), else the number of parts seen (documented as data-derived)."""
-    total = 0
-    seen: set[int] = set()
-    for col in attributes.columns:
-        if col.source_position in seen:
-            continue
-        seen.add(col.source_position)
-        if col.is_part:
-            declared = (declared_parts or {}).get(col.source)
-            observed = sum(1 for c in attributes.columns if c.source_position == col.source_position)
-            total += declared if declared is not None else observed
-        else:
-            total += 1
-    return max(total, 1)
+def public_max_attributes(attributes: AttributeTable, explicit_bound: int | None = None) -> int:
+    """W: the most attributes one record can hold, from public knowledge only (it sets released ranges and lengths):
+    an explicit bound (`--max-attributes-per-record`, records holding more are cut, see `truncate`), else one per
+    single-valued column plus the parts each multi-value column declares in the schema. Refused otherwise: the
+    number of parts seen in the data moves when one record brings a new part."""
+    if explicit_bound is not None:
+        return explicit_bound
+    width = attributes.max_record_width()
+    if width is None:
+        undeclared = [unescape(s.name) for s in attributes.sources if s.is_multi_value and s.declared_parts is None]
+        raise PrivacyParameterError(undeclared_parts_message(undeclared))
+    return max(width, 1)
+
+
+def undeclared_parts_message(columns: Sequence[str]) -> str:
+    return (
+        f"multi-value column(s) {', '.join(map(repr, columns))} declare no parts, so the most attributes one record "
+        "can hold would come from the data (one record with a new part would change the release): list the parts "
+        "in a schema (kind: multi_value, values: [...]) or give --max-attributes-per-record N (records holding more "
+        "keep a random subset of N attributes)"
+    )
 
 
 def candidate_keys(
@@ -111,14 +121,15 @@ def candidate_keys(
 
 @dataclass(frozen=True)
 class RecordLengthsJob:
-    """N, the histogram of attributes per record (the k = 1 sensitivities, clipped to the public bound `cap`) and
-    the longest record (only to size scratch buffers; never released), in one pass (a `parallel.BatchJob`)."""
+    """N, the histogram of attributes per record (the k = 1 sensitivities, clipped to the public bound `cap`), the
+    longest record (only to size scratch buffers; never released) and the number of records longer than `cap` (cut
+    when `cap` is an explicit bound; private), in one pass (a `parallel.BatchJob`)."""
 
     cap: int
 
     def begin(self, n_threads: int, partition: int) -> list[list[Any]]:
         del partition
-        return [[0, np.zeros(self.cap + 1, dtype=np.int64), 0] for _ in range(n_threads)]
+        return [[0, np.zeros(self.cap + 1, dtype=np.int64), 0, 0] for _ in range(n_threads)]
 
     def work(self, state: list[list[Any]], thread: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int) -> None:
         del ids
@@ -128,15 +139,16 @@ class RecordLengthsJob:
         if len(lengths):
             acc[1] += np.bincount(np.minimum(lengths, self.cap), minlength=self.cap + 1)[: self.cap + 1]
             acc[2] = max(acc[2], int(lengths.max()))
+            acc[3] += int((lengths > self.cap).sum())
 
-    def end(self, state: list[list[Any]]) -> tuple[int, np.ndarray, int]:
-        return self.combine([(a[0], a[1], a[2]) for a in state])
+    def end(self, state: list[list[Any]]) -> tuple[int, np.ndarray, int, int]:
+        return self.combine([(a[0], a[1], a[2], a[3]) for a in state])
 
-    def combine(self, parts: Sequence[tuple[int, np.ndarray, int]]) -> tuple[int, np.ndarray, int]:
+    def combine(self, parts: Sequence[tuple[int, np.ndarray, int, int]]) -> tuple[int, np.ndarray, int, int]:
         hist = np.zeros(self.cap + 1, dtype=np.int64)
-        for _, h, _ in parts:
-            hist += h
-        return sum(p[0] for p in parts), hist, max((p[2] for p in parts), default=0)
+        for part in parts:
+            hist += part[1]
+        return sum(p[0] for p in parts), hist, max((p[2] for p in parts), default=0), sum(p[3] for p in parts)
 
 
 def _sum_arrays(parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -269,7 +281,9 @@ def _zero_noise_bulk(
     if passing == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     chosen = np.sort(rng.choice(n_zero, size=passing, replace=False))
-    span = int(40 * math.sqrt(noise.variance)) + 10
+    # values beyond √(m² + 90σ²) weigh less than e^-45 of X = m (the cut `DiscreteGaussian.tail` makes too), so the
+    # table stays small even at variances of 10¹²
+    span = math.isqrt(minimum * minimum + math.ceil(90 * noise.variance)) - minimum + 1
     xs = np.arange(minimum, minimum + span + 1, dtype=np.float64)
     weights = np.exp(-(xs * xs - minimum * minimum) / (2.0 * noise.variance))
     cdf = np.cumsum(weights)
@@ -281,7 +295,6 @@ def _zero_noise_bulk(
 def dp_marginals(
     records: Records | JobRunner,
     params: DpParameters,
-    max_attributes: int | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
     rng: DpRandom | None = None,
@@ -305,28 +318,37 @@ def dp_marginals(
     floats = rng.numpy_generator()
     attributes = runner.attributes
     R = params.reporting_length
-    loop_length = normalize_reporting_length(R, len(attributes.columns))  # longer lengths are empty anyway
+    W = public_max_attributes(attributes, params.max_attributes_per_record)
+    loop_length = min(R, W)  # no record holds a longer combination
     layout = KeyLayout.for_attributes(attributes.n_attributes, loop_length)
-    W = max_attributes or public_max_attributes(attributes)
+    delta = params.resolved_delta
+    budget = split_budget(
+        params.epsilon, R, params.percentile_epsilon_proportion, params.sigma_proportions, delta,
+        params.number_of_records_epsilon_proportion * params.epsilon,
+    )  # fmt: skip
+    # an explicit bound cuts longer records to a random subset of W attributes, keyed from the DP source
+    cut = params.max_attributes_per_record is not None
+    cut_key = key_words(_fresh_key(main_state)) if cut else None
+
+    def over_records(job: BatchJob[Any]) -> BatchJob[Any]:
+        return TruncatedJob(job, W, cut_key) if cut_key is not None else job
 
     with progress.stage("DP: record count", unit="records") as bar:
-        n_true, length_hist, longest = runner.run(RecordLengthsJob(min(W, MAX_PERCENTILE_CANDIDATES)), bar.advance)
+        lengths_job = RecordLengthsJob(min(W, MAX_PERCENTILE_CANDIDATES))
+        n_true, length_hist, longest, n_longer = runner.run(lengths_job, bar.advance)
+    if cut:
+        longest = min(longest, W)
     if n_true == 0:
         raise PrivacyParameterError("number_of_records must be greater than 0")
 
     # record count: pure ε_N-DP discrete Laplace, ε_N rounded down to a multiple of 2^-20 (never more budget)
-    eps_records = params.number_of_records_epsilon_proportion * params.epsilon
-    eps_num = math.floor(eps_records * (1 << 20))
+    eps_num = math.floor(budget.epsilon_records * (1 << 20))
     n_protected = n_true + int(discrete_laplace(main_state, eps_num, 1 << 20))
     del n_true  # everything below uses the protected count only
     if n_protected <= 0:
         raise PrivacyParameterError(
             "adding noise to the number of records gave a non-positive count: the dataset is too small for this epsilon"
         )
-    delta = params.delta if params.delta is not None else infer_delta(n_protected)
-    budget = split_budget(
-        params.epsilon, R, params.percentile_epsilon_proportion, params.sigma_proportions, delta, eps_records
-    )
     threshold_setting = params.threshold
 
     retained_keys: list[np.ndarray] = []
@@ -347,7 +369,7 @@ def dp_marginals(
         buffer_size = max(1, math.comb(longest, k))
         if histogram is None:
             with progress.stage(f"DP: length {k} sensitivities", unit="records") as bar:
-                histogram = runner.run(SensitivityJob(k, layout, ck, ci, bound, buffer_size), bar.advance)
+                histogram = runner.run(over_records(SensitivityJob(k, layout, ck, ci, bound, buffer_size)), bar.advance)
         allowed = select_percentile(histogram, params.percentile_percentage, budget.epsilon_percentile, main_state)
         if allowed == 0:
             levels.append(LevelReport(k, sigma_k, 0, 0.0, float("nan"), bound, len(cand_keys) if k > 1 else None, 0))
@@ -355,7 +377,7 @@ def dp_marginals(
         streams = PartitionStreams(_fresh_key(main_state)) if runner.partitioned else ThreadStreams(rng.states)
         count_job = BoundedCountJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
         with progress.stage(f"DP: length {k} counts", unit="records") as bar:
-            counts = runner.run(count_job, bar.advance)
+            counts = runner.run(over_records(count_job), bar.advance)
         noise = DiscreteGaussian.with_variance(sigma_k * sigma_k * allowed)
         if k == 1:
             rho = float(discrete_rho1(noise, allowed, delta))
@@ -365,7 +387,7 @@ def dp_marginals(
             rho = length_threshold(threshold_setting, k, sigma_k, allowed)
             in_domain = np.flatnonzero(counts > 0)
             zero_idx = np.flatnonzero(counts == 0)
-        noisy = add_discrete_gaussian(counts[in_domain], main_state, noise.num, noise.den, noise.tail_cap)
+        noisy = add_noise(counts[in_domain], main_state, noise)
         keep = (noisy > rho) & (noisy > 0)
         kept_idx = [in_domain[keep]]
         kept_val = [noisy[keep]]
@@ -376,7 +398,7 @@ def dp_marginals(
                 kept_idx.append(zero_idx[chosen])
                 kept_val.append(values)
             else:
-                z = add_discrete_gaussian(counts[zero_idx], main_state, noise.num, noise.den, noise.tail_cap)
+                z = add_noise(counts[zero_idx], main_state, noise)
                 zkeep = z >= minimum
                 kept_idx.append(zero_idx[zkeep])
                 kept_val.append(z[zkeep])
@@ -408,12 +430,16 @@ def dp_marginals(
         "mode": "dp",
         **params.describe(),
         "delta": delta,
-        "delta_inferred": params.delta is None,
+        "delta_default": params.delta is None,
+        "delta_outside_zcdp": delta / 2,
         "epsilon_record_count": eps_num / (1 << 20),
         "epsilon_marginals": budget.epsilon_marginals,
         "rho_zcdp": budget.rho,
         "epsilon_percentile_each": budget.epsilon_percentile,
         "max_attributes_per_record": W,
+        "max_attributes_per_record_from": "explicit bound (longer records keep a random subset)"
+        if cut
+        else "schema (one per column, declared parts per multi-value column)",
         "noise": "discrete Gaussian (exact sampler, ChaCha20 keyed from OS entropy)",
         "record_count_noise": "discrete Laplace",
         "percentile_score": "rank distance (sensitivity 1) over a public range",
@@ -431,4 +457,5 @@ def dp_marginals(
         parameters=parameters,
         levels=[lvl.as_row() for lvl in levels],
     )
-    return DpResult(aggs, budget, levels)
+    private = {"records_cut_to_max_attributes": n_longer} if cut else {}
+    return DpResult(aggs, budget, levels, private)

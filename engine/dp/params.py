@@ -133,18 +133,23 @@ class FabricationMode:
         raise PrivacyParameterError(f"unknown fabrication mode {self.name!r}")
 
 
+DEFAULT_DELTA = 1e-6  # a public constant: δ must not depend on the data (docs/privacy.md, "Choosing δ")
+
+
 @dataclass(frozen=True)
 class DpParameters:
-    """Everything that defines a DP aggregation; defaults are pac-synth's (spec §6.1)."""
+    """Everything that defines a DP aggregation; defaults are pac-synth's (spec §6.1), except δ (see
+    `resolved_delta`) and the optional explicit bound on attributes per record."""
 
     epsilon: float = 4.0
     reporting_length: int = 3
-    delta: float | None = None
+    delta: float | None = None  # None: DEFAULT_DELTA
     percentile_percentage: int = 99
     percentile_epsilon_proportion: float = 0.01
     number_of_records_epsilon_proportion: float = 0.005
     accuracy_mode: AccuracyMode = field(default_factory=AccuracyMode.prioritize_long_combinations)
     fabrication_mode: FabricationMode = field(default_factory=FabricationMode.uncontrolled)
+    max_attributes_per_record: int | None = None  # explicit W; longer records keep a random subset (dp/truncate.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -159,6 +164,13 @@ class DpParameters:
             )
         if self.delta is not None and not (0 < self.delta < 1):
             raise PrivacyParameterError(f"delta value must be between 0 and 1 (exclusive), got {self.delta}")
+        if self.max_attributes_per_record is not None and (
+            not isinstance(self.max_attributes_per_record, int) or self.max_attributes_per_record < 1
+        ):
+            raise PrivacyParameterError(
+                f"the maximum number of attributes per record must be a whole number >= 1, got "
+                f"{self.max_attributes_per_record}"
+            )
         if (
             not (0 <= self.percentile_percentage <= 100)
             or int(self.percentile_percentage) != self.percentile_percentage
@@ -181,6 +193,13 @@ class DpParameters:
         self.threshold  # noqa: B018 - validates custom thresholds
 
     @property
+    def resolved_delta(self) -> float:
+        """δ as given, else the public default. The reference infers δ = 1/(n ln n) from the record count; a δ
+        computed from even the noisy count is a random function of the data, so the guarantee could not be stated
+        as one (ε, δ) (docs/deviations.md)."""
+        return self.delta if self.delta is not None else DEFAULT_DELTA
+
+    @property
     def sigma_proportions(self) -> tuple[float, ...]:
         return self.accuracy_mode.sigma_proportions(self.reporting_length)
 
@@ -192,7 +211,6 @@ class DpParameters:
         """The parameters as released in `release_info` (JSON-friendly)."""
         return {
             "epsilon": self.epsilon,
-            "delta_requested": self.delta,
             "reporting_length": self.reporting_length,
             "percentile_percentage": self.percentile_percentage,
             "percentile_epsilon_proportion": self.percentile_epsilon_proportion,

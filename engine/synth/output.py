@@ -55,31 +55,26 @@ def records_to_frame(
     values = pl.Series([*attributes.display_values(), empty_value], dtype=pl.String)
     missing = attributes.n_attributes
     names = attributes.display_column_names()
+    n = len(offsets) - 1
     columns: list[pl.Series] = []
-    c = 0
-    while c < len(attributes.columns):
-        col = attributes.columns[c]
-        if join_multi_value and col.is_part:
-            run = [c]
-            while (
-                run[-1] + 1 < len(attributes.columns)
-                and attributes.columns[run[-1] + 1].source_position == col.source_position
-            ):
-                run.append(run[-1] + 1)
+    for position, source in enumerate(attributes.sources):
+        own = [c for c, col in enumerate(attributes.columns) if col.source_position == position]
+        if join_multi_value and source.is_multi_value:
+            # every planned column is written, also a multi-value column none of whose parts is present
             parts = [
                 pl.when(pl.Series(cells[:, k] >= 0)).then(pl.lit(unescape(attributes.columns[k].part or "")))
-                for k in run
+                for k in own
             ]
-            joined = pl.select(
-                pl.concat_str(parts, separator=col.delimiter or ";", ignore_nulls=True).alias(unescape(col.source))
-            ).to_series()
-            if empty_value:
-                joined = joined.replace("", empty_value)
-            columns.append(joined)
-            c = run[-1] + 1
+            name = unescape(source.name)
+            if parts:
+                joined = pl.select(
+                    pl.concat_str(parts, separator=source.delimiter or ";", ignore_nulls=True).alias(name)
+                ).to_series()
+            else:
+                joined = pl.Series(name, [""] * n, dtype=pl.String)
+            columns.append(joined.replace("", empty_value) if empty_value else joined)
             continue
-        columns.append(values.gather(np.where(cells[:, c] >= 0, cells[:, c], missing)).alias(names[c]))
-        c += 1
+        columns.extend(values.gather(np.where(cells[:, c] >= 0, cells[:, c], missing)).alias(names[c]) for c in own)
     return pl.DataFrame(columns) if columns else pl.DataFrame()
 
 
