@@ -48,20 +48,19 @@ def normalise(d):
 OURS = """
 import pickle, time
 from sdsynth.engine import IngestOptions, encode, load_schema
-from sdsynth.engine.dp.marginals import dp_marginals, public_max_attributes
+from sdsynth.engine.dp.marginals import dp_marginals
 from sdsynth.engine.dp.params import DpParameters
-from sdsynth.engine.pipeline import declared_multi_value_parts
 t0 = time.perf_counter()
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data = encode({path!r}, opts)
 t1 = time.perf_counter()
-W = public_max_attributes(data.attributes, declared_multi_value_parts(opts))
-res = dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}), max_attributes=W)
+res = dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}))
 t2 = time.perf_counter()
 released = res.aggregates.as_dict()
 with open({out!r}, "wb") as f:
     pickle.dump(released, f)
-result = dict(load_s=t1 - t0, fit_s=t2 - t1, released=len(released), W=W, record_count=res.aggregates.record_count)
+result = dict(load_s=t1 - t0, fit_s=t2 - t1, released=len(released),
+              W=res.aggregates.parameters["max_attributes_per_record"], record_count=res.aggregates.record_count)
 """
 
 PAC = """

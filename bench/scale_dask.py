@@ -35,13 +35,10 @@ LOCAL = (
     SETUP
     + """
 from sdsynth.engine import count_combinations, dp_marginals, stream_encoded
-from sdsynth.engine.dp.marginals import public_max_attributes
-from sdsynth.engine.pipeline import declared_multi_value_parts
 start = time.perf_counter()
 records = stream_encoded({path!r}, options)
 if {dp}:
-    W = public_max_attributes(records.attributes, declared_multi_value_parts(options))
-    aggs = dp_marginals(records, params, W).aggregates
+    aggs = dp_marginals(records, params).aggregates
     check, released = "", len(aggs.keys)
 else:
     counts = count_combinations(records, {R})

@@ -92,14 +92,12 @@ OURS = (
     HELPERS
     + """
 from sdsynth.engine import IngestOptions, encode, load_schema, DpParameters
-from sdsynth.engine.dp.marginals import dp_marginals, public_max_attributes
-from sdsynth.engine.pipeline import declared_multi_value_parts
+from sdsynth.engine.dp.marginals import dp_marginals
 from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
 from sdsynth.engine.synth.output import records_to_frame
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data, load = timed(lambda: encode({path!r}, opts))
-W = public_max_attributes(data.attributes, declared_multi_value_parts(opts))
-aggs, fit = timed(lambda: dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}), max_attributes=W)
+aggs, fit = timed(lambda: dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}))
                   .aggregates)
 _, warm = timed(lambda: aggregate_seeded(aggs, 100, seed=0))
 recs, sample = timed(lambda: aggregate_seeded(aggs, aggs.record_count, seed=1))
@@ -110,7 +108,7 @@ result = dict(load_s=load["s"], fit_s=fit["s"], warmup_s=warm["s"], sample_s=sam
               fit_other_cores=fit["other_cores"], sample_other_cores=sample["other_cores"],
               fit_own_cores=fit["own_cores"], sample_own_cores=sample["own_cores"],
               peak_rss_timed_mib=peak, dp_record_count=int(aggs.record_count), synthetic=frame.height,
-              released=len(aggs.keys), W=W)
+              released=len(aggs.keys), W=aggs.parameters["max_attributes_per_record"])
 """
 )
 
@@ -146,14 +144,12 @@ COLD = (
     + """
 t0 = time.perf_counter()
 from sdsynth.engine import IngestOptions, encode, load_schema, DpParameters
-from sdsynth.engine.dp.marginals import dp_marginals, public_max_attributes
-from sdsynth.engine.pipeline import declared_multi_value_parts
+from sdsynth.engine.dp.marginals import dp_marginals
 from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
 import_s = time.perf_counter() - t0
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data, load = timed(lambda: encode({path!r}, opts))
-W = public_max_attributes(data.attributes, declared_multi_value_parts(opts))
-aggs, fit = timed(lambda: dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}), max_attributes=W)
+aggs, fit = timed(lambda: dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}))
                   .aggregates)
 _, first = timed(lambda: aggregate_seeded(aggs, 100, seed=0))
 _, second = timed(lambda: aggregate_seeded(aggs, 100, seed=0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -31,7 +32,18 @@ EpsilonOpt = Annotated[
 DeltaOpt = Annotated[
     float | None,
     typer.Option(
-        "--delta", "--noise-delta", help="DP: δ in (0, 1); default 1/(ln n · n) from the protected record count n."
+        "--delta",
+        "--noise-delta",
+        help="DP: δ in (0, 1), a public choice: take it well below 1/n for n records (docs/privacy.md) [default: 1e-6]",
+    ),
+]
+MaxAttributesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-attributes-per-record",
+        min=1,
+        help="DP: at most N attributes per record (a record holding more keeps a random subset of N). Needed when "
+        "a multi-value column's parts are not listed in the schema [default: one per column plus declared parts]",
     ),
 ]
 PercentileOpt = Annotated[
@@ -92,6 +104,31 @@ ThresholdValuesOpt = Annotated[
 ]
 
 
+LedgerOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ledger",
+        help="DP: budget ledger (a DuckDB file) that records this run's ε before any data is read; without it "
+        "nothing is recorded.",
+    ),
+]
+DatasetIdOpt = Annotated[str | None, typer.Option("--dataset-id", help="DP, with --ledger: the dataset spent on.")]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--budget",
+        help="DP, with --ledger: total ε allowed for the dataset (basic composition: the sum of every recorded "
+        "ε); a run that would pass it is refused before reading data.",
+    ),
+]
+
+
+def ledger_request(ledger: Path | None, dataset_id: str | None, budget: float | None) -> Any:
+    from sdsynth.engine.ledger import LedgerRequest
+
+    return LedgerRequest.from_options(ledger, dataset_id, budget)
+
+
 def _floats(text: str, what: str) -> list[float]:
     from sdsynth.engine.errors import ParameterError
 
@@ -115,6 +152,7 @@ def dp_parameters(
     thresholds: list[str] | None,
     threshold_type: str | None,
     threshold_values: str | None,
+    max_attributes_per_record: int | None = None,
 ) -> Any:
     """DpParameters from the options, or None without --dp; one clear error for any invalid combination."""
     from sdsynth.engine.dp.params import AccuracyMode, DpParameters, FabricationMode
@@ -125,7 +163,7 @@ def dp_parameters(
         "--percentile-epsilon-proportion": percentile_share, "--record-count-epsilon-proportion": record_share,
         "--accuracy-mode": accuracy, "--sigma-proportions": sigma_proportions, "--fabrication-mode": fabrication,
         "--threshold": thresholds, "--noise-threshold-type": threshold_type,
-        "--noise-threshold-values": threshold_values,
+        "--noise-threshold-values": threshold_values, "--max-attributes-per-record": max_attributes_per_record,
     }  # fmt: skip
     if not dp:
         used = [name for name, value in given.items() if value is not None]
@@ -192,4 +230,5 @@ def dp_parameters(
         ),
         accuracy_mode=accuracy_mode,
         fabrication_mode=fabrication_mode,
+        max_attributes_per_record=max_attributes_per_record,
     )

@@ -33,10 +33,14 @@ from ._common import (
 )
 from ._dp_options import (
     AccuracyOpt,
+    BudgetOpt,
+    DatasetIdOpt,
     DeltaOpt,
     DpOpt,
     EpsilonOpt,
     FabricationOpt,
+    LedgerOpt,
+    MaxAttributesOpt,
     PercentileOpt,
     PercentileShareOpt,
     RecordShareOpt,
@@ -45,6 +49,7 @@ from ._dp_options import (
     ThresholdTypeOpt,
     ThresholdValuesOpt,
     dp_parameters,
+    ledger_request,
 )
 
 ReportingLengthOpt = Annotated[
@@ -88,6 +93,10 @@ def aggregate(
     threshold: ThresholdOpt = None,
     noise_threshold_type: ThresholdTypeOpt = None,
     noise_threshold_values: ThresholdValuesOpt = None,
+    max_attributes_per_record: MaxAttributesOpt = None,
+    ledger: LedgerOpt = None,
+    dataset_id: DatasetIdOpt = None,
+    budget: BudgetOpt = None,
     schema: SchemaOpt = None,
     use_columns: UseColumnsOpt = None,
     sensitive_zeros: SensitiveZerosOpt = None,
@@ -114,7 +123,6 @@ def aggregate(
     from sdsynth.engine.distributed import compute_engine
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.pipeline import run_aggregate
-    from sdsynth.engine.release import check_output_dir
 
     if reporting_length < 1:
         raise ParameterError(f"--reporting-length must be at least 1, got {reporting_length}")
@@ -136,11 +144,9 @@ def aggregate(
         threshold,
         noise_threshold_type,
         noise_threshold_values,
+        max_attributes_per_record,
     )
     resolution = resolution or 10
-    check_output_dir(out, overwrite)
-    if private_out is not None:
-        check_output_dir(private_out, overwrite)
     path = resolve_input(input, quiet)
     options = ingest_options(
         schema,
@@ -168,6 +174,7 @@ def aggregate(
             progress=progress,
             dp=dp_params,
             cluster=cluster,
+            ledger_request=ledger_request(ledger, dataset_id, budget),
         )
     if not quiet:
         aggs = result.aggregates

@@ -35,10 +35,14 @@ from ._common import (
 )
 from ._dp_options import (
     AccuracyOpt,
+    BudgetOpt,
+    DatasetIdOpt,
     DeltaOpt,
     DpOpt,
     EpsilonOpt,
     FabricationOpt,
+    LedgerOpt,
+    MaxAttributesOpt,
     PercentileOpt,
     PercentileShareOpt,
     RecordShareOpt,
@@ -47,6 +51,7 @@ from ._dp_options import (
     ThresholdTypeOpt,
     ThresholdValuesOpt,
     dp_parameters,
+    ledger_request,
 )
 from .aggregate_cmd import ReportingLengthOpt, ResolutionOpt
 from .synthesize_cmd import CoverageOpt, Method, SamplingLawOpt, _method, _records, aggregate_seeded_parameters
@@ -122,13 +127,10 @@ def release(
     threshold: ThresholdOpt = None,
     noise_threshold_type: ThresholdTypeOpt = None,
     noise_threshold_values: ThresholdValuesOpt = None,
-    ledger: Annotated[
-        Path | None, typer.Option("--ledger", help="Budget ledger (a DuckDB file) recording every DP release.")
-    ] = None,
-    dataset_id: Annotated[str | None, typer.Option("--dataset-id", help="Dataset the budget is spent on.")] = None,
-    budget: Annotated[
-        float | None, typer.Option("--budget", help="Total ε allowed for the dataset; refuse releases beyond it.")
-    ] = None,
+    max_attributes_per_record: MaxAttributesOpt = None,
+    ledger: LedgerOpt = None,
+    dataset_id: DatasetIdOpt = None,
+    budget: BudgetOpt = None,
     title: Annotated[str, typer.Option("--title", help="Title of the reports.")] = "sdsynth release",
     config: Annotated[
         Path | None,
@@ -186,7 +188,7 @@ def release(
     dp_params = dp_parameters(
         dp, reporting_length, epsilon, delta, percentile, percentile_epsilon_proportion,
         record_count_epsilon_proportion, accuracy_mode, sigma_proportions, fabrication_mode, threshold,
-        noise_threshold_type, noise_threshold_values,
+        noise_threshold_type, noise_threshold_values, max_attributes_per_record,
     )  # fmt: skip
     options = ingest_options(
         schema, use_columns, sensitive_zeros, multi_value, multi_value_columns, subject_id, record_limit,
@@ -197,7 +199,7 @@ def release(
         reporting_length=reporting_length, method=method or None, records=records, seed=seed,
         aggregate_seeded=aggregate_seeded_parameters(sampling_law, coverage=coverage), overwrite=overwrite,
         n_threads=threads,
-        ledger_path=ledger, dataset_id=dataset_id, budget=budget, title=title,
+        ledger=ledger_request(ledger, dataset_id, budget), title=title,
     )  # fmt: skip
     for flag, value in (("--sampling-law", sampling_law), ("--coverage", coverage)):
         if value is not None and settings.method != "aggregate-seeded":
@@ -229,17 +231,87 @@ budget_app = typer.Typer(help="The privacy budget ledger.", no_args_is_help=True
 def show(
     ledger: Annotated[Path, typer.Option("--ledger", help="The ledger file.")],
     dataset_id: Annotated[str | None, typer.Option("--dataset-id", help="Only this dataset.")] = None,
+    delta_prime: Annotated[
+        float,
+        typer.Option(
+            "--delta-prime",
+            help="δ′ at which the zCDP total is converted to (ε, δ′)-DP [default: 1e-06].",
+            show_default=False,
+        ),
+    ] = 1e-6,
 ) -> None:
-    """Print every DP release recorded in the ledger, with the cumulative ε and δ per dataset."""
+    """Print every entry of the ledger (status reserved, spent or failed: all count) and, per dataset, two totals.
+
+    Basic composition: (Σ ε_i, Σ δ_i)-DP; this is the total --budget enforces. zCDP: Σ (ρ_i + ε_N,i²/2) converted to
+    (ε, δ′)-DP, plus the δ spent outside zCDP; reported only when every entry of the dataset records ρ, ε_N and
+    δ_out (entries from older versions do not).
+    """
+    from rich import box
     from rich.table import Table
 
-    from sdsynth.engine.ledger import COMPOSITION, history
+    from sdsynth.engine.ledger import COMPOSITION, ENFORCEMENT, compose, entries
 
-    frame = history(ledger, dataset_id)
-    table = Table()
-    for col in frame.columns:
-        table.add_column(col)
-    for row in frame.iter_rows():
-        table.add_row(*["" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in row])
-    out_console.print(table)
-    out_console.print(f"Composition: {COMPOSITION}.")
+    if not ledger.exists():
+        from sdsynth.engine.errors import ParameterError
+
+        raise ParameterError(f"{ledger}: no such ledger")
+    rows = entries(ledger, dataset_id)
+    compose([], delta_prime)  # validates δ′ even when there is nothing to total
+
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.6g}"
+
+    out_console.print(f"ledger {ledger}", markup=False, highlight=False)
+    datasets = sorted({e.dataset_id for e in rows} | ({dataset_id} if dataset_id else set()))
+    if not datasets:
+        out_console.print("no entries", markup=False)
+    for ds in datasets:
+        mine = [e for e in rows if e.dataset_id == ds]
+        if not mine:
+            out_console.print(f"dataset {ds!r}: no entries", markup=False)
+            continue
+        t = compose(mine, delta_prime)
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(t.statuses.items()))
+        title = f"dataset {ds!r}: {t.entries} entr{'y' if t.entries == 1 else 'ies'} ({counts})"
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+        for h in ("created (UTC)", "status", "release", "ε", "δ", "Σ ε", "ρ", "ε_N", "δ_out", "output"):
+            folded = h in ("release", "output")
+            table.add_column(h, overflow="fold", no_wrap=not folded, min_width=8 if folded else None)
+        cumulative = 0.0
+        for e in mine:
+            cumulative += e.epsilon
+            table.add_row(f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.status, e.release_id or "", num(e.epsilon),
+                          num(e.delta), num(cumulative), num(e.rho), num(e.epsilon_record_count),
+                          num(e.delta_outside_zcdp), e.output or "")  # fmt: skip
+        out_console.print(table)
+        lines = []
+        unknown = ""
+        if t.unknown_delta:
+            n = f"{t.unknown_delta} entr{'y' if t.unknown_delta == 1 else 'ies'}"
+            unknown = f"; {n} without a recorded δ (runs not completed, δ inferred at run time) not in Σ δ_i"
+        lines.append(f"  basic-composition total (enforced by --budget): ε = Σ ε_i = {t.epsilon:.6g}, "
+                     f"δ = Σ δ_i = {t.delta:.6g}{unknown}")  # fmt: skip
+        if t.zcdp_available:
+            assert t.rho is not None and t.epsilon_zcdp is not None and t.delta_zcdp is not None
+            lines.append(f"  zCDP total (reported, not enforced): ρ = Σ (ρ_i + ε_N,i²/2) = {t.rho:.6g} → "
+                         f"ε = ρ + 2√(ρ·ln(1/δ′)) = {t.epsilon_zcdp:.6g} at δ′ = {t.delta_prime:g}, "
+                         f"δ = δ′ + Σ δ_out,i = {t.delta_zcdp:.6g}")  # fmt: skip
+        else:
+            why = []
+            for e in mine:
+                if e.has_zcdp:
+                    continue
+                if e.status == "spent":
+                    reason = "recorded without ρ, ε_N and δ_out (by an older sdsynth version)"
+                elif e.status == "failed":
+                    reason = "the run failed after reading the data, before its zCDP costs were known"
+                else:
+                    reason = "the run has not completed (still running, or killed) and its zCDP costs are not known yet"
+                why.append(f"{e.label()}: {reason}")
+            lacks = "entry lacks" if len(why) == 1 else "entries lack"
+            lines.append(f"  zCDP total: not available — {len(why)} {lacks} ρ, ε_N or δ_out, and a zCDP total "
+                         "is stated only when every entry of the dataset has them:")  # fmt: skip
+            lines.extend(f"    {w}" for w in why)
+        for line in lines:
+            out_console.print(line, markup=False, highlight=False)
+    out_console.print(f"Composition: {COMPOSITION}. {ENFORCEMENT}.", markup=False, highlight=False)

@@ -34,10 +34,14 @@ from ._common import (
 )
 from ._dp_options import (
     AccuracyOpt,
+    BudgetOpt,
+    DatasetIdOpt,
     DeltaOpt,
     DpOpt,
     EpsilonOpt,
     FabricationOpt,
+    LedgerOpt,
+    MaxAttributesOpt,
     PercentileOpt,
     PercentileShareOpt,
     RecordShareOpt,
@@ -46,6 +50,7 @@ from ._dp_options import (
     ThresholdTypeOpt,
     ThresholdValuesOpt,
     dp_parameters,
+    ledger_request,
 )
 from .aggregate_cmd import PrivateOutOpt, ReportingLengthOpt, ResolutionOpt
 
@@ -227,6 +232,10 @@ def synthesize(
     threshold: ThresholdOpt = None,
     noise_threshold_type: ThresholdTypeOpt = None,
     noise_threshold_values: ThresholdValuesOpt = None,
+    max_attributes_per_record: MaxAttributesOpt = None,
+    ledger: LedgerOpt = None,
+    dataset_id: DatasetIdOpt = None,
+    budget: BudgetOpt = None,
     private_out: PrivateOutOpt = None,
     schema: SchemaOpt = None,
     use_columns: UseColumnsOpt = None,
@@ -255,7 +264,6 @@ def synthesize(
     from sdsynth.engine.distributed import compute_engine
     from sdsynth.engine.errors import ParameterError
     from sdsynth.engine.pipeline import run_synthesize, run_synthesize_from_release
-    from sdsynth.engine.release import check_output_dir
 
     method_choice = Method(method) if method else None
     if (dp or aggregates is not None) and method_choice not in (None, Method.aggregate_seeded):
@@ -295,7 +303,7 @@ def synthesize(
     dp_params = dp_parameters(
         dp, reporting_length, epsilon, delta, percentile, percentile_epsilon_proportion,
         record_count_epsilon_proportion, accuracy_mode, sigma_proportions, fabrication_mode, threshold,
-        noise_threshold_type, noise_threshold_values,
+        noise_threshold_type, noise_threshold_values, max_attributes_per_record,
     )  # fmt: skip
     agg_params = None
     if method_choice is Method.aggregate_seeded:
@@ -307,11 +315,11 @@ def synthesize(
             batch_size,
             coverage,
         )
-    check_output_dir(out, overwrite)
-    if private_out is not None:
-        if aggregates is not None:
-            raise ParameterError("--private-out needs the sensitive input; a release alone has no private statistics")
-        check_output_dir(private_out, overwrite)
+    if aggregates is not None and ledger is not None:
+        raise ParameterError("--ledger records DP runs over sensitive data; synthesizing from a release spends no "
+                             "budget")  # fmt: skip
+    if private_out is not None and aggregates is not None:
+        raise ParameterError("--private-out needs the sensitive input; a release alone has no private statistics")
     progress = RichProgress(quiet)
     if method_choice is not Method.aggregate_seeded and engine is not Engine.local:
         raise ParameterError(
@@ -349,6 +357,7 @@ def synthesize(
                 records=records if method_choice is Method.aggregate_seeded else None,
                 aggregate_seeded_params=agg_params,
                 cluster=cluster,
+                ledger_request=ledger_request(ledger, dataset_id, budget),
             )
     if not quiet:
         protection = (

@@ -1,8 +1,8 @@
 """`sdsynth release --dry-run`: check the inputs and say what a release would spend and need, computing nothing.
 
 It reads the input once to validate it and to learn each column's distinct values (for the memory estimate). It
-prints no count taken from the data: the budget split is shown for the δ that will be used (given, or inferred at
-run time from the noisy record count).
+prints no count taken from the data: the budget split and the bound on attributes per record come from public
+inputs only (ε, δ, R, the schema and the options), as in the run.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 from . import ledger
 from .dp.budget import split_budget
-from .encode import collect_uniques
+from .encode import collect_uniques, planned_source
 from .estimate import estimate_combinations, human_bytes, identifier_like, memory_estimate_bytes
 from .ingest import iter_normalized, open_and_plan
+from .pipeline import check_dp_inputs
+from .progress import NullProgress
 from .table_source import DEFAULT_BATCH_ROWS
-
-ILLUSTRATIVE_DELTA = 1e-6
 
 
 def describe_release(data: Any, settings: Any) -> str:
@@ -58,19 +58,18 @@ def describe_release(data: Any, settings: Any) -> str:
         lines.append(f"warning: column {name!r} looks like an identifier (nearly every value is unique); drop it")
     if s.dp is not None:
         p = s.dp
+        check_dp_inputs(data, s.options, p, NullProgress())  # refused here as the run would refuse it
         eps_records = p.number_of_records_epsilon_proportion * p.epsilon
-        delta = p.delta if p.delta is not None else ILLUSTRATIVE_DELTA
+        delta = p.resolved_delta
         b = split_budget(p.epsilon, p.reporting_length, p.percentile_epsilon_proportion, p.sigma_proportions, delta,
                          eps_records)  # fmt: skip
-        note = (
-            ""
-            if p.delta is not None
-            else (
-                f" (δ will be inferred at run time as 1/(ln n · n) from the noisy record count; figures below use δ = "
-                f"{ILLUSTRATIVE_DELTA:g} for illustration)"
-            )
-        )
-        lines.append(f"privacy: (ε = {p.epsilon:g}, δ)-DP{note}")
+        note = "" if p.delta is not None else " (δ not given: the public default)"
+        lines.append(f"privacy: (ε = {p.epsilon:g}, δ = {delta:g})-DP{note}")
+        sources = [planned_source(col) for col in plan.columns]
+        W = p.max_attributes_per_record or sum(s.declared_parts or 1 for s in sources)
+        how = ("--max-attributes-per-record: longer records keep a random subset" if p.max_attributes_per_record
+               else "one per column plus the declared parts of each multi-value column")  # fmt: skip
+        lines.append(f"  at most {W} attributes per record ({how})")
         lines.append(f"  record count: ε_N = {b.epsilon_records:g} (discrete Laplace)")
         lines.append(f"  marginals: ε_M = {b.epsilon_marginals:g} → ρ = {b.rho:.6g} zCDP; each of the {R} contribution "
                      f"bounds ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
@@ -82,11 +81,12 @@ def describe_release(data: Any, settings: Any) -> str:
                          + ", ".join(s.options.schema.inferred_bin_columns))  # fmt: skip
     else:
         lines.append(f"privacy: k-anonymity with k = {s.resolution}, combinations up to length {R}")
-    if s.ledger_path is not None and s.dp is not None:
-        before = ledger.spent(s.ledger_path, s.dataset_id)
+    if s.ledger is not None and s.dp is not None:
+        before = ledger.spent(s.ledger.path, s.ledger.dataset_id)
         after = before.epsilon + s.dp.epsilon
-        verdict = "within" if s.budget is None or after <= s.budget + 1e-12 else "OVER"
-        budget = f" of the budget {s.budget:g} ({verdict})" if s.budget is not None else ""
-        lines.append(f"ledger: dataset {s.dataset_id!r} has spent ε = {before.epsilon:g} in {before.releases} "
-                     f"release(s); after this release ε = {after:g}{budget}; {ledger.COMPOSITION}")  # fmt: skip
+        verdict = "within" if s.ledger.budget is None or after <= s.ledger.budget + 1e-12 else "OVER"
+        budget = f" of the budget {s.ledger.budget:g} ({verdict})" if s.ledger.budget is not None else ""
+        lines.append(f"ledger: dataset {s.ledger.dataset_id!r} has spent ε = {before.epsilon:g} in "
+                     f"{before.releases} entries; after this release ε = {after:g}{budget}")  # fmt: skip
+        lines.append(f"  {ledger.ENFORCEMENT}")
     return "\n".join(lines)

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import ledger
 from .aggregate import Aggregates, CombinationCounts, count_combinations, protect_k_anonymity
 from .analysis import SensitiveStatistics, sensitive_statistics
-from .dp.marginals import dp_marginals, public_max_attributes
-from .dp.params import DpParameters
-from .encode import EncodedData, Records, encode, stream_encoded
-from .errors import InputError, ParameterError
+from .dp.marginals import dp_marginals, undeclared_parts_message
+from .dp.params import DEFAULT_DELTA, DpParameters
+from .encode import EncodedData, Records, encode, planned_source, stream_encoded
+from .errors import InputError, ParameterError, PrivacyParameterError
 from .guards import check_counting, records_size
-from .ingest import IngestOptions, norm
+from .ingest import IngestOptions, open_and_plan
+from .ledger import LedgerRequest
 from .progress import NullProgress, Progress
-from .release import atomic_directory, write_aggregates_release
+from .release import atomic_directory, check_output_dir, release_date, write_aggregates_release
 from .release_reader import load_release
 from .rust_format import rust_float
 from .synth import AggregateSeededParameters, create
@@ -38,15 +41,21 @@ class AggregateResult:
 
 
 def input_description(options: IngestOptions, cluster: DaskEngine | None = None) -> dict[str, Any]:
-    """Public description of how the input was read (names and settings, no data)."""
+    """Public description of how the input was read (names and settings, no data, no file name or local path)."""
     info: dict[str, Any] = {"engine": "dask" if cluster is not None else "local"}
     if options.schema is not None:
-        info["schema"] = options.schema.name or str(options.schema.source)
+        info["schema"] = options.schema.name or "(unnamed schema)"
     if options.subject_id or (options.schema and options.schema.subject_id):
         info["subject_id_joined"] = True
     if options.record_limit:
         info["record_limit"] = options.record_limit
     return info
+
+
+def run_inputs(data: Any, options: IngestOptions, *others: Any) -> list[Any]:
+    """The files a run reads (input, schema, ledger...): an output folder holding one is never replaced."""
+    schema_file = options.schema.source if options.schema is not None else None
+    return [p for p in (data, schema_file, *others) if isinstance(p, str | Path)]
 
 
 def run_aggregate(
@@ -61,29 +70,66 @@ def run_aggregate(
     progress: Progress | None = None,
     dp: DpParameters | None = None,
     cluster: DaskEngine | None = None,
+    ledger_request: LedgerRequest | None = None,
 ) -> AggregateResult:
     """Count, protect (k-anonymity, or DP when `dp` is given) and write the release; private statistics when asked.
 
     In DP mode `reporting_length` and `resolution` are ignored (R comes from `dp`; `resolution` only sets the rare
-    threshold of the private statistics). With a `cluster` the passes over the records run on Dask workers.
+    threshold of the private statistics). With a `cluster` the passes over the records run on Dask workers. With a
+    `ledger_request` (DP only) the run's ε is reserved in the budget ledger before any record is read.
     """
     progress = progress or NullProgress()
-    if dp is not None:
-        warn_inferred_bins(options, progress)
-    with atomic_directory(out, overwrite) as tmp_out, counting_records(data, options, cluster, progress) as records:
-        aggs, counts = protect(records, options, reporting_length, resolution, dp, n_threads, progress)
-        stats = None
-        if private_out is not None:
-            with atomic_directory(private_out, overwrite) as tmp_private:
-                if counts is None:
-                    counts = count_combinations(records, aggs.reporting_length, n_threads, progress)
-                    write_release_errors(aggs, counts, Path(tmp_private))
-                local = local_records(records, data, options, progress)
-                stats = sensitive_statistics(local, counts, resolution, n_threads, progress)
-                write_private_statistics(stats, counts, Path(tmp_private))
-        with progress.stage("writing release"):
-            write_aggregates_release(aggs, Path(tmp_out), info_extra=input_description(options, cluster))
+    inputs = run_inputs(data, options, ledger_request.path if ledger_request else None)
+    created_at, release_id = release_date(), uuid.uuid4().hex
+    with ledger.spending(ledger_request, dp, "aggregate", progress.note) as entry:
+        check_outputs(out, private_out, overwrite, inputs)
+        if dp is not None:
+            check_dp_inputs(data, options, dp, progress)
+        with (
+            atomic_directory(out, overwrite, inputs=inputs) as tmp_out,
+            reading(entry),
+            counting_records(data, options, cluster, progress) as records,
+        ):
+            aggs, counts, dp_private = protect(records, options, reporting_length, resolution, dp, n_threads, progress)
+            stats = None
+            if private_out is not None:
+                with atomic_directory(private_out, overwrite, private=True, inputs=inputs) as tmp_private:
+                    if counts is None:
+                        counts = count_combinations(records, aggs.reporting_length, n_threads, progress)
+                        write_release_errors(aggs, counts, Path(tmp_private))
+                    write_dp_private(dp_private, Path(tmp_private))
+                    local = local_records(records, data, options, progress)
+                    stats = sensitive_statistics(local, counts, resolution, n_threads, progress)
+                    write_private_statistics(stats, counts, Path(tmp_private))
+            with progress.stage("writing release"):
+                info = {**input_description(options, cluster), "release_id": release_id}
+                write_aggregates_release(aggs, Path(tmp_out), info_extra=info, created_at=created_at)
+        complete(entry, release_id, aggs, out)
+    warn_default_delta(aggs, dp, progress)
     return AggregateResult(aggs, stats)
+
+
+@contextmanager
+def reading(entry: ledger.Reservation | None) -> Iterator[None]:
+    """Marks the point where a run starts reading sensitive records: from here on its ledger entry is spent."""
+    if entry is not None:
+        entry.reading()
+    yield
+
+
+def complete(entry: ledger.Reservation | None, release_id: str, aggs: Aggregates, out: str | Path) -> None:
+    """Record the finished release in its ledger entry, with every cost a tighter accountant needs."""
+    if entry is not None:
+        entry.complete(release_id, output=str(out), **ledger.costs_from_parameters(aggs.parameters))
+
+
+def check_outputs(out: str | Path, private_out: str | Path | None, overwrite: bool, inputs: list[Any]) -> None:
+    """Both output folders can be written, before any work starts."""
+    check_output_dir(out, overwrite, inputs)
+    if private_out is not None:
+        if Path(out).resolve() == Path(private_out).resolve():
+            raise ParameterError("--out and --private-out must be different folders")
+        check_output_dir(private_out, overwrite, inputs)
 
 
 @contextmanager
@@ -121,15 +167,63 @@ def protect(
     dp: DpParameters | None,
     n_threads: int | None,
     progress: Progress,
-) -> tuple[Aggregates, CombinationCounts | None]:
-    """The released aggregates (DP, or k-anonymous with the exact counts they come from), after the memory guard."""
+) -> tuple[Aggregates, CombinationCounts | None, dict[str, Any]]:
+    """The released aggregates (DP, or k-anonymous with the exact counts they come from), after the memory guard,
+    and the figures of the DP run that belong to the private folder only."""
     check_counting(records.attributes, *records_size(records), dp.reporting_length if dp else reporting_length,
                    progress)  # fmt: skip
     if dp is None:
         counts = count_combinations(records, reporting_length, n_threads, progress)
-        return protect_k_anonymity(counts, resolution), counts
-    W = public_max_attributes(records.attributes, declared_multi_value_parts(options))
-    return dp_marginals(records, dp, W, n_threads, progress).aggregates, None
+        return protect_k_anonymity(counts, resolution), counts, {}
+    result = dp_marginals(records, dp, n_threads, progress)
+    return result.aggregates, None, result.private
+
+
+def check_dp_inputs(data: Any, options: IngestOptions, dp: DpParameters, progress: Progress) -> None:
+    """What a DP run must settle from public inputs before it reads a record: the bound on attributes per record
+    (refused when a multi-value column declares no parts and no explicit bound is given), and warnings about
+    schema content taken from the data and about the default δ."""
+    if dp.max_attributes_per_record is None:
+        _, plan = open_and_plan(data, options)
+        sources = [planned_source(col) for col in plan.columns]
+        undeclared = [col.display_name for col, s in zip(plan.columns, sources, strict=True)
+                      if s.is_multi_value and s.declared_parts is None]  # fmt: skip
+        if undeclared:
+            raise PrivacyParameterError(undeclared_parts_message(undeclared))
+    schema = options.schema
+    if schema is not None and schema.inferred_bin_columns:
+        progress.note(
+            "warning: the bins of " + ", ".join(schema.inferred_bin_columns) + " were inferred from the data "
+            "(inferred: true in the schema); bin edges computed from the sensitive data leak information in a DP "
+            "release: replace them with public edges"
+        )
+    if schema is not None and schema.drafted_value_columns:
+        progress.note(
+            "warning: the values of " + ", ".join(schema.drafted_value_columns) + " were drafted from the data "
+            "(drafted: true in the schema); review each list, then remove `drafted: true` (until then the release "
+            "does not treat them as declared: the codebook shows released values only and multi-value parts do "
+            "not bound the attributes per record)"
+        )
+    if dp.delta is None:
+        progress.note(
+            f"note: δ not given: using the public default δ = {DEFAULT_DELTA:g} (δ must not depend on the data; "
+            "choose it below 1/n for your number of records n, see docs/privacy.md: --delta)"
+        )
+
+
+def warn_default_delta(aggs: Aggregates, dp: DpParameters | None, progress: Progress) -> None:
+    """The default δ on data so large that it is not far below 1/n (n: the released, noisy record count)."""
+    if dp is not None and dp.delta is None and aggs.record_count * DEFAULT_DELTA > 0.01:
+        progress.note(
+            f"warning: δ = {DEFAULT_DELTA:g} (the default) is not far below 1/n for about {aggs.record_count:,} "
+            f"records; pass a smaller --delta next time, e.g. --delta {1 / (10 * aggs.record_count**1.5):.0e}"
+        )
+
+
+def write_dp_private(figures: dict[str, Any], folder: Path) -> None:
+    """Figures of the DP run computed from the sensitive records (e.g. how many records were cut)."""
+    if figures:
+        (folder / "dp_private.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 
 @dataclass
@@ -156,6 +250,7 @@ def run_synthesize(
     records: int | str | None = None,
     aggregate_seeded_params: AggregateSeededParameters | None = None,
     cluster: DaskEngine | None = None,
+    ledger_request: LedgerRequest | None = None,
 ) -> SynthesisResult:
     """Aggregates and synthetic records of the same run, written as one release.
 
@@ -167,41 +262,55 @@ def run_synthesize(
     progress = progress or NullProgress()
     if dp is not None and method != "aggregate-seeded":
         raise ParameterError("DP synthesis is aggregate-seeded: drop --method or use --method aggregate-seeded")
-    if dp is not None:
-        warn_inferred_bins(options, progress)
-    with atomic_directory(out, overwrite) as tmp_out, ExitStack() as stack:
-        if method == "aggregate-seeded":
-            encoded = stack.enter_context(counting_records(data, options, cluster, progress))
-            aggs, counts = protect(encoded, options, reporting_length, resolution, dp, n_threads, progress)
-            synthetic_records, aggregate_seeded_params = aggregate_seeded_output(
-                aggs, records, aggregate_seeded_params, seed, n_threads, progress, cluster
-            )
-        else:
-            if cluster is not None:
-                raise ParameterError(f"--engine dask runs aggregate-seeded synthesis; --method {method} reads the "
-                                     "records into this machine's memory: use --engine local")  # fmt: skip
-            encoded = encode(data, options, progress)
-            aggs, counts = protect(encoded, options, reporting_length, resolution, None, n_threads, progress)
-            extra = dict(synthesizer_options or {})
-            if extra.get("oversampling_ratio") is not None:
-                extra["oversampling_aggregates"] = aggs
-            synthesizer = create(method, resolution=resolution, n_threads=n_threads, **extra)
-            with progress.stage(f"synthesizing ({method})"):
-                synthetic_records = synthesizer.fit(encoded).sample_records(seed=seed)
-        info = input_description(options, cluster)
-        info.update({k: v for k, v in (synthesizer_options or {}).items() if v is not None})
-        written = write_synthetic_release(
-            aggs, synthetic_records, Path(tmp_out), method, seed, info, aggregate_seeded_params, progress
-        )
-        stats = None
-        if private_out is not None:
-            with atomic_directory(private_out, overwrite) as tmp_private:
-                if counts is None:
-                    counts = count_combinations(encoded, aggs.reporting_length, n_threads, progress)
-                    write_release_errors(aggs, counts, Path(tmp_private))
-                local = local_records(encoded, data, options, progress)
-                stats = sensitive_statistics(local, counts, resolution, n_threads, progress)
-                write_private_statistics(stats, counts, Path(tmp_private))
+    if method == "aggregate-seeded":  # before any data is read
+        (aggregate_seeded_params or AggregateSeededParameters()).check_target(None if records == "budget" else 0)
+    inputs = run_inputs(data, options, ledger_request.path if ledger_request else None)
+    created_at, release_id = release_date(), uuid.uuid4().hex
+    with ledger.spending(ledger_request, dp, "synthesize", progress.note) as entry:
+        check_outputs(out, private_out, overwrite, inputs)
+        if dp is not None:
+            check_dp_inputs(data, options, dp, progress)
+        with (
+            atomic_directory(out, overwrite, inputs=inputs) as tmp_out,
+            reading(entry),
+            ExitStack() as stack,
+        ):
+            dp_private: dict[str, Any] = {}
+            if method == "aggregate-seeded":
+                encoded = stack.enter_context(counting_records(data, options, cluster, progress))
+                aggs, counts, dp_private = protect(encoded, options, reporting_length, resolution, dp, n_threads,
+                                                   progress)  # fmt: skip
+                synthetic_records, aggregate_seeded_params = aggregate_seeded_output(
+                    aggs, records, aggregate_seeded_params, seed, n_threads, progress, cluster
+                )
+            else:
+                if cluster is not None:
+                    raise ParameterError(f"--engine dask runs aggregate-seeded synthesis; --method {method} reads the "
+                                         "records into this machine's memory: use --engine local")  # fmt: skip
+                encoded = encode(data, options, progress)
+                aggs, counts, _ = protect(encoded, options, reporting_length, resolution, None, n_threads, progress)
+                extra = dict(synthesizer_options or {})
+                if extra.get("oversampling_ratio") is not None:
+                    extra["oversampling_aggregates"] = aggs
+                synthesizer = create(method, resolution=resolution, n_threads=n_threads, **extra)
+                with progress.stage(f"synthesizing ({method})"):
+                    synthetic_records = synthesizer.fit(encoded).sample_records(seed=seed)
+            info = {**input_description(options, cluster), "release_id": release_id}
+            info.update({k: v for k, v in (synthesizer_options or {}).items() if v is not None})
+            written = write_synthetic_release(aggs, synthetic_records, Path(tmp_out), method, seed, info,
+                                              aggregate_seeded_params, progress, created_at)  # fmt: skip
+            stats = None
+            if private_out is not None:
+                with atomic_directory(private_out, overwrite, private=True, inputs=inputs) as tmp_private:
+                    if counts is None:
+                        counts = count_combinations(encoded, aggs.reporting_length, n_threads, progress)
+                        write_release_errors(aggs, counts, Path(tmp_private))
+                    write_dp_private(dp_private, Path(tmp_private))
+                    local = local_records(encoded, data, options, progress)
+                    stats = sensitive_statistics(local, counts, resolution, n_threads, progress)
+                    write_private_statistics(stats, counts, Path(tmp_private))
+        complete(entry, release_id, aggs, out)
+    warn_default_delta(aggs, dp, progress)
     return SynthesisResult(aggs, written, stats)
 
 
@@ -220,12 +329,13 @@ def run_synthesize_from_release(
     given."""
     progress = progress or NullProgress()
     aggs = load_release(aggregates_dir)
-    with atomic_directory(out, overwrite) as tmp_out:
+    with atomic_directory(out, overwrite, inputs=[aggregates_dir]) as tmp_out:
         synthetic_records, params = aggregate_seeded_output(aggs, records, params, seed, n_threads, progress, cluster)
         info = {
             k: v for k, v in aggs.parameters.items() if k not in ("created_at", "software", "released_combinations")
         }
-        info["synthesized_from_release"] = str(Path(aggregates_dir).name)
+        # the source release by its id, never by a local folder name
+        info["synthesized_from_release"] = aggs.parameters.get("release_id", True)
         info["engine"] = "dask" if cluster is not None else "local"
         written = write_synthetic_release(aggs, synthetic_records, Path(tmp_out), "aggregate-seeded", seed, info,
                                           params, progress)  # fmt: skip
@@ -279,6 +389,7 @@ def write_synthetic_release(
     info: dict[str, Any],
     params: AggregateSeededParameters | None,
     progress: Progress,
+    created_at: str | None = None,
 ) -> int:
     """synthetic.csv/.parquet plus the aggregates, with a `synthetic` table in release.duckdb; returns the number of
     synthetic records."""
@@ -291,7 +402,8 @@ def write_synthetic_release(
                         synthesis_streamed=output.streamed)  # fmt: skip
             if method == "aggregate-seeded":
                 info.update(synthesis_parameters(params or AggregateSeededParameters()))
-            write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": output.parquet})
+            write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": output.parquet},
+                                     created_at=created_at)  # fmt: skip
     return output.n_records
 
 
@@ -308,25 +420,6 @@ def synthesis_parameters(p: AggregateSeededParameters) -> dict[str, Any]:
         "aggregate_counts_scale_factor": p.aggregate_counts_scale_factor,
         "synthesis_batch_size": p.batch_size,
     }
-
-
-def declared_multi_value_parts(options: IngestOptions) -> dict[str, int]:
-    """Per multi-value column (escaped name), how many parts the schema allows: public knowledge for DP bounds."""
-    out: dict[str, int] = {}
-    if options.schema is not None:
-        for col in options.schema.columns:
-            if col.kind == "multi_value" and col.values is not None:
-                out[norm(col.name)] = len(col.values)
-    return out
-
-
-def warn_inferred_bins(options: IngestOptions, progress: Progress) -> None:
-    if options.schema is not None and options.schema.inferred_bin_columns:
-        progress.note(
-            "warning: the bins of " + ", ".join(options.schema.inferred_bin_columns) + " were inferred from the "
-            "data (inferred: true in the schema); bin edges computed from the sensitive data leak information in a "
-            "DP release: replace them with public edges"
-        )
 
 
 def write_release_errors(aggs: Aggregates, counts: CombinationCounts, folder: Path) -> None:

@@ -103,3 +103,124 @@ def categorical_tables(
         return pl.DataFrame(columns, schema={k: pl.String for k in columns}), multi
 
     return build()
+
+
+# ------------------------------------------------------------------------------------- neighbouring-dataset audit
+# Release fields that may differ between two neighbouring inputs because they are noisy outputs (DP) or rows and
+# figures computed from the released rows; everything else a release holds must be identical.
+DP_NOISY_INFO = frozenset({
+    "record_count", "released_combinations", "synthetic_records", "release_id", "synthesis_streamed",
+    "sampling_law", "sampling_law_chosen_by",
+})  # fmt: skip
+DP_NOISY_LEVEL_COLUMNS = frozenset({"sensitivity", "noise_sd", "threshold", "candidates", "released_combinations"})
+KANON_ROW_INFO = frozenset({
+    "released_combinations", "synthetic_records", "release_id", "synthesis_streamed", "sampling_law",
+    "sampling_law_chosen_by",
+})  # fmt: skip
+KANON_ROW_LEVEL_COLUMNS = frozenset({"released_combinations"})
+_ROW_TABLES = frozenset({"aggregates", "synthetic", "evaluation"})  # rows may differ, their columns may not
+
+
+def public_differences(
+    a: Any, b: Any, noisy_info: frozenset[str] = DP_NOISY_INFO, noisy_levels: frozenset[str] = DP_NOISY_LEVEL_COLUMNS
+) -> list[str]:
+    """Every field of two public release folders that differs although it is not a noisy output.
+
+    The neighbouring-dataset audit: release two inputs that differ in one record; a public field that differs
+    between them and is not noise (or derived only from released rows) reveals that record. Aggregate and synthetic
+    rows, file hashes and sizes, and the keys in `noisy_info` (release_info, manifest) and `noisy_levels`
+    (release_levels columns) may differ; file lists, column lists and positions, codebooks, bounds, names and every
+    other parameter may not. The report is compared with its numbers and the drawing of its charts masked."""
+    import json
+    from pathlib import Path
+
+    import duckdb
+    import pyarrow.parquet as pq
+
+    a, b = Path(a), Path(b)
+    found: list[str] = []
+    names_a = sorted(p.relative_to(a).as_posix() for p in a.rglob("*"))
+    names_b = sorted(p.relative_to(b).as_posix() for p in b.rglob("*"))
+    if names_a != names_b:
+        found.append(f"file lists differ: {sorted(set(names_a) ^ set(names_b))}")
+    for name in sorted(set(names_a) & set(names_b)):
+        fa, fb = a / name, b / name
+        if fa.is_dir():
+            continue
+        if name.endswith(".parquet"):
+            if pq.read_schema(fa) != pq.read_schema(fb):
+                found.append(f"{name}: columns differ")
+        elif name in ("aggregates.tsv", "synthetic.csv"):
+            if fa.read_text().split("\n", 1)[0] != fb.read_text().split("\n", 1)[0]:
+                found.append(f"{name}: header differs")
+        elif name == "manifest.json":
+            found += _manifest_differences(json.loads(fa.read_text()), json.loads(fb.read_text()), noisy_info)
+        elif name.endswith(".html"):
+            if _masked_html(fa.read_text()) != _masked_html(fb.read_text()):
+                found.append(f"{name}: differs beyond its numbers")
+        elif name.endswith(".duckdb"):
+            found += _database_differences(duckdb, fa, fb, noisy_info, noisy_levels)
+        elif fa.read_bytes() != fb.read_bytes():
+            found.append(f"{name}: differs")
+    return found
+
+
+def _masked_html(text: str) -> str:
+    """A report with its numbers masked and each chart reduced to its place: charts are drawn from the released
+    (noisy) counts, so which bars they show and in what order follows the noise."""
+    import re
+
+    text = re.sub(r"<svg\b.*?</svg>", "<svg/>", text, flags=re.DOTALL)
+    return re.sub(r"-?\d[\d,.]*(e-?\d+)?", "#", text)
+
+
+def _manifest_differences(ma: dict[str, Any], mb: dict[str, Any], noisy: frozenset[str]) -> list[str]:
+    def public(m: dict[str, Any]) -> dict[str, Any]:
+        m = dict(m)
+        m["files"] = sorted(m.get("files", {}))  # sizes and hashes follow the noisy contents
+        m["parameters"] = {k: v for k, v in m.get("parameters", {}).items() if k not in noisy}
+        m["synthesis"] = {k: v for k, v in m.get("synthesis", {}).items() if k not in ("records", *noisy)}
+        return {k: v for k, v in m.items() if k not in noisy}
+
+    pa, pb = public(ma), public(mb)
+    return [f"manifest.json: {k} differs" for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
+
+
+def _database_differences(
+    duckdb: Any, fa: Any, fb: Any, noisy_info: frozenset[str], noisy_levels: frozenset[str]
+) -> list[str]:
+    found: list[str] = []
+    con_a = duckdb.connect(str(fa), read_only=True)
+    con_b = duckdb.connect(str(fb), read_only=True)
+    try:
+
+        def both(sql: str) -> tuple[list[Any], list[Any]]:
+            return con_a.execute(sql).fetchall(), con_b.execute(sql).fetchall()
+
+        tables_a, tables_b = both("SELECT table_name, table_type FROM information_schema.tables ORDER BY 1")
+        if tables_a != tables_b:
+            return [f"{fa.name}: tables differ"]
+        for table, _ in tables_a:
+            quoted = '"' + table.replace('"', '""') + '"'
+            cols_a, cols_b = both(f"SELECT column_name, data_type FROM information_schema.columns "
+                                  f"WHERE table_name = '{table}' ORDER BY ordinal_position")  # fmt: skip
+            if cols_a != cols_b:
+                found.append(f"{fa.name}: columns of {table} differ")
+                continue
+            if table in _ROW_TABLES or table.startswith("aggregates"):
+                continue
+            if table == "release_info":
+                info_a, info_b = (dict(rows) for rows in both("SELECT key, value FROM release_info"))
+                for key in sorted(set(info_a) | set(info_b)):
+                    if key not in noisy_info and info_a.get(key) != info_b.get(key):
+                        found.append(f"{fa.name}: release_info.{key} differs")
+                continue
+            keep = [c for c, _ in cols_a if not (table == "release_levels" and c in noisy_levels)]
+            select = ", ".join('"' + c.replace('"', '""') + '"' for c in keep)
+            rows_a, rows_b = both(f"SELECT {select} FROM {quoted} ORDER BY ALL")
+            if rows_a != rows_b:
+                found.append(f"{fa.name}: {table} differs")
+    finally:
+        con_a.close()
+        con_b.close()
+    return found

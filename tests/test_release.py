@@ -21,7 +21,9 @@ def _release(tmp_path: Path, frame: pl.DataFrame, options: IngestOptions, k: int
 def test_duckdb_tables_hold_unescaped_values_and_multi_value_view(tmp_path: Path) -> None:
     frame = pl.DataFrame({"A:x": ["a;1", "a;1", "b"], "M": ["p;q", "q", "p"]})
     out = _release(tmp_path, frame, IngestOptions(multi_value={"M": ";"}))
-    assert sorted(p.name for p in out.iterdir()) == ["aggregates.parquet", "aggregates.tsv", "release.duckdb"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".sdsynth-output", "aggregates.parquet", "aggregates.tsv", "release.duckdb"
+    ]  # fmt: skip
     con = duckdb.connect(str(out / "release.duckdb"), read_only=True)
     cols = [r[0] for r in con.execute("DESCRIBE aggregates").fetchall()]
     assert cols == ["A:x", "M_p", "M_q", "length", "count"]

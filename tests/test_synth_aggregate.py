@@ -211,7 +211,7 @@ def test_dp_synthesis_then_synthesis_from_the_release(tmp_path: Path, cases: Pat
     )
     con.close()
     assert produced == singles
-    assert _info(again)["synthesized_from_release"] == "dp"
+    assert _info(again)["synthesized_from_release"] == info["release_id"]  # its id, never a local folder name
     # the release read back keeps what each length used: the new release states it again, and the calibrated law
     # reads the same bounds on unreleased combinations as when synthesizing in-process
     levels = [_levels(folder) for folder in (dp, again)]

@@ -426,10 +426,14 @@ def test_options_of_the_reference_law_are_refused() -> None:
         aggregate_seeded(aggs, None, CALIBRATED)
 
 
+# M's parts are not declared: the bound is given (A, B, C and M's two parts)
+DP_NO_SCHEMA = ("--multi-value", "M=;", "--max-attributes-per-record", "5", "--dp", "--epsilon", "4")
+
+
 def test_cli_records_the_law(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     _table(2000, 8).write_csv(path)  # large enough that ε = 4 always releases something
-    result = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "4", "--out", tmp_path / "o", "-q")
+    result = invoke("synthesize", path, *DP_NO_SCHEMA, "--out", tmp_path / "o", "-q")
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(tmp_path / "o" / "release.duckdb"), read_only=True)
     info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
@@ -440,7 +444,7 @@ def test_cli_records_the_law(tmp_path: Path) -> None:
                               tmp_path / "p"), "belong to --sampling-law reference")  # fmt: skip
     assert_clean_error(invoke("synthesize", path, "--dp", "--epsilon", "4", "--records", "budget", "--sampling-law",
                               "calibrated", "--out", tmp_path / "q"), "only --sampling-law reference has")  # fmt: skip
-    budget = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "4", "--records", "budget",
+    budget = invoke("synthesize", path, *DP_NO_SCHEMA, "--records", "budget",
                     "--out", tmp_path / "b", "-q")  # fmt: skip
     assert budget.exit_code == 0, budget.output
     con = duckdb.connect(str(tmp_path / "b" / "release.duckdb"), read_only=True)
@@ -459,7 +463,7 @@ def test_cli_coverage_option(tmp_path: Path) -> None:
     _table(2000, 8).write_csv(path)
     infos = []
     for name, extra in (("default", []), ("wide", ["--coverage", "0.2"])):
-        result = invoke("synthesize", path, "--multi-value", "M=;", "--dp", "--epsilon", "4", "--sampling-law",
+        result = invoke("synthesize", path, *DP_NO_SCHEMA, "--sampling-law",
                         "calibrated", *extra, "--out", tmp_path / name, "-q")  # fmt: skip
         assert result.exit_code == 0, result.output
         con = duckdb.connect(str(tmp_path / name / "release.duckdb"), read_only=True)

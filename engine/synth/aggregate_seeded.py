@@ -78,6 +78,15 @@ class AggregateSeededParameters:
         if self.batch_size < 1:
             raise ParameterError(f"batch size must be at least 1, got {self.batch_size}")
 
+    def check_target(self, target: int | None) -> None:
+        """A number of records this law can make (None: spend the single-attribute budget, the reference law's)."""
+        if target is not None and target < 0:
+            raise ParameterError(f"the number of records must be >= 0, got {target}")
+        if target is None and self.sampling_law == "calibrated":
+            raise ParameterError(
+                "--records budget spends the single-attribute budget, which only --sampling-law reference has"
+            )
+
 
 def _cooccurrence(aggs: Aggregates, n_words: int) -> np.ndarray:
     """cooc[a] has bit b set iff the pair {a, b} was released."""
@@ -117,16 +126,12 @@ def aggregate_seeded_batches(
 ) -> Iterator[EncodedData]:
     """The same records as `aggregate_seeded`, in batches (for outputs larger than memory)."""
     params = params or AggregateSeededParameters()
-    if target is not None and target < 0:
-        raise ParameterError(f"the number of records must be >= 0, got {target}")
+    params.check_target(target)
     if n_threads is not None:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
     params, drawn = resolve_sampling_law(aggs, target, params, seed)
     if params.sampling_law == "calibrated":
-        if target is None:
-            raise ParameterError(
-                "--records budget spends the single-attribute budget, which only --sampling-law reference has"
-            )
+        params.check_target(target)
         return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, seed, params.coverage)
     return _reference_batches(aggs, target, params, seed)
 
