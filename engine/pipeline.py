@@ -212,8 +212,9 @@ def check_dp_inputs(data: Any, options: IngestOptions, dp: DpParameters, progres
 
 
 def warn_default_delta(aggs: Aggregates, dp: DpParameters | None, progress: Progress) -> None:
-    """The default δ on data so large that it is not far below 1/n (n: the released, noisy record count)."""
-    if dp is not None and dp.delta is None and aggs.record_count * DEFAULT_DELTA > 0.01:
+    """The default δ on data so large that it is above 1/(10·n), the least docs/privacy.md recommends (n: the
+    released, noisy record count)."""
+    if dp is not None and dp.delta is None and aggs.record_count * DEFAULT_DELTA > 0.1:
         progress.note(
             f"warning: δ = {DEFAULT_DELTA:g} (the default) is not far below 1/n for about {aggs.record_count:,} "
             f"records; pass a smaller --delta next time, e.g. --delta {1 / (10 * aggs.record_count**1.5):.0e}"
