@@ -31,8 +31,13 @@ min-width:10rem} .card .v{font-size:1.4rem;font-weight:600} .card .k{color:#5760
 
 
 def _svg(fig: Any) -> str:
+    """The figure as inline SVG, with no creation time (a public report carries one date, not the time each chart
+    was drawn) and element ids from a fixed salt, so the same figure always gives the same text."""
+    import matplotlib
+
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    with matplotlib.rc_context({"svg.hashsalt": "sdsynth"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     import matplotlib.pyplot as plt
 
     plt.close(fig)
