@@ -17,13 +17,13 @@ import numpy as np
 from _util import print_table
 from scipy import stats
 
-from sdsynth.engine import DpParameters, IngestOptions, count_combinations, encode, load_schema
-from sdsynth.engine.dp.marginals import dp_marginals
-from sdsynth.engine.marginals import marginal_tvd, mean_tvd_by_order
-from sdsynth.engine.sample_data import generate_ctdc
-from sdsynth.engine.synth import AggregateSeededParameters
-from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
-from sdsynth.engine.synth.output import records_to_frame
+from sdsynth.encode.tables import encode
+from sdsynth.engine import DpParameters, IngestOptions, count_combinations, load_schema
+from sdsynth.evaluation.marginals import marginal_tvd, mean_tvd_by_order
+from sdsynth.protect.dp.marginals import dp_marginals
+from sdsynth.sample_data import generate_ctdc
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded
+from sdsynth.synth.output import records_to_frame
 
 MULTI_VALUE = {c: ";" for c in ("IP_Relation", "IP_Gender", "IP_ageBroad", "IP_PayMoney")}
 

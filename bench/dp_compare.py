@@ -47,9 +47,10 @@ def normalise(d):
 
 OURS = """
 import pickle, time
-from sdsynth.engine import IngestOptions, encode, load_schema
-from sdsynth.engine.dp.marginals import dp_marginals
-from sdsynth.engine.dp.params import DpParameters
+from sdsynth.engine import IngestOptions, load_schema
+from sdsynth.encode.tables import encode
+from sdsynth.protect.dp.marginals import dp_marginals
+from sdsynth.protect.dp.params import DpParameters
 t0 = time.perf_counter()
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data = encode({path!r}, opts)
@@ -90,7 +91,8 @@ EXACT = (
     NORMALISE
     + """
 import pickle
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema
+from sdsynth.engine import IngestOptions, count_combinations, load_schema
+from sdsynth.encode.tables import encode
 data = encode({path!r}, IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
 exact = normalise(count_combinations(data, {R}).as_dict())
 with open({out!r}, "wb") as f:
@@ -141,7 +143,8 @@ VERIFY = (
     + """
 import polars as pl
 import pacsynth as ps
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema
+from sdsynth.engine import IngestOptions, count_combinations, load_schema
+from sdsynth.encode.tables import encode
 R = {R}
 ours = normalise(count_combinations(encode({path!r}, IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))),
                                     R).as_dict())

@@ -18,7 +18,7 @@ from _util import generated_input, print_table, run_child
 CHILD = """
 import time
 from sdsynth.engine import IngestOptions, load_schema
-from sdsynth.engine.evaluation import evaluate_private
+from sdsynth.evaluation.evaluate import evaluate_private
 options = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 evaluate_private({real!r}, {real!r}, options)  # warm-up: Numba cache, imports
 start = time.perf_counter()

@@ -19,7 +19,7 @@ from _util import DATA_DIR, print_table, run_child
 CHILD = """
 import time
 from pathlib import Path
-from sdsynth.engine.htcds import prepare_htcds
+from sdsynth.htcds.prepare import prepare_htcds
 folder = Path({folder!r})
 ext = {ext!r}
 start = time.perf_counter()

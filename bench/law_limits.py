@@ -29,16 +29,16 @@ from pathlib import Path
 import numpy as np
 from _util import REPO, generated_input, print_table
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema
-from sdsynth.engine.dp.marginals import dp_marginals
-from sdsynth.engine.dp.params import DpParameters
-from sdsynth.engine.encode import EncodedData
-from sdsynth.engine.evaluate import compare_combinations
-from sdsynth.engine.marginals import marginal_tvd, mean_tvd_by_order
-from sdsynth.engine.synth import AggregateSeededParameters
-from sdsynth.engine.synth import calibrated as cal
-from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded, concat_records
-from sdsynth.engine.synth.output import records_to_frame
+from sdsynth.encode.records import EncodedData
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema
+from sdsynth.evaluation.marginals import marginal_tvd, mean_tvd_by_order
+from sdsynth.evaluation.metrics import compare_combinations
+from sdsynth.protect.dp.marginals import dp_marginals
+from sdsynth.protect.dp.params import DpParameters
+from sdsynth.synth import calibrated as cal
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded, concat_records
+from sdsynth.synth.output import records_to_frame
 
 SHARED_DATA = Path(os.environ.get("SDSYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 DATASETS: dict[str, tuple[str, str | int]] = {

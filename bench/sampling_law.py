@@ -96,8 +96,9 @@ def timed(fn):
 """
 
 PREPARE = """
-from sdsynth.engine import IngestOptions, encode, load_schema
-from sdsynth.engine.synth.output import records_to_frame
+from sdsynth.engine import IngestOptions, load_schema
+from sdsynth.encode.tables import encode
+from sdsynth.synth.output import records_to_frame
 schema = load_schema(P["schema"])
 frame = records_to_frame(encode(P["path"], IngestOptions(schema=schema)), order=False)
 frame.write_parquet(P["out"])
@@ -106,10 +107,12 @@ result = dict(rows=frame.height, columns=frame.width, multi_value=mv)
 """
 
 SDSYNTH = """
-from sdsynth.engine import IngestOptions, encode, load_schema
-from sdsynth.engine.dp.params import DpParameters
-from sdsynth.engine.synth import AggregateSeeded, AggregateSeededParameters
-from sdsynth.engine.synth.output import records_to_frame
+from sdsynth.engine import IngestOptions, load_schema
+from sdsynth.encode.tables import encode
+from sdsynth.protect.dp.params import DpParameters
+from sdsynth.synth.base import AggregateSeeded
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters
+from sdsynth.synth.output import records_to_frame
 data, load_s = timed(lambda: encode(P["path"], IngestOptions(schema=load_schema(P["schema"]))))
 note = ""
 try:
@@ -153,7 +156,7 @@ result = dict(load_s=load_s, fit_s=fit_s, sample_s=sample_s, peak_rss_timed_mib=
 MST = """
 import polars as pl
 from snsynth import Synthesizer
-from sdsynth.engine.marginals import canonical_cells
+from sdsynth.evaluation.marginals import canonical_cells
 pdf, load_s = timed(lambda: canonical_cells(pl.read_parquet(P["real"]), P["mv"] or None).to_pandas())
 synth = Synthesizer.create("mst", epsilon=P["eps"], verbose=False)
 _, fit_s = timed(lambda: synth.fit(pdf, categorical_columns=list(pdf.columns), preprocessor_eps=0.0,
@@ -168,10 +171,10 @@ result = dict(load_s=load_s, fit_s=fit_s, sample_s=sample_s, peak_rss_timed_mib=
 METRICS = """
 import polars as pl
 from sdsynth.engine import IngestOptions, count_combinations
-from sdsynth.engine.encode import encode_together
-from sdsynth.engine.evaluate import compare_combinations
-from sdsynth.engine.marginals import canonical_cells, marginal_tvd, mean_tvd_by_order
-from sdsynth.engine.scores import cross_tool_scores
+from sdsynth.encode.tables import encode_together
+from sdsynth.evaluation.metrics import compare_combinations
+from sdsynth.evaluation.marginals import canonical_cells, marginal_tvd, mean_tvd_by_order
+from sdsynth.evaluation.scores import cross_tool_scores
 mv = P["mv"] or None
 real = canonical_cells(pl.read_parquet(P["real"]), mv)
 syn = canonical_cells(pl.read_parquet(P["syn"]).select(real.columns), mv)
@@ -217,12 +220,13 @@ def wait_for_load(max_load: float, max_wait: float) -> tuple[float, float]:
 
 WHERE = """
 import sdsynth.engine
-from sdsynth.engine.encode import encode_together
-from sdsynth.engine.evaluate import compare_combinations
-from sdsynth.engine.marginals import canonical_cells, marginal_tvd, mean_tvd_by_order
-from sdsynth.engine.scores import cross_tool_scores
-from sdsynth.engine.synth import AggregateSeeded, AggregateSeededParameters
-from sdsynth.engine.synth.output import records_to_frame
+from sdsynth.encode.tables import encode_together
+from sdsynth.evaluation.metrics import compare_combinations
+from sdsynth.evaluation.marginals import canonical_cells, marginal_tvd, mean_tvd_by_order
+from sdsynth.evaluation.scores import cross_tool_scores
+from sdsynth.synth.base import AggregateSeeded
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters
+from sdsynth.synth.output import records_to_frame
 result = dict(engine=sdsynth.engine.__file__)
 """
 

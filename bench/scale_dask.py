@@ -23,7 +23,7 @@ SETUP = """
 import hashlib, time
 import numpy as np
 from sdsynth.engine import IngestOptions, load_schema
-from sdsynth.engine.dp.params import DpParameters
+from sdsynth.protect.dp.params import DpParameters
 options = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 params = DpParameters(epsilon=4.0, reporting_length={R})
 
@@ -51,7 +51,8 @@ DASK = (
     SETUP
     + """
 import resource
-from sdsynth.engine.distributed import DaskEngine, count_combinations_distributed, dp_marginals_distributed
+from sdsynth.backends.dask.engine import DaskEngine
+from sdsynth.jobs.distributed import count_combinations_distributed, dp_marginals_distributed
 start = time.perf_counter()
 with DaskEngine(workers=2, persist={persist}) as engine:
     started = time.perf_counter()

@@ -17,8 +17,9 @@ from _util import generated_input, print_table, run_child
 
 CHILD = """
 import time
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema
-from sdsynth.engine.synth import create
+from sdsynth.engine import IngestOptions, count_combinations, load_schema
+from sdsynth.encode.tables import encode
+from sdsynth.synth.base import create
 start = time.perf_counter()
 data = encode({path!r}, IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
 loaded = time.perf_counter()

@@ -91,10 +91,11 @@ def timed(fn):
 OURS = (
     HELPERS
     + """
-from sdsynth.engine import IngestOptions, encode, load_schema, DpParameters
-from sdsynth.engine.dp.marginals import dp_marginals
-from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
-from sdsynth.engine.synth.output import records_to_frame
+from sdsynth.engine import IngestOptions, load_schema, DpParameters
+from sdsynth.encode.tables import encode
+from sdsynth.protect.dp.marginals import dp_marginals
+from sdsynth.synth.aggregate_seeded import aggregate_seeded
+from sdsynth.synth.output import records_to_frame
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data, load = timed(lambda: encode({path!r}, opts))
 aggs, fit = timed(lambda: dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}))
@@ -143,9 +144,10 @@ COLD = (
     HELPERS
     + """
 t0 = time.perf_counter()
-from sdsynth.engine import IngestOptions, encode, load_schema, DpParameters
-from sdsynth.engine.dp.marginals import dp_marginals
-from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
+from sdsynth.engine import IngestOptions, load_schema, DpParameters
+from sdsynth.encode.tables import encode
+from sdsynth.protect.dp.marginals import dp_marginals
+from sdsynth.synth.aggregate_seeded import aggregate_seeded
 import_s = time.perf_counter() - t0
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data, load = timed(lambda: encode({path!r}, opts))
@@ -173,7 +175,8 @@ SENSITIVE = (
     READ_STRINGS
     + """
 import pickle
-from sdsynth.engine import IngestOptions, count_combinations, encode
+from sdsynth.engine import IngestOptions, count_combinations
+from sdsynth.encode.tables import encode
 MV = {{c: ";" for c in {mv!r}}}
 real = read_strings({path!r})
 exact = normalise(count_combinations(encode(real, IngestOptions(multi_value=MV)), 3).as_dict())
@@ -187,8 +190,9 @@ QUALITY = (
     READ_STRINGS
     + """
 import pickle
-from sdsynth.engine import IngestOptions, count_combinations, encode
-from sdsynth.engine.marginals import marginal_tvd, mean_tvd_by_order
+from sdsynth.engine import IngestOptions, count_combinations
+from sdsynth.encode.tables import encode
+from sdsynth.evaluation.marginals import marginal_tvd, mean_tvd_by_order
 MV = {{c: ";" for c in {mv!r}}}
 real = read_strings({sensitive!r})
 syn = read_strings({synthetic!r})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from _util import generated_input
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema, protect_k_anonymity
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema, protect_k_anonymity
 
 ROWS = 170_000
 

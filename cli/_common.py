@@ -40,7 +40,7 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from sdsynth.engine.errors import SdsynthError
+        from sdsynth.errors import SdsynthError
 
         try:
             return func(*args, **kwargs)
@@ -78,7 +78,7 @@ class RichProgress:
     @contextmanager
     def stage(self, name: str, total: float | None = None, unit: str = "") -> Iterator[Any]:
         if self.quiet:
-            from sdsynth.engine.progress import NullProgress
+            from sdsynth._utils.progress import NullProgress
 
             with NullProgress().stage(name) as bar:
                 yield bar
@@ -219,7 +219,7 @@ WorkersOpt = Annotated[
 def resolve_input(path: Path | None, quiet: bool) -> Path:
     if path is not None:
         return path
-    from sdsynth.engine.sample_data import SAMPLE_ROWS, embedded_sample_path
+    from sdsynth.sample_data import SAMPLE_ROWS, embedded_sample_path
 
     sample = embedded_sample_path()
     if not quiet:

@@ -124,13 +124,13 @@ BudgetOpt = Annotated[
 
 
 def ledger_request(ledger: Path | None, dataset_id: str | None, budget: float | None) -> Any:
-    from sdsynth.engine.ledger import LedgerRequest
+    from sdsynth.protect.ledger import LedgerRequest
 
     return LedgerRequest.from_options(ledger, dataset_id, budget)
 
 
 def _floats(text: str, what: str) -> list[float]:
-    from sdsynth.engine.errors import ParameterError
+    from sdsynth.errors import ParameterError
 
     try:
         return [float(x) for x in text.replace(" ", ",").split(",") if x.strip()]
@@ -155,8 +155,8 @@ def dp_parameters(
     max_attributes_per_record: int | None = None,
 ) -> Any:
     """DpParameters from the options, or None without --dp; one clear error for any invalid combination."""
-    from sdsynth.engine.dp.params import AccuracyMode, DpParameters, FabricationMode
-    from sdsynth.engine.errors import ParameterError
+    from sdsynth.errors import ParameterError
+    from sdsynth.protect.dp.params import AccuracyMode, DpParameters, FabricationMode
 
     given = {
         "--epsilon": epsilon, "--delta": delta, "--percentile": percentile,

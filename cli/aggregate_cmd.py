@@ -120,9 +120,9 @@ def aggregate(
     With --dp every count, and the record count, carries noise; release_info and release_levels record every
     privacy parameter used (ε, δ, ρ, σ and contribution bound per length, thresholds).
     """
-    from sdsynth.engine.distributed import compute_engine
-    from sdsynth.engine.errors import ParameterError
-    from sdsynth.engine.pipeline import run_aggregate
+    from sdsynth.backends.dask.engine import compute_engine
+    from sdsynth.errors import ParameterError
+    from sdsynth.jobs.aggregate import run_aggregate
 
     if reporting_length < 1:
         raise ParameterError(f"--reporting-length must be at least 1, got {reporting_length}")

@@ -56,10 +56,10 @@ def evaluate(
     and OUT/report.html. All of it is computed from the sensitive data: keep it private. With --aggregates, also
     OUT/aggregates_evaluation.json and OUT/aggregates_report.html (synthetic against the released aggregates).
     """
-    from sdsynth.engine.evaluation import evaluate_private, evaluate_public, write_evaluation
-    from sdsynth.engine.outputs import atomic_directory, check_output_dir
-    from sdsynth.engine.release_reader import load_release
-    from sdsynth.engine.report import render_report
+    from sdsynth._utils.files import atomic_directory, check_output_dir
+    from sdsynth.bundle.read import load_release
+    from sdsynth.evaluation.evaluate import evaluate_private, evaluate_public, write_evaluation
+    from sdsynth.evaluation.report import render_report
 
     check_output_dir(out, overwrite, [sensitive, synthetic, aggregates])
     options = ingest_options(
@@ -75,8 +75,8 @@ def evaluate(
         write_evaluation(evaluation, Path(tmp))
         (Path(tmp) / "report.html").write_text(render_report(evaluation, "Evaluation (private)"), encoding="utf-8")
         if released is not None:
-            from sdsynth.engine.encode import encode
-            from sdsynth.engine.evaluation import synthetic_side_options
+            from sdsynth.encode.tables import encode
+            from sdsynth.evaluation.evaluate import synthetic_side_options
 
             synthetic_records = encode(synthetic, synthetic_side_options(options))
             public = evaluate_public(released, synthetic_records, privacy)

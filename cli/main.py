@@ -34,7 +34,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from sdsynth.engine._version import __version__
+        from sdsynth._version import __version__
 
         typer.echo(f"sdsynth {__version__}")
         raise typer.Exit()

@@ -57,7 +57,7 @@ def htcds(
     """
     import time
 
-    from sdsynth.engine.htcds import prepare_htcds, write_prepared
+    from sdsynth.htcds.prepare import prepare_htcds, write_prepared
 
     if out.suffix.lower() not in {".csv", ".tsv", ".parquet", ".pq"}:
         fail(f"{out}: the prepared table is written as .csv, .tsv or .parquet; give --out one of these extensions")

@@ -39,7 +39,7 @@ def query(
     """
     import sys
 
-    from sdsynth.engine.query import query_notes, run_query
+    from sdsynth.bundle.query import query_notes, run_query
 
     frame = run_query(release, sql)
     if format is OutputFormat.csv:

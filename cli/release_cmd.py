@@ -173,9 +173,9 @@ def release(
     sensitive data (evaluation.json, details, report.html), disclosure-risk statistics, true counts and the input's
     fingerprint. Choose --dp --epsilon E (differential privacy) or --resolution K (k-anonymity).
     """
-    from sdsynth.engine.distributed import compute_engine
-    from sdsynth.engine.errors import ParameterError
-    from sdsynth.engine.release_pipeline import ReleaseSettings, run_release
+    from sdsynth.backends.dask.engine import compute_engine
+    from sdsynth.errors import ParameterError
+    from sdsynth.jobs.release import ReleaseSettings, run_release
 
     del config
     if input is None and ctx.meta.get("config_input"):
@@ -206,7 +206,7 @@ def release(
             raise ParameterError(f"{flag} applies to aggregate-seeded synthesis (the method with --dp)")
     path = resolve_input(input, quiet)
     if dry_run:
-        from sdsynth.engine.dry_run import describe_release
+        from sdsynth.jobs.dry_run import describe_release
 
         out_console.print(describe_release(path, settings), markup=False, highlight=False)
         return
@@ -249,10 +249,10 @@ def show(
     from rich import box
     from rich.table import Table
 
-    from sdsynth.engine.ledger import COMPOSITION, ENFORCEMENT, compose, entries
+    from sdsynth.protect.ledger import COMPOSITION, ENFORCEMENT, compose, entries
 
     if not ledger.exists():
-        from sdsynth.engine.errors import ParameterError
+        from sdsynth.errors import ParameterError
 
         raise ParameterError(f"{ledger}: no such ledger")
     rows = entries(ledger, dataset_id)

@@ -51,7 +51,7 @@ def sample_data(
 
     start = time.perf_counter()
     if format is SampleFormat.htcds:
-        from sdsynth.engine.htcds import generate_htcds, write_htcds
+        from sdsynth.htcds.sample import generate_htcds, write_htcds
 
         paths = write_htcds(generate_htcds(rows, seed), out, parquet=parquet, overwrite=overwrite)
         if not quiet:
@@ -64,8 +64,8 @@ def sample_data(
     if parquet:
         fail("--parquet applies to --format htcds; for ctdc, give --out a .parquet name")
 
-    from sdsynth.engine.outputs import atomic_file
-    from sdsynth.engine.sample_data import write_ctdc
+    from sdsynth._utils.files import atomic_file
+    from sdsynth.sample_data import write_ctdc
 
     with atomic_file(out, overwrite=overwrite) as tmp:
         write_ctdc(tmp, rows, seed, suffix=out.suffix)

@@ -40,8 +40,8 @@ def infer(
     drafted list into their public codebook; remove `drafted: true` once you have checked a list. Bins inferred from
     data leak in DP mode; replace them with public edges.
     """
-    from sdsynth.engine.outputs import atomic_file
-    from sdsynth.engine.schema_tools import infer_schema
+    from sdsynth._utils.files import atomic_file
+    from sdsynth.read.draft import infer_schema
 
     # named by --name only: the input's file name would travel into every release made with this schema
     schema = infer_schema(input, name=name or "draft", delimiter=delimiter, max_rows=max_rows)
@@ -77,7 +77,7 @@ def validate(
 
     Rows are data rows counted from 1 (the header is not counted).
     """
-    from sdsynth.engine.schema_tools import validate_table
+    from sdsynth.read.validate import validate_table
 
     options = ingest_options(
         schema, split_names(use_columns), None, multi_value, None, None, 0, missing_values, delimiter, input

@@ -101,9 +101,8 @@ def aggregate_seeded_parameters(
     coverage: float | None = None,
 ) -> Any:
     """AggregateSeededParameters from the CLI options; the reference law's options are refused with the other law."""
-    from sdsynth.engine.errors import ParameterError
-    from sdsynth.engine.synth import AggregateSeededParameters
-    from sdsynth.engine.synth.aggregate_seeded import DEFAULT_SAMPLING_LAW
+    from sdsynth.errors import ParameterError
+    from sdsynth.synth.aggregate_seeded import DEFAULT_SAMPLING_LAW, AggregateSeededParameters
 
     law = sampling_law.value if sampling_law is not None else DEFAULT_SAMPLING_LAW
     reference_only = {
@@ -261,9 +260,9 @@ def synthesize(
     aggregates, release_info, release_levels and release_columns. --seed makes synthesis reproducible; DP noise
     never depends on it.
     """
-    from sdsynth.engine.distributed import compute_engine
-    from sdsynth.engine.errors import ParameterError
-    from sdsynth.engine.pipeline import run_synthesize, run_synthesize_from_release
+    from sdsynth.backends.dask.engine import compute_engine
+    from sdsynth.errors import ParameterError
+    from sdsynth.jobs.synthesize import run_synthesize, run_synthesize_from_release
 
     method_choice = Method(method) if method else None
     if (dp or aggregates is not None) and method_choice not in (None, Method.aggregate_seeded):

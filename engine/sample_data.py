@@ -22,7 +22,8 @@ import polars as pl
 import pyarrow.parquet as pq
 from numba import njit
 
-from .errors import ParameterError
+from sdsynth._utils.tables import write_table
+from sdsynth.errors import ParameterError
 
 SAMPLE_ROWS = 17_000
 SAMPLE_SEED = 20_240_329
@@ -186,19 +187,6 @@ def generate_ctdc(rows: int, seed: int = SAMPLE_SEED) -> pl.DataFrame:
         IP_REGIONS, _draw(rng, table("ip_region"), group), present("IP_citizen_UNRegion", has_perp)
     )
     return pl.DataFrame([out[c].alias(c) for c in CTDC_COLUMNS])
-
-
-def write_table(frame: pl.DataFrame, path: str | Path, suffix: str | None = None) -> None:
-    """CSV or Parquet by extension (`.parquet`/`.pq` → Parquet, `.tsv` → tab-separated, anything else → CSV).
-
-    `suffix` overrides the extension of `path` (for temporary files that are renamed afterwards).
-    """
-    path = Path(path)
-    kind = (suffix or path.suffix).lower()
-    if kind in {".parquet", ".pq"}:
-        frame.write_parquet(path, compression="zstd")
-    else:
-        frame.write_csv(path, separator="\t" if kind in {".tsv", ".tab"} else ",")
 
 
 CHUNK_ROWS = 10_000_000

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from .encode import EncodedData
+from sdsynth.encode.records import EncodedData
 
 
 def record_labels(data: EncodedData) -> list[list[str]]:

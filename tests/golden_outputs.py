@@ -92,7 +92,7 @@ def release_digests(tmp: Path, run: str) -> dict[str, dict[str, str]]:
 
 def seeded_dp_stream() -> Any:
     """TEST ONLY: patch the DP random source with a seeded stream; returns the undo function."""
-    from sdsynth.engine.dp.random import DpRandom
+    from sdsynth.protect.dp.random import DpRandom
 
     original = DpRandom.__dict__["from_os_entropy"]
     DpRandom.from_os_entropy = classmethod(lambda cls, streams=1: cls._seeded_for_tests(11, streams))  # type: ignore[method-assign]

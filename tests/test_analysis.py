@@ -9,8 +9,9 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, protect_k_anonymity, sensitive_statistics
-from sdsynth.engine.testing import brute_force_counts, brute_force_records_analysis, categorical_tables, record_labels
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, protect_k_anonymity, sensitive_statistics
+from sdsynth.testing import brute_force_counts, brute_force_records_analysis, categorical_tables, record_labels
 
 
 def test_records_analysis_of_cli_example(example_92: Path) -> None:

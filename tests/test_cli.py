@@ -109,7 +109,7 @@ def test_values_outside_the_schema_fail_with_their_location(tmp_path: Path) -> N
 
 
 def test_unexpected_errors_print_only_their_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sdsynth.engine.pipeline as pipeline
+    import sdsynth.jobs.aggregate as pipeline
 
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("secret value from a record")

@@ -11,8 +11,9 @@ from test_cli import assert_clean_error
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema
-from sdsynth.engine.sample_data import generate_ctdc
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema
+from sdsynth.sample_data import generate_ctdc
 
 runner = CliRunner()
 

@@ -12,18 +12,12 @@ from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdsynth.engine import (
-    IngestOptions,
-    aggregate,
-    count_combinations,
-    encode,
-    load_schema,
-    protect_k_anonymity,
-    stream_encoded,
-)
-from sdsynth.engine.kernels.keys import KeyLayout
-from sdsynth.engine.release import write_aggregates_tsv
-from sdsynth.engine.testing import brute_force_counts, categorical_tables, record_labels
+from sdsynth.bundle.write import write_aggregates_tsv
+from sdsynth.count import combinations as aggregate
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema, protect_k_anonymity, stream_encoded
+from sdsynth.kernels.keys import KeyLayout
+from sdsynth.testing import brute_force_counts, categorical_tables, record_labels
 
 
 def test_dp_documentation_example_counts(example_91: Path) -> None:
@@ -85,7 +79,7 @@ def test_long_combinations_up_to_length_six() -> None:
 
 
 def test_streamed_file_counts_equal_in_memory_counts(tmp_path: Path) -> None:
-    from sdsynth.engine.sample_data import generate_ctdc
+    from sdsynth.sample_data import generate_ctdc
 
     frame = generate_ctdc(3000, seed=11)
     path = tmp_path / "s.csv"

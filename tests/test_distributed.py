@@ -17,29 +17,26 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema
-from sdsynth.engine.aggregate import CountingJob, merge_sorted_counts
-from sdsynth.engine.distributed import (
-    DaskEngine,
-    count_combinations_distributed,
-    dp_marginals_distributed,
-    synthesize_distributed,
-)
-from sdsynth.engine.distributed_partitions import open_input, plan_partitions
-from sdsynth.engine.dp.marginals import (
+from sdsynth.backends.dask.engine import DaskEngine
+from sdsynth.backends.dask.partitions import open_input, plan_partitions
+from sdsynth.backends.local import ThreadRunner
+from sdsynth.count.combinations import CountingJob, merge_sorted_counts
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema
+from sdsynth.errors import InputError, SchemaError
+from sdsynth.jobs.distributed import count_combinations_distributed, dp_marginals_distributed, synthesize_distributed
+from sdsynth.kernels.counting import build_lookup_table
+from sdsynth.kernels.keys import KeyLayout
+from sdsynth.protect.dp.marginals import (
     BoundedCountJob,
     PartitionStreams,
     RecordLengthsJob,
     SensitivityJob,
     dp_marginals,
 )
-from sdsynth.engine.dp.params import DpParameters
-from sdsynth.engine.dp.random import DpRandom
-from sdsynth.engine.errors import InputError, SchemaError
-from sdsynth.engine.kernels.counting import build_lookup_table
-from sdsynth.engine.kernels.keys import KeyLayout
-from sdsynth.engine.parallel import ThreadRunner
-from sdsynth.engine.sample_data import generate_ctdc
+from sdsynth.protect.dp.params import DpParameters
+from sdsynth.protect.dp.random import DpRandom
+from sdsynth.sample_data import generate_ctdc
 
 DATA = Path(__file__).parent / "data"
 CTDC = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
@@ -267,7 +264,7 @@ def test_dp_with_huge_epsilon_releases_the_true_counts(small_partitions: DaskEng
 
 
 def test_synthesis_equals_local(engine: DaskEngine) -> None:
-    from sdsynth.engine.synth.calibrated import calibrated_batches
+    from sdsynth.synth.calibrated import calibrated_batches
 
     data = encode(generate_ctdc(3000, seed=8), CTDC)
     aggs = dp_marginals(
@@ -285,7 +282,7 @@ def test_release_on_the_cluster(small_partitions: DaskEngine, ctdc_files: dict[s
     here from the same attribute ids, the engine named in release_info; the synthetic records are the local ones."""
     import duckdb
 
-    from sdsynth.engine.release_pipeline import ReleaseSettings, run_release
+    from sdsynth.jobs.release import ReleaseSettings, run_release
 
     path = ctdc_files["parquet"]
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sdsynth.engine import PrivacyParameterError
-from sdsynth.engine.dp.budget import (
+from sdsynth.protect.dp.budget import (
     DiscreteGaussian,
     adaptive_threshold,
     consistency_tolerance,
@@ -16,7 +16,7 @@ from sdsynth.engine.dp.budget import (
     infer_delta,
     split_budget,
 )
-from sdsynth.engine.dp.params import AccuracyMode, DpParameters, FabricationMode
+from sdsynth.protect.dp.params import AccuracyMode, DpParameters, FabricationMode
 
 
 def test_example_a() -> None:

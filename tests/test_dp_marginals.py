@@ -12,13 +12,14 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from sdsynth.engine import count_combinations, encode
-from sdsynth.engine.dp.budget import DiscreteGaussian
-from sdsynth.engine.dp.marginals import _zero_noise_bulk, candidate_keys, dp_marginals
-from sdsynth.engine.dp.params import DpParameters
-from sdsynth.engine.dp.postprocess import post_process, round_half_away
-from sdsynth.engine.dp.random import DpRandom
-from sdsynth.engine.kernels.keys import KeyLayout
+from sdsynth.encode.tables import encode
+from sdsynth.engine import count_combinations
+from sdsynth.kernels.keys import KeyLayout
+from sdsynth.protect.dp.budget import DiscreteGaussian
+from sdsynth.protect.dp.marginals import _zero_noise_bulk, candidate_keys, dp_marginals
+from sdsynth.protect.dp.params import DpParameters
+from sdsynth.protect.dp.postprocess import post_process, round_half_away
+from sdsynth.protect.dp.random import DpRandom
 
 
 def _keys(data, layout, combos: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -108,8 +109,8 @@ def _check_invariants(data, aggs) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("fabrication", ["uncontrolled", "progressive", "minimize"])
 def test_invariants_on_generated_data(fabrication: str) -> None:
     from sdsynth.engine import IngestOptions, load_schema
-    from sdsynth.engine.dp.params import FabricationMode
-    from sdsynth.engine.sample_data import generate_ctdc
+    from sdsynth.protect.dp.params import FabricationMode
+    from sdsynth.sample_data import generate_ctdc
 
     data = encode(generate_ctdc(3000, seed=21), IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
     params = DpParameters(epsilon=2.0, reporting_length=3, fabrication_mode=getattr(FabricationMode, fabrication)())
@@ -216,7 +217,7 @@ def test_neighbouring_datasets_are_hard_to_tell_apart(tmp_path: Path) -> None:
 def test_fabrication_rate_follows_the_threshold(threshold: float) -> None:
     """Only 'diagonal' pairs exist, so 870 of the 900 pair candidates have count 0; each is fabricated with
     probability P(X ≥ ⌊ρ₂⌋ + 1) for the noise X actually used."""
-    from sdsynth.engine.dp.params import FabricationMode
+    from sdsynth.protect.dp.params import FabricationMode
 
     values = [f"v{i}" for i in range(30)] * 400
     data = encode(pl.DataFrame({"A": values, "B": values}))

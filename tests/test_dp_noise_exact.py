@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import erfc
 
-from sdsynth.engine.dp import kernels
-from sdsynth.engine.dp import random as dp_random
-from sdsynth.engine.dp.budget import DiscreteGaussian, continuous_rho1, discrete_rho1
-from sdsynth.engine.dp.kernels import add_discrete_gaussian, add_noise
-from sdsynth.engine.dp.random import (
+from sdsynth.kernels.chacha import next_u64, uniform_below
+from sdsynth.protect.dp import kernels
+from sdsynth.protect.dp import random as dp_random
+from sdsynth.protect.dp.budget import DiscreteGaussian, continuous_rho1, discrete_rho1
+from sdsynth.protect.dp.kernels import add_discrete_gaussian, add_noise
+from sdsynth.protect.dp.random import (
     DpRandom,
     bernoulli_exp,
     bernoulli_exp_bigint,
@@ -31,10 +32,8 @@ from sdsynth.engine.dp.random import (
     discrete_laplace,
     discrete_laplace_bigint,
     gaussian_fits_int64,
-    uniform_below,
     uniform_below_bigint,
 )
-from sdsynth.engine.kernels.chacha import next_u64
 
 
 # ----------------------------------------------------------------------------------------------------- the bound

@@ -9,13 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sdsynth.engine.dp.percentile import (
-    r8_quantile,
-    rank_distance_scores,
-    reference_quality_scores,
-    select_percentile,
-)
-from sdsynth.engine.dp.random import DpRandom
+from sdsynth.protect.dp.percentile import r8_quantile, rank_distance_scores, reference_quality_scores, select_percentile
+from sdsynth.protect.dp.random import DpRandom
 
 SPEC_VECTORS = [
     ([0, 1, 4, 5, 5, 8, 11, 12, 12, 15], 60, [-5, -4, -4, -4, -3, -1, -1, -1, 0, -1, -1, -1, -3, -3, -3, -4]),

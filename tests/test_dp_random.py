@@ -9,14 +9,8 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from sdsynth.engine.dp.random import (
-    DpRandom,
-    bernoulli_exp,
-    discrete_gaussian,
-    discrete_laplace,
-    uniform_below,
-)
-from sdsynth.engine.kernels.chacha import chacha20_block, seeded_states
+from sdsynth.kernels.chacha import chacha20_block, seeded_states, uniform_below
+from sdsynth.protect.dp.random import DpRandom, bernoulli_exp, discrete_gaussian, discrete_laplace
 
 
 def test_chacha20_block_matches_rfc8439() -> None:

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, protect_k_anonymity
-from sdsynth.engine.evaluate import compare_combinations, preservation_bins
-from sdsynth.engine.evaluation import evaluate_private, evaluate_public, summary_rows, write_evaluation
-from sdsynth.engine.marginals import marginal_tvd, mean_tvd_by_order
-from sdsynth.engine.profile import SourceColumns, record_hashes
-from sdsynth.engine.scores import cross_tool_scores, frame_profiles, k_marginal, numeric_bins, unique_exact_matches
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, protect_k_anonymity
+from sdsynth.evaluation.evaluate import evaluate_private, evaluate_public, summary_rows, write_evaluation
+from sdsynth.evaluation.marginals import marginal_tvd, mean_tvd_by_order
+from sdsynth.evaluation.metrics import compare_combinations, preservation_bins
+from sdsynth.evaluation.profile import SourceColumns, record_hashes
+from sdsynth.evaluation.scores import cross_tool_scores, frame_profiles, k_marginal, numeric_bins, unique_exact_matches
 
 SYNTHETIC_9_4 = "A,B,C\na1,b2,c1\na1,b2,c1\na2,b2,c1\na1,,c1\na2,,\na1,b2,\n"
 

@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 from test_cli import assert_clean_error, invoke
 
-from sdsynth.engine import ParameterError, encode, stream_encoded
-from sdsynth.engine.guards import check_counting, records_size
-from sdsynth.engine.progress import NullProgress
+from sdsynth._utils.progress import NullProgress
+from sdsynth.count.guards import check_counting, records_size
+from sdsynth.encode.tables import encode
+from sdsynth.engine import ParameterError, stream_encoded
 
 
 class _Notes(NullProgress):
@@ -54,7 +55,7 @@ def test_stream_knows_its_size_from_the_dictionary_pass(tmp_path: Path) -> None:
 def test_cli_refusal_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "t.csv"
     _table(3000).write_csv(path)
-    import sdsynth.engine.guards as guards
+    import sdsynth.count.guards as guards
 
     monkeypatch.setattr(guards, "MEMORY_SHARE", 1e-9)
     result = invoke("aggregate", path, "--use-columns", "g", "--out", tmp_path / "o")

@@ -14,17 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
-from sdsynth.engine.errors import InputError, ParameterError
-from sdsynth.engine.htcds import (
-    KEEPABLE_VICTIM_FIELDS,
-    PREPARED_COLUMNS,
-    generate_htcds,
-    prepare_htcds,
-    write_htcds,
-)
-from sdsynth.engine.htcds import fields as hf
-from sdsynth.engine.htcds.regions import m49_table
-from sdsynth.engine.schema import load_schema
+from sdsynth.errors import InputError, ParameterError
+from sdsynth.htcds import fields as hf
+from sdsynth.htcds.prepare import KEEPABLE_VICTIM_FIELDS, PREPARED_COLUMNS, prepare_htcds
+from sdsynth.htcds.regions import m49_table
+from sdsynth.htcds.sample import generate_htcds, write_htcds
+from sdsynth.schema.files import load_schema
 
 DATA = Path(__file__).parent / "data" / "htcds"
 TABLES = ("persons", "victims", "perpetrators", "cases")

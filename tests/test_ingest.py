@@ -7,9 +7,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sdsynth.engine import IngestOptions, InputError, ParameterError, SchemaError, encode
-from sdsynth.engine.ingest import norm
-from sdsynth.engine.schema import ColumnSpec, Schema
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, InputError, ParameterError, SchemaError
+from sdsynth.read.escape import norm
+from sdsynth.schema.model import ColumnSpec, Schema
 
 DATA = Path(__file__).parent / "data"
 
@@ -159,7 +160,7 @@ def test_missing_tokens_and_schema_values() -> None:
 
 
 def test_numeric_bins_put_values_in_left_closed_intervals() -> None:
-    from sdsynth.engine.schema import Bins
+    from sdsynth.schema.model import Bins
 
     schema = Schema(
         columns=(ColumnSpec("age", kind="numeric", bins=Bins((0, 18, 65, 120), ("child", "adult", "old"))),)
@@ -195,7 +196,7 @@ def test_frames_of_every_kind_give_the_same_records() -> None:
 
 
 def test_parquet_and_csv_inputs_agree(tmp_path: Path) -> None:
-    from sdsynth.engine.sample_data import generate_ctdc
+    from sdsynth.sample_data import generate_ctdc
 
     frame = generate_ctdc(500, seed=3)
     frame.write_csv(tmp_path / "x.csv")

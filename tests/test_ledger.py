@@ -19,9 +19,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
-from sdsynth.engine import ledger
-from sdsynth.engine.errors import BudgetExceededError, ParameterError
-from sdsynth.engine.ledger import LedgerEntry
+from sdsynth.errors import BudgetExceededError, ParameterError
+from sdsynth.protect import ledger
+from sdsynth.protect.ledger import LedgerEntry
 
 COSTS_A = {"rho": 0.1, "epsilon_record_count": 0.02, "delta_outside_zcdp": 5e-7}
 COSTS_B = {"rho": 0.2, "epsilon_record_count": 0.04, "delta_outside_zcdp": 1e-6}
@@ -131,8 +131,8 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from sdsynth.engine import ledger
-    from sdsynth.engine.errors import BudgetExceededError
+    from sdsynth.protect import ledger
+    from sdsynth.errors import BudgetExceededError
 
     path, go = sys.argv[1], Path(sys.argv[2])
     slow = ledger._spent_of
@@ -303,10 +303,10 @@ def test_zcdp_total_not_available_when_an_entry_lacks_fields() -> None:
 
 @pytest.mark.parametrize("delta", [1e-5, None])
 def test_costs_of_a_real_dp_release_match_the_planned_costs(delta: float | None) -> None:
-    from sdsynth.engine import encode
-    from sdsynth.engine.dp.marginals import dp_marginals
-    from sdsynth.engine.dp.params import DpParameters
-    from sdsynth.engine.dp.random import DpRandom
+    from sdsynth.encode.tables import encode
+    from sdsynth.protect.dp.marginals import dp_marginals
+    from sdsynth.protect.dp.params import DpParameters
+    from sdsynth.protect.dp.random import DpRandom
 
     params = DpParameters(epsilon=1.3, reporting_length=2, delta=delta)
     planned = ledger.planned_costs(params)
@@ -377,7 +377,7 @@ def test_budget_show_says_why_the_zcdp_total_is_not_available(tmp_path: Path) ->
 
 # ------------------------------------------------------------------------------- every DP command, through the CLI
 def _cases(folder: Path, bad_last_row: bool = False) -> Path:
-    from sdsynth.engine.sample_data import generate_ctdc
+    from sdsynth.sample_data import generate_ctdc
 
     frame = generate_ctdc(1500, seed=4)
     if bad_last_row:  # a value the schema refuses, met only after reading has started

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 from test_cli import invoke
 
-from sdsynth.engine import release as release_module
-from sdsynth.engine.dp.random import DpRandom
-from sdsynth.engine.sample_data import generate_ctdc
-from sdsynth.engine.testing import KANON_ROW_INFO, KANON_ROW_LEVEL_COLUMNS, public_differences
+from sdsynth.bundle import write as release_module
+from sdsynth.protect.dp.random import DpRandom
+from sdsynth.sample_data import generate_ctdc
+from sdsynth.testing import KANON_ROW_INFO, KANON_ROW_LEVEL_COLUMNS, public_differences
 
 ROWS = 1500
 MULTI_VALUE = ["IP_Relation", "IP_Gender", "IP_ageBroad", "IP_PayMoney"]
@@ -36,7 +36,7 @@ OUTLIER = {
 @pytest.fixture(autouse=True)
 def _frozen_date(monkeypatch: pytest.MonkeyPatch) -> None:
     """TEST ONLY: one release date for both neighbours."""
-    for module in ("sdsynth.engine.pipeline", "sdsynth.engine.release_pipeline"):
+    for module in ("sdsynth.jobs.aggregate", "sdsynth.jobs.synthesize", "sdsynth.jobs.release"):
         monkeypatch.setattr(f"{module}.release_date", lambda: "2026-01-01")
     monkeypatch.setattr(release_module, "release_date", lambda: "2026-01-01")
 

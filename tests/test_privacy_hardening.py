@@ -20,13 +20,14 @@ import yaml
 from scipy.stats import chisquare
 from test_cli import assert_clean_error, invoke
 
-from sdsynth.engine import DpParameters, IngestOptions, encode
-from sdsynth.engine.dp.marginals import dp_marginals
-from sdsynth.engine.dp.params import DEFAULT_DELTA
-from sdsynth.engine.dp.random import DpRandom
-from sdsynth.engine.dp.truncate import truncate_rows
-from sdsynth.engine.outputs import MARKER, atomic_directory
-from sdsynth.engine.sample_data import generate_ctdc
+from sdsynth._utils.files import MARKER, atomic_directory
+from sdsynth.encode.tables import encode
+from sdsynth.engine import DpParameters, IngestOptions
+from sdsynth.protect.dp.marginals import dp_marginals
+from sdsynth.protect.dp.params import DEFAULT_DELTA
+from sdsynth.protect.dp.random import DpRandom
+from sdsynth.protect.dp.truncate import truncate_rows
+from sdsynth.sample_data import generate_ctdc
 
 
 # ------------------------------------------------------------------------------ the bound on attributes per record

@@ -18,9 +18,9 @@ import pytest
 from polars.testing import assert_frame_equal
 from test_cli import assert_clean_error, invoke
 
+from sdsynth.bundle import query as query_module
+from sdsynth.bundle.database import BLOCKED_MESSAGE, open_release_readonly, relation_arrow
 from sdsynth.engine import ParameterError, query_notes, run_query
-from sdsynth.engine import query as query_module
-from sdsynth.engine.release_db import BLOCKED_MESSAGE, open_release_readonly, relation_arrow
 
 INPUT = Path(__file__).parent / "data" / "spec_9_2_example.csv"
 TABLES = ["aggregates", "synthetic", "release_info", "release_levels", "release_columns", "evaluation"]
@@ -200,7 +200,7 @@ def test_query_opens_releases_only_through_the_lock() -> None:
 
 def test_release_db_stays_light() -> None:
     code = (
-        "import sys, sdsynth.engine.release_db as m; m.open_release_readonly; "
+        "import sys, sdsynth.bundle.database as m; m.open_release_readonly; "
         "print(sorted(x for x in ('numba', 'polars', 'numpy', 'pyarrow') if x in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

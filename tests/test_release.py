@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from sdsynth.engine import IngestOptions, OutputError, ParameterError, run_query
-from sdsynth.engine.pipeline import run_aggregate
+from sdsynth.jobs.aggregate import run_aggregate
 
 
 def _release(tmp_path: Path, frame: pl.DataFrame, options: IngestOptions, k: int = 1, R: int = 3) -> Path:

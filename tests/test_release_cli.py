@@ -14,10 +14,11 @@ import polars as pl
 import pytest
 from test_cli import assert_clean_error, invoke
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema
-from sdsynth.engine.dp.random import DpRandom
-from sdsynth.engine.outputs import MARKER
-from sdsynth.engine.sample_data import generate_ctdc
+from sdsynth._utils.files import MARKER
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema
+from sdsynth.protect.dp.random import DpRandom
+from sdsynth.sample_data import generate_ctdc
 
 ROWS = 2345  # an odd size that no other number in the outputs is likely to equal
 PUBLIC_FILES = {"aggregates.tsv", "aggregates.parquet", "synthetic.csv", "synthetic.parquet", "release.duckdb",

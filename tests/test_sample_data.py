@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema, sensitive_statistics
-from sdsynth.engine.sample_data import CTDC_COLUMNS, generate_ctdc
-from sdsynth.engine.schema_tools import validate_table
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema, sensitive_statistics
+from sdsynth.read.validate import validate_table
+from sdsynth.sample_data import CTDC_COLUMNS, generate_ctdc
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -45,7 +46,7 @@ def test_columns_are_correlated_and_rare_combinations_exist() -> None:
 def test_large_outputs_are_written_in_chunks(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import polars as pl
 
-    from sdsynth.engine import sample_data
+    from sdsynth import sample_data
 
     monkeypatch.setattr(sample_data, "CHUNK_ROWS", 400)
     for name in ("big.parquet", "big.csv"):

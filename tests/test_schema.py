@@ -10,9 +10,12 @@ from conftest import shared_file
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
-from sdsynth.engine import IngestOptions, SchemaError, encode, load_schema
-from sdsynth.engine.schema import Bins, schema_from_dict
-from sdsynth.engine.schema_tools import infer_schema, validate_table
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, SchemaError, load_schema
+from sdsynth.read.draft import infer_schema
+from sdsynth.read.validate import validate_table
+from sdsynth.schema.files import schema_from_dict
+from sdsynth.schema.model import Bins
 
 runner = CliRunner()
 

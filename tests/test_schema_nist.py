@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from conftest import shared_file
 
-from sdsynth.engine import IngestOptions, encode, load_schema
-from sdsynth.engine.schema import ColumnSpec
-from sdsynth.engine.schema_tools import validate_table
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, load_schema
+from sdsynth.read.validate import validate_table
+from sdsynth.schema.model import ColumnSpec
 
 SCHEMA = "nist-diverse-communities"
 WEIGHTS = {"PWGTP", "WGTP"}

@@ -13,11 +13,13 @@ import polars as pl
 import pytest
 from test_cli import invoke
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, load_schema, stream_encoded, synthetic_output
-from sdsynth.engine.sample_data import generate_ctdc
-from sdsynth.engine.spill import spill
-from sdsynth.engine.synth import aggregate_seeded as aggregate_seeded_module
-from sdsynth.engine.synth import calibrated as calibrated_module
+from sdsynth.encode.spill import spill
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, load_schema, stream_encoded
+from sdsynth.sample_data import generate_ctdc
+from sdsynth.synth import aggregate_seeded as aggregate_seeded_module
+from sdsynth.synth import calibrated as calibrated_module
+from sdsynth.synth import output as synthetic_output
 
 OPTIONS = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 
@@ -78,8 +80,8 @@ def test_batches_can_be_drawn_in_any_order(small_batches: None) -> None:
     """The calibrated law's batch i is a function of (seed, i): drawn out of order (or on other machines), the
     batches concatenate to the same records."""
     from sdsynth.engine import protect_k_anonymity
-    from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded_batches, concat_records
-    from sdsynth.engine.synth.calibrated import CalibratedSampler
+    from sdsynth.synth.aggregate_seeded import aggregate_seeded_batches, concat_records
+    from sdsynth.synth.calibrated import CalibratedSampler
 
     data = encode(generate_ctdc(2000, seed=3), OPTIONS)
     aggs = protect_k_anonymity(count_combinations(data, 3), 5)
@@ -93,7 +95,7 @@ def test_batches_can_be_drawn_in_any_order(small_batches: None) -> None:
 
 
 def test_prefetched_keeps_order_and_raises_the_producers_error() -> None:
-    from sdsynth.engine.parallel import prefetched
+    from sdsynth.backends.local import prefetched
 
     assert list(prefetched(iter(range(5)))) == [0, 1, 2, 3, 4]
     assert list(prefetched([])) == []

@@ -19,19 +19,12 @@ from test_cli import assert_clean_error
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
-from sdsynth.engine import (
-    IngestOptions,
-    ParameterError,
-    count_combinations,
-    encode,
-    load_release,
-    protect_k_anonymity,
-)
-from sdsynth.engine.dp.percentile import r8_quantile
-from sdsynth.engine.synth import AggregateSeededParameters
-from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
-from sdsynth.engine.synth.calibrated import _regroup
-from sdsynth.engine.testing import categorical_tables
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, ParameterError, count_combinations, load_release, protect_k_anonymity
+from sdsynth.protect.dp.percentile import r8_quantile
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded
+from sdsynth.synth.calibrated import _regroup
+from sdsynth.testing import categorical_tables
 
 runner = CliRunner()
 
@@ -161,7 +154,7 @@ def test_parameter_checks() -> None:
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sdsynth.engine.sample_data import generate_ctdc
+    from sdsynth.sample_data import generate_ctdc
 
     path = tmp_path_factory.mktemp("in") / "cases.csv"
     generate_ctdc(2000, seed=4).write_csv(path)

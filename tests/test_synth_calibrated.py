@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_cli import assert_clean_error, invoke
 
-from sdsynth.engine import IngestOptions, ParameterError, count_combinations, encode, load_schema, protect_k_anonymity
-from sdsynth.engine.kernels.counting import table_lookup
-from sdsynth.engine.synth import AggregateSeededParameters
-from sdsynth.engine.synth import calibrated as calibrated_module
-from sdsynth.engine.synth.aggregate_seeded import aggregate_seeded
-from sdsynth.engine.synth.calibrated import (
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, ParameterError, count_combinations, load_schema, protect_k_anonymity
+from sdsynth.kernels.counting import table_lookup
+from sdsynth.synth import calibrated as calibrated_module
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded
+from sdsynth.synth.calibrated import (
     CalibratedSampler,
     _direct_index,
     _Model,
@@ -31,8 +31,8 @@ from sdsynth.engine.synth.calibrated import (
     build_networks,
     release_fit,
 )
-from sdsynth.engine.synth.calibrated_kernels import fit_to_margins, pick_seeds, rebalance_keeping
-from sdsynth.engine.testing import categorical_tables
+from sdsynth.synth.calibrated_kernels import fit_to_margins, pick_seeds, rebalance_keeping
+from sdsynth.testing import categorical_tables
 
 CALIBRATED = AggregateSeededParameters(sampling_law="calibrated")
 REFERENCE = AggregateSeededParameters(sampling_law="reference")
@@ -138,9 +138,9 @@ def test_free_order_keeps_the_columns_filled_on_nist() -> None:
     """NIST at ε = 4: in the network's fixed order, late columns are blocked and left empty far more often than in
     the data; drawing the least blocked column first leaves fewer cells empty, fits the release better, and is the
     order the sampler keeps."""
-    from sdsynth.engine.dp.marginals import dp_marginals
-    from sdsynth.engine.dp.params import DpParameters
-    from sdsynth.engine.dp.random import DpRandom
+    from sdsynth.protect.dp.marginals import dp_marginals
+    from sdsynth.protect.dp.params import DpParameters
+    from sdsynth.protect.dp.random import DpRandom
 
     data = encode(shared_file("nist_national2019.csv"), IngestOptions(schema=load_schema("nist-diverse-communities")))
     aggs = dp_marginals(data, DpParameters(epsilon=4.0), rng=DpRandom._seeded_for_tests(7, 3)).aggregates
@@ -157,11 +157,11 @@ def test_fixed_order_stays_where_the_free_order_gains_nothing_visible() -> None:
     """CTDC-like data at ε = 4: after balancing both orders fit the release to within a few thousandths, so the
     slower free order is not worth its cost (the fits differ by less than FREE_ORDER_MIN_GAIN) and the fixed
     order is kept."""
-    from sdsynth.engine.dp.marginals import dp_marginals
-    from sdsynth.engine.dp.params import DpParameters
-    from sdsynth.engine.dp.random import DpRandom
-    from sdsynth.engine.sample_data import generate_ctdc
-    from sdsynth.engine.synth.calibrated import FREE_ORDER_MIN_GAIN
+    from sdsynth.protect.dp.marginals import dp_marginals
+    from sdsynth.protect.dp.params import DpParameters
+    from sdsynth.protect.dp.random import DpRandom
+    from sdsynth.sample_data import generate_ctdc
+    from sdsynth.synth.calibrated import FREE_ORDER_MIN_GAIN
 
     data = encode(generate_ctdc(17_000, seed=3), IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
     aggs = dp_marginals(data, DpParameters(epsilon=4.0), rng=DpRandom._seeded_for_tests(7, 3)).aggregates
@@ -205,10 +205,10 @@ def test_larger_pool_fits_nist_better(monkeypatch: pytest.MonkeyPatch) -> None:
     """NIST at ε = 4: blocking leaves cells empty that real records fill; selecting the output from a pool of
     POOL_FACTOR = 8 candidates per record instead of 2 lets the calibration weights reach the released shares
     (measured release fit 0.158 / 0.285 -> 0.137 / 0.262)."""
-    from sdsynth.engine.dp.marginals import dp_marginals
-    from sdsynth.engine.dp.params import DpParameters
-    from sdsynth.engine.dp.random import DpRandom
-    from sdsynth.engine.synth import calibrated as calibrated_module
+    from sdsynth.protect.dp.marginals import dp_marginals
+    from sdsynth.protect.dp.params import DpParameters
+    from sdsynth.protect.dp.random import DpRandom
+    from sdsynth.synth import calibrated as calibrated_module
 
     data = encode(shared_file("nist_national2019.csv"), IngestOptions(schema=load_schema("nist-diverse-communities")))
     aggs = dp_marginals(data, DpParameters(epsilon=4.0), rng=DpRandom._seeded_for_tests(7, 3)).aggregates
@@ -511,11 +511,11 @@ def test_auto_law_keeps_the_better_fitting_law(dataset: str) -> None:
     """Generated CTDC-like data: the calibrated law fits the released shares far better. NIST's 22 columns at ε = 4:
     most triples of a real record are not released; drawing the least blocked columns first (free order), the
     calibrated law still fits better than the reference law (docs/synthesis.md), and auto must pick it."""
-    from sdsynth.engine.dp.marginals import dp_marginals
-    from sdsynth.engine.dp.params import DpParameters
-    from sdsynth.engine.dp.random import DpRandom
-    from sdsynth.engine.sample_data import generate_ctdc
-    from sdsynth.engine.synth.aggregate_seeded import choose_sampling_law
+    from sdsynth.protect.dp.marginals import dp_marginals
+    from sdsynth.protect.dp.params import DpParameters
+    from sdsynth.protect.dp.random import DpRandom
+    from sdsynth.sample_data import generate_ctdc
+    from sdsynth.synth.aggregate_seeded import choose_sampling_law
 
     if dataset == "ctdc":
         data = encode(generate_ctdc(8000, seed=5), IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
@@ -534,7 +534,7 @@ def test_auto_law_keeps_the_better_fitting_law(dataset: str) -> None:
 
 
 def test_pool_shrinks_for_large_outputs_only() -> None:
-    from sdsynth.engine.synth.calibrated import MIN_POOL_FACTOR, POOL_CANDIDATES, POOL_FACTOR, pool_factor
+    from sdsynth.synth.calibrated import MIN_POOL_FACTOR, POOL_CANDIDATES, POOL_FACTOR, pool_factor
 
     assert [pool_factor(n) for n in (0, 1, 10_000, POOL_CANDIDATES // POOL_FACTOR)] == [POOL_FACTOR] * 4
     assert pool_factor(POOL_CANDIDATES // 4) == 4
@@ -565,8 +565,8 @@ def _balance(
     stream: int = 0,
 ) -> np.ndarray:
     """`balance_selection` on tables given as (column, −1) or (column, column) with dense target arrays."""
-    from sdsynth.engine.kernels.chacha import key_words, stream_key
-    from sdsynth.engine.synth.calibrated_kernels import balance_selection
+    from sdsynth.kernels.chacha import key_words, stream_key
+    from sdsynth.synth.calibrated_kernels import balance_selection
 
     sizes = [t.size for t in targets]
     return balance_selection(
@@ -618,8 +618,8 @@ def test_balancing_in_parts_is_each_part_balanced_alone_whatever_the_threads() -
     oracle), and the same result comes with one thread or two."""
     import numba
 
-    from sdsynth.engine.kernels.chacha import key_words, stream_key
-    from sdsynth.engine.synth.calibrated_kernels import balance_in_parts
+    from sdsynth.kernels.chacha import key_words, stream_key
+    from sdsynth.synth.calibrated_kernels import balance_in_parts
 
     rng = np.random.default_rng(11)
     pool = rng.integers(0, 3, size=(300, 3)).astype(np.int16)
@@ -672,7 +672,7 @@ def _ipf_oracle(categories: np.ndarray, targets: list[np.ndarray], iterations: i
 def test_calibration_factors_are_capped_proportional_fitting(rows: int, k: int, columns: int, seed: int) -> None:
     """The IPF kernel against a plain implementation (weights recomputed from the factors each step), run for a fixed
     number of sweeps; without a cap biting, the weighted shares reach targets that are reachable."""
-    from sdsynth.engine.synth.calibrated_kernels import calibration_factors
+    from sdsynth.synth.calibrated_kernels import calibration_factors
 
     rng = np.random.default_rng(seed)
     categories = rng.integers(0, k, size=(rows, columns)).astype(np.int16)
@@ -685,7 +685,7 @@ def test_calibration_factors_are_capped_proportional_fitting(rows: int, k: int, 
 
 def test_calibration_factors_reach_reachable_shares() -> None:
     """Two independent columns, every combination present: IPF reaches the target shares of both."""
-    from sdsynth.engine.synth.calibrated_kernels import calibration_factors
+    from sdsynth.synth.calibrated_kernels import calibration_factors
 
     categories = np.array(list(itertools.product(range(3), range(2))) * 5, dtype=np.int16)
     targets = np.array([0.5, 0.3, 0.2, 0.7, 0.3])
@@ -700,10 +700,10 @@ def test_least_harm_insertion_replaces_the_row_the_targets_miss_least() -> None:
     """New rows replace, each, the row whose exchange leaves the smallest L1 distance to the targets among the rows
     that are not the only holder of a combination (brute force over every row: 500 tries of 8 rows); no
     combination the rows held is lost, and no row is replaced twice."""
-    from sdsynth.engine.kernels.chacha import key_words, stream_key
-    from sdsynth.engine.kernels.counting import build_lookup_table
-    from sdsynth.engine.kernels.keys import KeyLayout
-    from sdsynth.engine.synth.calibrated_kernels import insert_least_harm
+    from sdsynth.kernels.chacha import key_words, stream_key
+    from sdsynth.kernels.counting import build_lookup_table
+    from sdsynth.kernels.keys import KeyLayout
+    from sdsynth.synth.calibrated_kernels import insert_least_harm
 
     rng = np.random.default_rng(4)
     rows = np.array([[1, 1], [1, 1], [2, 1], [2, 2], [1, 2], [1, 2], [0, 1], [2, 1]], dtype=np.int16)
@@ -984,7 +984,7 @@ def test_pack_seeds_matches_a_greedy_set_oracle(order: int, budget: int, window:
                                                 unreleased: int) -> None:  # fmt: skip
     """The packing kernel against the same greedy written with Python sets, on a k-anonymous release (R = 3) of
     clustered records; `unreleased` combinations whose pair was not released (so they fit nowhere) are mixed in."""
-    from sdsynth.engine.synth.calibrated_kernels import pack_seeds
+    from sdsynth.synth.calibrated_kernels import pack_seeds
 
     aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(600, 2), IngestOptions()), 3), 3)
     sampler = CalibratedSampler(aggs, 50, seed=1)
@@ -1010,7 +1010,7 @@ def test_pack_seeds_matches_a_greedy_set_oracle(order: int, budget: int, window:
 def test_balancing_brings_the_output_closer_to_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
     """The weighted draw matches the released tables only in expectation; exchanges with the rest of the pool bring
     the output's 1- and 2-way distributions closer to them (k = 5, 3,000 records, one seed)."""
-    from sdsynth.engine.synth import calibrated as calibrated_module
+    from sdsynth.synth import calibrated as calibrated_module
 
     data = encode(_table(3000, 6), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 5)
@@ -1025,7 +1025,7 @@ def test_balancing_brings_the_output_closer_to_the_release(monkeypatch: pytest.M
 def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatch: pytest.MonkeyPatch) -> None:
     """With target ≤ AUTO_PILOT_RECORDS the calibrated pilot of `auto` is the output itself: it is drawn once (one
     sampler built) and equals what the calibrated law draws when named explicitly."""
-    from sdsynth.engine.synth import aggregate_seeded as aggregate_seeded_module
+    from sdsynth.synth import aggregate_seeded as aggregate_seeded_module
 
     data = encode(_table(3000, 7), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 5)
@@ -1038,7 +1038,7 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(aggregate_seeded_module, "CalibratedSampler", Counting)
-    monkeypatch.setattr("sdsynth.engine.synth.calibrated.CalibratedSampler", Counting)
+    monkeypatch.setattr("sdsynth.synth.calibrated.CalibratedSampler", Counting)
     params, drawn = aggregate_seeded_module.resolve_sampling_law(aggs, 2500, AggregateSeededParameters(), seed=5)
     assert params.sampling_law == "calibrated" and drawn is not None
     auto = aggregate_seeded(aggs, 2500, AggregateSeededParameters(), seed=5)
@@ -1052,7 +1052,7 @@ def test_pilots_are_calibrated_and_selected_each_as_if_alone(monkeypatch: pytest
     gets what the kernels give it on its own rows: `calibration_factors`, then `balance_in_parts` with its parts'
     streams following those of the pools before it (BALANCE_STREAM + index + p·2^40). Pools are cut into 4 parts
     each here; a pool taken whole is left as drawn and does not stop the others' balancing."""
-    from sdsynth.engine.synth.calibrated import (
+    from sdsynth.synth.calibrated import (
         BALANCE_ROUNDS,
         BALANCE_STREAM,
         FACTOR_CAP,
@@ -1060,7 +1060,7 @@ def test_pilots_are_calibrated_and_selected_each_as_if_alone(monkeypatch: pytest
         IPF_TOLERANCE,
         _calibration_weights,
     )
-    from sdsynth.engine.synth.calibrated_kernels import balance_in_parts, calibration_factors
+    from sdsynth.synth.calibrated_kernels import balance_in_parts, calibration_factors
 
     monkeypatch.setattr(calibrated_module, "BALANCE_PART_ROWS", 500)
     data = encode(_table(400, 6), IngestOptions(multi_value={"M": ";"}))

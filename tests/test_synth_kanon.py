@@ -15,13 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sdsynth.engine import IngestOptions, count_combinations, encode, protect_k_anonymity
-from sdsynth.engine.kernels.chacha import stream_key, stream_state
-from sdsynth.engine.kernels.rowsets import build_bitsets, clustered_order
-from sdsynth.engine.synth import RowSeeded, Unseeded, ValueSeeded, create
-from sdsynth.engine.synth.kanon import SeededModel, _consolidate, row_seeded, row_seeded_phase1, unseeded
-from sdsynth.engine.synth.output import records_to_frame, write_csv
-from sdsynth.engine.testing import categorical_tables
+from sdsynth.encode.tables import encode
+from sdsynth.engine import IngestOptions, count_combinations, protect_k_anonymity
+from sdsynth.kernels.chacha import stream_key, stream_state
+from sdsynth.kernels.rowsets import build_bitsets, clustered_order
+from sdsynth.synth.base import RowSeeded, Unseeded, ValueSeeded, create
+from sdsynth.synth.kanon import SeededModel, _consolidate, row_seeded, row_seeded_phase1, unseeded
+from sdsynth.synth.output import records_to_frame, write_csv
+from sdsynth.testing import categorical_tables
 
 DATA = Path(__file__).parent / "data"
 

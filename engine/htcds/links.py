@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from . import fields as hf
-from .read import ExportTable
-from .regions import ctdc_region
+from sdsynth.htcds import fields as hf
+from sdsynth.htcds.read import ExportTable
+from sdsynth.htcds.regions import ctdc_region
 
 # the perpetrator attributes of a link, packed in one integer: (name, bit offset, width); folding a victim's links
 # is then one OR per victim

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import InputError, ParameterError, location
-from ..outputs import atomic_file
-from ..sample_data import write_table
-from . import fields as hf
-from .links import fold_perpetrators, perpetrator_bits, registrations_and_links, unpack
-from .read import ExportTable, Field, check_ids, read_export_table
-from .regions import ctdc_region, m49_region
+from sdsynth._utils.files import atomic_file
+from sdsynth._utils.tables import write_table
+from sdsynth.errors import InputError, ParameterError, location
+from sdsynth.htcds import fields as hf
+from sdsynth.htcds.links import fold_perpetrators, perpetrator_bits, registrations_and_links, unpack
+from sdsynth.htcds.read import ExportTable, Field, check_ids, read_export_table
+from sdsynth.htcds.regions import ctdc_region, m49_region
 
 PREPARED_COLUMNS = (
     "yearRegister", "gender", "majorityStatus", "isForcedLabour", "isSexualExploit", "UN_COO_Region",

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ..errors import InputError, location
-from ..schema import cmp_key
-from ..table_source import CsvSource
+from sdsynth.errors import InputError, location
+from sdsynth.read.sources import CsvSource
+from sdsynth.schema.model import cmp_key
 
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})

@@ -26,7 +26,7 @@ PERPETRATOR_REGIONS = {**VICTIM_REGIONS, "Oceania": "Oceania"}
 @cache
 def m49_table() -> pl.DataFrame:
     """The bundled M49 table, every column as text (Namibia's code is `NA`: no NA inference)."""
-    path = resources.files("sdsynth.engine.htcds").joinpath("m49.csv")
+    path = resources.files("sdsynth.htcds").joinpath("m49.csv")
     with resources.as_file(path) as file:
         return pl.read_csv(file, comment_prefix="#", infer_schema=False)
 

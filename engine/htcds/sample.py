@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..errors import OutputError, ParameterError
-from ..outputs import atomic_file
-from ..sample_data import write_table
-from .regions import m49_table
+from sdsynth._utils.files import atomic_file
+from sdsynth._utils.tables import write_table
+from sdsynth.errors import OutputError, ParameterError
+from sdsynth.htcds.regions import m49_table
 
 SAMPLE_SEED = 20_240_329
 TABLES = ("persons", "victims", "perpetrators", "cases")

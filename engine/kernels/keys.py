@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..errors import ParameterError
+from sdsynth.errors import ParameterError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .chacha import uniform_below
+from sdsynth.kernels.chacha import uniform_below
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -14,10 +14,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..kernels.chacha import init_state, uniform_below
-from ..kernels.counting import _get
-from ..kernels.keys import insert_sorted, pack_key
-from ..kernels.rowsets import has_bit
+from sdsynth.kernels.chacha import init_state, uniform_below
+from sdsynth.kernels.counting import _get
+from sdsynth.kernels.keys import insert_sorted, pack_key
+from sdsynth.kernels.rowsets import has_bit
 
 
 @njit(cache=True)

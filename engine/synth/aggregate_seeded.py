@@ -20,13 +20,14 @@ from dataclasses import dataclass, replace
 import numba
 import numpy as np
 
-from ..aggregate import Aggregates
-from ..encode import AttributeTable, EncodedData, _concat_csr
-from ..errors import ParameterError
-from ..kernels.chacha import key_words, stream_key, stream_state
-from ..kernels.counting import build_lookup_table
-from .agg_kernels import build_batch
-from .calibrated import CalibratedSampler, calibrated_batches, release_fit, release_model
+from sdsynth.encode.attributes import AttributeTable
+from sdsynth.encode.records import EncodedData, _concat_csr
+from sdsynth.errors import ParameterError
+from sdsynth.kernels.chacha import key_words, stream_key, stream_state
+from sdsynth.kernels.counting import build_lookup_table
+from sdsynth.protect.aggregates import Aggregates
+from sdsynth.synth.agg_kernels import build_batch
+from sdsynth.synth.calibrated import CalibratedSampler, calibrated_batches, release_fit, release_model
 
 DEFAULT_BATCH_SIZE = 256
 SEQUENTIAL_STREAM = 1 << 62

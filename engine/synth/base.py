@@ -15,15 +15,18 @@ from typing import Any, ClassVar, Protocol, Self
 
 import polars as pl
 
-from ..aggregate import Aggregates, count_combinations, protect_k_anonymity
-from ..dp.marginals import dp_marginals
-from ..dp.params import DpParameters
-from ..encode import EncodedData, encode
-from ..errors import ParameterError
-from ..ingest import IngestOptions
-from .aggregate_seeded import AggregateSeededParameters, aggregate_seeded
-from .kanon import SeededModel, row_seeded, unseeded, value_seeded
-from .output import records_to_frame
+from sdsynth.count.combinations import count_combinations
+from sdsynth.encode.records import EncodedData
+from sdsynth.encode.tables import encode
+from sdsynth.errors import ParameterError
+from sdsynth.protect.aggregates import Aggregates
+from sdsynth.protect.dp.marginals import dp_marginals
+from sdsynth.protect.dp.params import DpParameters
+from sdsynth.protect.kanon import protect_k_anonymity
+from sdsynth.read.options import IngestOptions
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded
+from sdsynth.synth.kanon import SeededModel, row_seeded, unseeded, value_seeded
+from sdsynth.synth.output import records_to_frame
 
 
 class Synthesizer(Protocol):

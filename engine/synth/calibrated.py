@@ -63,13 +63,14 @@ from functools import cache
 
 import numpy as np
 
-from ..aggregate import Aggregates, count_combinations
-from ..encode import EncodedData
-from ..errors import ParameterError
-from ..kernels.chacha import key_words, stream_key
-from ..kernels.counting import build_lookup_table, table_lookup
-from ..kernels.csr import build_csr, category_codes
-from .calibrated_kernels import (
+from sdsynth.count.combinations import count_combinations
+from sdsynth.encode.records import EncodedData
+from sdsynth.errors import ParameterError
+from sdsynth.kernels.chacha import key_words, stream_key
+from sdsynth.kernels.counting import build_lookup_table, table_lookup
+from sdsynth.kernels.csr import build_csr, category_codes
+from sdsynth.protect.aggregates import Aggregates
+from sdsynth.synth.calibrated_kernels import (
     balance_in_parts,
     calibration_factors_in_parts,
     fit_to_margins,

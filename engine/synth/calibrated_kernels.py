@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..kernels.chacha import init_state, uniform_below, uniform_double
-from ..kernels.counting import _get
-from ..kernels.keys import insert_sorted, pack_key
-from ..kernels.rowsets import has_bit
+from sdsynth.kernels.chacha import init_state, uniform_below, uniform_double
+from sdsynth.kernels.counting import _get
+from sdsynth.kernels.keys import insert_sorted, pack_key
+from sdsynth.kernels.rowsets import has_bit
 
 
 @njit(cache=True)

@@ -18,15 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from ..aggregate import Aggregates, count_combinations, round_down
-from ..encode import EncodedData
-from ..errors import ParameterError, PrivacyParameterError
-from ..kernels.chacha import key_words, stream_key, stream_state
-from ..kernels.counting import build_lookup_table
-from ..kernels.keys import KeyLayout
-from ..kernels.rowsets import build_bitsets, clustered_order, nonzero_words
-from ..parallel import default_threads
-from .kernels import consolidate, row_seeded_groups, row_seeded_prefix, suppress, unseeded_records
+from sdsynth.backends.local import default_threads
+from sdsynth.count.combinations import count_combinations
+from sdsynth.encode.records import EncodedData
+from sdsynth.errors import ParameterError, PrivacyParameterError
+from sdsynth.kernels.chacha import key_words, stream_key, stream_state
+from sdsynth.kernels.counting import build_lookup_table
+from sdsynth.kernels.keys import KeyLayout
+from sdsynth.kernels.rowsets import build_bitsets, clustered_order, nonzero_words
+from sdsynth.protect.aggregates import Aggregates
+from sdsynth.protect.kanon import round_down
+from sdsynth.synth.kernels import consolidate, row_seeded_groups, row_seeded_prefix, suppress, unseeded_records
 
 TABLE_LENGTH = 3
 CHUNK = 8192  # records per random stream in the parallel phases

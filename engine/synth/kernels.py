@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..kernels.chacha import init_state, uniform_below
-from ..kernels.counting import _get
-from ..kernels.keys import insert_sorted, pack_key
-from ..kernels.rowsets import (
+from sdsynth.kernels.chacha import init_state, uniform_below
+from sdsynth.kernels.counting import _get
+from sdsynth.kernels.keys import insert_sorted, pack_key
+from sdsynth.kernels.rowsets import (
     cumulate,
     cur_and,
     cur_and_into,

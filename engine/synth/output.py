@@ -1,17 +1,29 @@
-"""Synthetic records back to a table (spec §1.10, §4.1): one cell per column, reference row order, multi-value cells
-re-joined, and the files a release holds."""
+"""Synthetic records back to a table (docs/method.md, "Synthetic output"): one cell per column, the reference's row
+order, multi-value cells re-joined, and the files a release holds.
+
+Up to IN_MEMORY_RECORDS records the whole table is built at once and sorted as the reference sorts its output.
+Beyond, records are generated, converted and written one batch at a time, in the order they are drawn (the next
+batch is drawn while one is written), and their encoded form is spilled to a scratch folder so the release can count
+and evaluate them afterwards. DuckDB loads its `synthetic` table from the Parquet file either way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from ..encode import AttributeTable, EncodedData
-from ..ingest import unescape
-from ..spill import SpilledRecords
+from sdsynth._utils.progress import Progress
+from sdsynth.backends.local import prefetched
+from sdsynth.encode.attributes import AttributeTable
+from sdsynth.encode.records import EncodedData
+from sdsynth.encode.spill import SpilledRecords
+from sdsynth.read.escape import unescape
 
 
 def _cell_matrix(attributes: AttributeTable, offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -136,3 +148,46 @@ class SyntheticWriter:
         self._csv.close()
         if self._parquet is not None:
             self._parquet.close()
+
+
+IN_MEMORY_RECORDS = 2_000_000
+
+
+@dataclass
+class SyntheticOutput:
+    """What was written: the records again (in memory, or spilled to disk) for counting and evaluation."""
+
+    records: Any  # EncodedData | SpilledRecords
+    n_records: int
+    parquet: Path
+    streamed: bool
+
+
+def write_synthetic_files(
+    synthetic: EncodedData | Iterable[EncodedData],
+    attributes: AttributeTable,
+    folder: Path,
+    scratch: Path,
+    progress: Progress,
+    expected: int | None = None,
+) -> SyntheticOutput:
+    """`synthetic.csv` and `synthetic.parquet` in `folder`; batches are spilled to `scratch` (remove it later)."""
+    if isinstance(synthetic, EncodedData):
+        with progress.stage("writing synthetic records"):
+            write_synthetic(records_to_frame(synthetic), folder)
+        return SyntheticOutput(synthetic, synthetic.n_records, folder / "synthetic.parquet", streamed=False)
+    writer = SyntheticWriter(folder, SpilledRecords(attributes, scratch, "synthetic"))
+    try:
+        with progress.stage("synthesizing and writing records", total=expected, unit="records") as bar:
+            for batch in prefetched(synthetic):  # the next batch is drawn while this one is written
+                writer.add(batch)
+                bar.advance(batch.n_records)
+    finally:
+        writer.close()
+    assert writer.spill is not None
+    return SyntheticOutput(writer.spill, writer.n_records, writer.parquet_path, streamed=True)
+
+
+def streamed(expected_records: int | None) -> bool:
+    """Whether an output of this many records is written batch by batch."""
+    return expected_records is not None and expected_records > IN_MEMORY_RECORDS

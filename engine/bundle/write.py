@@ -1,0 +1,228 @@
+"""Writing a release: the reference's aggregates TSV, Parquet, and a DuckDB file SQL users can query.
+
+Only what is safe to publish goes here. In particular the attribute dictionary is *not* written: it lists every
+value seen in the sensitive data, rare ones included. A multi-value part becomes a column only when some released
+combination uses it. Outputs are written into a temporary folder and renamed into place when complete, so a
+failed run never leaves a half-written release.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from sdsynth._version import __version__
+from sdsynth.bundle.database import RELEASE_DB
+from sdsynth.protect.aggregates import Aggregates
+from sdsynth.read.escape import unescape
+
+AGGREGATES_TSV = "aggregates.tsv"
+AGGREGATES_PARQUET = "aggregates.parquet"
+
+
+# ------------------------------------------------------------------------------------------------------ TSV / Parquet
+def aggregates_sorted_frame(aggs: Aggregates) -> pl.DataFrame:
+    """Keys and counts in the reference's order: length ascending, count descending, then key (spec §2.6)."""
+    return pl.DataFrame(
+        {"key": aggs.key_strings(), "length": aggs.lengths.astype(np.int32), "count": aggs.counts},
+        schema={"key": pl.String, "length": pl.Int32, "count": pl.Int64},
+    ).sort(["length", "count", "key"], descending=[False, True, False])
+
+
+def write_aggregates_tsv(aggs: Aggregates, path: Path, delimiter: str = "\t") -> None:
+    """The reference's aggregates file: header, `record_count`, then one `key<TAB>count` line per combination."""
+    frame = aggregates_sorted_frame(aggs)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        fh.write(f"selections{delimiter}protected_count\n")
+        fh.write(f"record_count{delimiter}{aggs.record_count}\n")
+        if frame.height:
+            frame.select(
+                pl.concat_str([pl.col("key"), pl.col("count").cast(pl.String)], separator=delimiter)
+            ).write_csv(fh, include_header=False, quote_style="never")
+
+
+def aggregates_wide_frame(aggs: Aggregates) -> pl.DataFrame:
+    """One VARCHAR column per (expanded) column, NULL where the column is not in the combination; length, count."""
+    attrs = aggs.attributes
+    ids = aggs.ids()
+    n = ids.shape[0]
+    n_columns = len(attrs.columns)
+    in_column = np.full((n, n_columns), -1, dtype=np.int64)
+    rows = np.arange(n)
+    for d in range(ids.shape[1]):
+        present = ids[:, d] >= 0
+        a = ids[present, d]
+        in_column[rows[present], attrs.column_of[a]] = a
+    used = (in_column >= 0).any(axis=0)
+    names = attrs.display_column_names()
+    values = pl.Series("v", [*attrs.display_values(), None], dtype=pl.String)
+    missing = len(values) - 1
+    series = []
+    for c, col in enumerate(attrs.columns):
+        if col.is_part and not used[c]:
+            continue  # a part seen only in suppressed combinations must not even be named
+        codes = in_column[:, c]
+        series.append(values.gather(np.where(codes >= 0, codes, missing)).alias(names[c]))
+    frame = pl.DataFrame(series)
+    return frame.with_columns(
+        pl.Series("length", aggs.lengths.astype(np.int32)), pl.Series("count", aggs.counts.astype(np.int64))
+    ).sort(["length", "count"], descending=[False, True], maintain_order=True)
+
+
+def source_column_sql(aggs: Aggregates, available: list[str]) -> list[str]:
+    """SQL select items that show multi-value parts under their source column (parts re-joined)."""
+    attrs = aggs.attributes
+    items: list[str] = []
+    for position, source in enumerate(attrs.sources):
+        name = unescape(source.name)
+        if not source.is_multi_value:
+            items.append(_quote(name))
+            continue
+        parts = [c for c in attrs.columns if c.source_position == position and unescape(c.name) in available]
+        if not parts:
+            items.append(f"CAST(NULL AS VARCHAR) AS {_quote(name)}")
+            continue
+        delim = (source.delimiter or ";").replace("'", "''")
+        pieces = ", ".join(
+            f"CASE WHEN {_quote(unescape(p.name))} IS NOT NULL THEN {_literal(unescape(p.part or ''))} END"
+            for p in parts
+        )
+        items.append(f"NULLIF(concat_ws('{delim}', {pieces}), '') AS {_quote(name)}")
+    return items
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------------------------------------------------------ DuckDB
+def release_date() -> str:
+    """The one timestamp a public file carries: the UTC date, so that times of day (and the gap between stages,
+    which tells how long the private evaluation took) are never published."""
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def release_info_rows(
+    aggs: Aggregates, extra: Mapping[str, Any] | None = None, created_at: str | None = None
+) -> list[tuple[str, str]]:
+    info: dict[str, Any] = {
+        "software": f"sdsynth {__version__}",
+        "created_at": created_at or release_date(),
+        "mode": aggs.mode,
+        "reporting_length": aggs.reporting_length,
+        "record_count": aggs.record_count,
+        "released_combinations": aggs.n_combinations,
+    }
+    info.update(aggs.parameters)
+    if extra:
+        info.update(extra)
+    return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in info.items()]
+
+
+def release_columns_frame(aggs: Aggregates, available: list[str]) -> pl.DataFrame:
+    """How the released columns map to the data's columns (so a release can be read back and re-joined).
+
+    Rows and positions come from what is public only: the input's planned columns and the released columns (a
+    multi-value part is listed once a released combination uses it). A multi-value column with no released part
+    keeps a row with an empty `column`, so no record can add, remove or shift a row."""
+    attrs = aggs.attributes
+    rows = []
+    for position, source in enumerate(attrs.sources):
+        columns = [c for c in attrs.columns if c.source_position == position and unescape(c.name) in available]
+        if source.is_multi_value and not columns:
+            rows.append({"column": None, "source_column": unescape(source.name), "part": None,
+                         "delimiter": source.delimiter})  # fmt: skip
+        for col in columns:
+            rows.append(
+                {
+                    "column": unescape(col.name),
+                    "source_column": unescape(col.source),
+                    "part": unescape(col.part) if col.part is not None else None,
+                    "delimiter": col.delimiter,
+                }
+            )
+    schema = {"column": pl.String, "source_column": pl.String, "part": pl.String, "delimiter": pl.String}
+    frame = pl.DataFrame(rows, schema=schema).with_row_index("position")
+    return frame.select(*schema, pl.col("position").cast(pl.Int32))
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame | Path, order_by: str = "") -> None:
+    """A table from a frame, or from a Parquet file (streamed by DuckDB, for tables larger than memory)."""
+    if isinstance(frame, Path):
+        con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM read_parquet(?) {order_by}", [str(frame)])
+        return
+    con.register("incoming_frame", frame.to_arrow())
+    con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM incoming_frame {order_by}")
+    con.unregister("incoming_frame")
+
+
+def write_duckdb(
+    path: Path,
+    aggs: Aggregates,
+    info_extra: Mapping[str, Any] | None = None,
+    tables: Mapping[str, pl.DataFrame | Path] | None = None,
+    created_at: str | None = None,
+) -> None:
+    """The release database: `aggregates`, `aggregates_by_source_column`, `release_info`, `release_levels`,
+    `release_columns`, and any extra released tables (for example `synthetic`)."""
+    wide = aggregates_wide_frame(aggs)
+    available = [c for c in wide.columns if c not in ("length", "count")]
+    con = duckdb.connect(str(path))
+    try:
+        _create_table(con, "aggregates", wide)
+        items = source_column_sql(aggs, available)
+        con.execute(
+            "CREATE VIEW aggregates_by_source_column AS SELECT "
+            + ", ".join([*items, '"length"', '"count"'])
+            + " FROM aggregates"
+        )
+        info = pl.DataFrame(release_info_rows(aggs, info_extra, created_at), schema=["key", "value"], orient="row")
+        _create_table(con, "release_info", info)
+        levels = pl.DataFrame(aggs.levels) if aggs.levels else pl.DataFrame({"length": []}, schema={"length": pl.Int32})
+        _create_table(con, "release_levels", levels, "ORDER BY length")
+        _create_table(con, "release_columns", release_columns_frame(aggs, available), "ORDER BY position")
+        if aggs.mode == "dp" and "noise_sd" in levels.columns:
+            # the noise added at each length (before post-processing) and a 95 % margin of error from it
+            con.execute(
+                "CREATE VIEW aggregates_with_error AS SELECT a.*, l.noise_sd, round(1.96 * l.noise_sd, 1) AS "
+                "margin_of_error_95 FROM aggregates a JOIN release_levels l USING (length)"
+            )
+        elif "resolution" in levels.columns:
+            # counts were rounded down to a multiple of k: the true count lies in [count, count + k − 1]
+            con.execute(
+                "CREATE VIEW aggregates_with_error AS SELECT a.*, a.count AS lower_bound, a.count + l.resolution - 1 "
+                "AS upper_bound FROM aggregates a JOIN release_levels l USING (length)"
+            )
+        for name, frame in (tables or {}).items():
+            _create_table(con, name, frame)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def write_aggregates_release(
+    aggs: Aggregates,
+    out_dir: Path,
+    info_extra: Mapping[str, Any] | None = None,
+    tables: Mapping[str, pl.DataFrame | Path] | None = None,
+    created_at: str | None = None,
+) -> list[Path]:
+    """Write `aggregates.tsv`, `aggregates.parquet` and `release.duckdb` into an (already temporary) folder."""
+    tsv = out_dir / AGGREGATES_TSV
+    write_aggregates_tsv(aggs, tsv)
+    parquet = out_dir / AGGREGATES_PARQUET
+    aggregates_wide_frame(aggs).write_parquet(parquet)
+    db = out_dir / RELEASE_DB
+    write_duckdb(db, aggs, info_extra, tables, created_at)
+    return [tsv, parquet, db]

@@ -1,0 +1,154 @@
+"""Tables to encoded records: `encode` (into memory), `stream_encoded` (a file read again at every pass, so memory
+is bounded by a batch) and `encode_together` (several tables over one dictionary, for comparing them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sdsynth._utils.progress import NullProgress, Progress
+from sdsynth.encode.attributes import (
+    build_attribute_table,
+    collect_uniques,
+)
+from sdsynth.encode.records import BatchEncoder, EncodedData, EncodedStream, Records, _concat_csr
+from sdsynth.encode.subjects import (
+    join_by_subject,
+)
+from sdsynth.errors import InputError
+from sdsynth.read.normalize import NormalizedBatch, iter_normalized
+from sdsynth.read.options import IngestOptions
+from sdsynth.read.plan import open_and_plan
+from sdsynth.read.sources import DEFAULT_BATCH_ROWS, TableSource
+
+
+def encode(
+    data: Any,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> EncodedData:
+    """Read, normalise and encode a table into memory (joining records by subject id when one is set)."""
+    options = options or IngestOptions()
+    progress = progress or NullProgress()
+    source, plan = open_and_plan(data, options)
+    with progress.stage("reading", unit="rows") as bar:
+        batches = []
+        for nb in iter_normalized(source, plan, batch_rows):
+            batches.append(nb)
+            bar.advance(nb.height)
+    attributes = build_attribute_table(plan, collect_uniques(iter(batches), plan))
+    encoder = BatchEncoder(plan, attributes)
+    with progress.stage("encoding", total=sum(b.height for b in batches), unit="rows") as bar:
+        parts = []
+        for nb in batches:
+            parts.append(encoder.encode(nb))
+            bar.advance(nb.height)
+    offsets, ids = _concat_csr(parts)
+    data_out = EncodedData(attributes, offsets, ids, source.name)
+    if plan.subject_id_index is not None and data_out.n_records:
+        subject_ids = pl.concat([b.subject_ids for b in batches if b.subject_ids is not None])
+        data_out = join_by_subject(data_out, subject_ids, plan)
+    return data_out
+
+
+def encode_together(sources: list[tuple[Any, IngestOptions]], progress: Progress | None = None) -> list[EncodedData]:
+    """Several tables encoded with one shared attribute dictionary (the union of their values), so their
+    combinations can be compared key by key (evaluation of synthetic against sensitive data).
+
+    The tables must have the same used columns in the same order."""
+    progress = progress or NullProgress()
+    read = []
+    for data, options in sources:
+        source, plan = open_and_plan(data, options)
+        with progress.stage(f"reading {source.name}", unit="rows") as bar:
+            batches = list(_advancing(iter_normalized(source, plan), bar))
+        read.append((source, plan, batches))
+    first_plan = read[0][1]
+    names = [c.name for c in first_plan.columns]
+    for source, plan, _ in read[1:]:
+        other = [c.name for c in plan.columns]
+        if other != names:
+            missing = sorted(set(names) - set(other))
+            extra = sorted(set(other) - set(names))
+            raise InputError(
+                f"{source.name}: columns differ from {read[0][0].name}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; extra {', '.join(extra)}" if extra else "")
+                + ("" if missing or extra else "; same columns in another order")
+            )
+    uniques: list[set[str]] = [set() for _ in first_plan.columns]
+    for _, plan, batches in read:
+        for pos, values in enumerate(collect_uniques(iter(batches), plan)):
+            uniques[pos] |= values
+    attributes = build_attribute_table(first_plan, uniques)
+    out = []
+    for source, plan, batches in read:
+        encoder = BatchEncoder(plan, attributes)
+        offsets, ids = _concat_csr([encoder.encode(nb) for nb in batches])
+        data_out = EncodedData(attributes, offsets, ids, source.name)
+        if plan.subject_id_index is not None and data_out.n_records:
+            subject_ids = pl.concat([b.subject_ids for b in batches if b.subject_ids is not None])
+            data_out = join_by_subject(data_out, subject_ids, plan)
+        out.append(data_out)
+    return out
+
+
+def stream_encoded(
+    data: Any,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Records:
+    """Encoded records for one-pass-at-a-time consumers (counting): streamed from files, in memory otherwise.
+
+    Files are read once to build the dictionary, and again at every pass, so memory is bounded by a batch. With a
+    subject id, records must be joined across the whole file, so the data are encoded into memory instead.
+    """
+    options = options or IngestOptions()
+    progress = progress or NullProgress()
+    source, plan = open_and_plan(data, options)
+    if plan.subject_id_index is not None or not _is_file_source(source):
+        return encode(data, options, progress, batch_rows)
+    size = _ScanSize()
+    with progress.stage("scanning values", unit="rows") as bar:
+        uniques = collect_uniques(size.count(_advancing(iter_normalized(source, plan, batch_rows), bar)), plan)
+    attributes = build_attribute_table(plan, uniques)
+    encoder = BatchEncoder(plan, attributes)
+
+    def make_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for nb in iter_normalized(source, plan, batch_rows):
+            yield encoder.encode(nb)
+
+    return EncodedStream(attributes, make_batches, source.name, size.rows, size.attributes)
+
+
+class _ScanSize:
+    """Rows and attributes seen by a pass over normalised batches (for the memory guard)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.attributes = 0
+
+    def count(self, batches: Iterator[NormalizedBatch]) -> Iterator[NormalizedBatch]:
+        for nb in batches:
+            self.rows += nb.height
+            for col in nb.columns:
+                sizes = np.array([len(v) if isinstance(v, list) else int(v is not None) for v in col.values])
+                if len(sizes):
+                    self.attributes += int((np.bincount(col.indices, minlength=len(sizes)) * sizes).sum())
+            yield nb
+
+
+def _is_file_source(source: TableSource) -> bool:
+    return hasattr(source, "path")
+
+
+def _advancing(batches: Iterator[NormalizedBatch], bar: Any) -> Iterator[NormalizedBatch]:
+    for nb in batches:
+        bar.advance(nb.height)
+        yield nb

@@ -1,0 +1,93 @@
+"""`sdsynth release --dry-run`: check the inputs and say what a release would spend and need, computing nothing.
+
+It reads the input once to validate it and to learn each column's distinct values (for the memory estimate). It
+prints no count taken from the data: the budget split and the bound on attributes per record come from public
+inputs only (ε, δ, R, the schema and the options), as in the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdsynth._utils.progress import NullProgress
+from sdsynth.count.estimate import estimate_combinations, human_bytes, identifier_like, memory_estimate_bytes
+from sdsynth.encode.attributes import collect_uniques, planned_source
+from sdsynth.jobs.common import check_dp_inputs
+from sdsynth.protect import ledger
+from sdsynth.protect.dp.budget import split_budget
+from sdsynth.read.normalize import iter_normalized
+from sdsynth.read.plan import open_and_plan
+from sdsynth.read.sources import DEFAULT_BATCH_ROWS
+
+
+def describe_release(data: Any, settings: Any) -> str:
+    s = settings
+    lines = [f"dry run: nothing is computed or written (outputs would go to {s.out}/ and {s.private_out}/)"]
+    source, plan = open_and_plan(data, s.options)
+    violations = 0
+    n_records = 0
+    filled = 0
+    batches = []
+    for nb in iter_normalized(source, plan, collect=True):
+        violations += len(nb.violations)
+        n_records += nb.height
+        batches.append(nb)
+        for column in nb.columns:
+            values = column.values
+            filled += sum(1 for i in column.indices.tolist() if values[i] not in (None, []))  # rough, per column
+    uniques = collect_uniques(iter(batches), plan)
+    if violations:
+        lines.append(f"input: {violations} cell(s) violate the schema — run `sdsynth schema validate` to list them")
+    else:
+        lines.append(f"input: {source.name} reads cleanly ({len(plan.columns)} columns used)")
+    cardinalities = {
+        col.display_name: (len(uniques[i]) if col.multi_delimiter is None else 1) for i, col in enumerate(plan.columns)
+    }
+    per_column = []
+    for i, col in enumerate(plan.columns):
+        if col.multi_delimiter is None:
+            per_column.append(len(uniques[i]))
+        else:
+            per_column.extend([1] * len(uniques[i]))
+    mean_attributes = filled / n_records if n_records else 0.0
+    R = s.dp.reporting_length if s.dp is not None else s.reporting_length
+    combos = estimate_combinations(per_column, R, n_records, mean_attributes)
+    memory = memory_estimate_bytes(combos, DEFAULT_BATCH_ROWS, mean_attributes)
+    lines.append(f"memory: up to ~{combos:,} distinct combinations of length ≤ {R}; counting needs about "
+                 f"{human_bytes(memory)}")  # fmt: skip
+    for name in identifier_like(cardinalities, n_records):
+        lines.append(f"warning: column {name!r} looks like an identifier (nearly every value is unique); drop it")
+    if s.dp is not None:
+        p = s.dp
+        check_dp_inputs(data, s.options, p, NullProgress())  # refused here as the run would refuse it
+        eps_records = p.number_of_records_epsilon_proportion * p.epsilon
+        delta = p.resolved_delta
+        b = split_budget(p.epsilon, p.reporting_length, p.percentile_epsilon_proportion, p.sigma_proportions, delta,
+                         eps_records)  # fmt: skip
+        note = "" if p.delta is not None else " (δ not given: the public default)"
+        lines.append(f"privacy: (ε = {p.epsilon:g}, δ = {delta:g})-DP{note}")
+        sources = [planned_source(col) for col in plan.columns]
+        W = p.max_attributes_per_record or sum(s.declared_parts or 1 for s in sources)
+        how = ("--max-attributes-per-record: longer records keep a random subset" if p.max_attributes_per_record
+               else "one per column plus the declared parts of each multi-value column")  # fmt: skip
+        lines.append(f"  at most {W} attributes per record ({how})")
+        lines.append(f"  record count: ε_N = {b.epsilon_records:g} (discrete Laplace)")
+        lines.append(f"  marginals: ε_M = {b.epsilon_marginals:g} → ρ = {b.rho:.6g} zCDP; each of the {R} contribution "
+                     f"bounds ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
+        lines.append("  noise scale per length σ_k (× √Δ_k, Δ_k chosen at run time): "
+                     + ", ".join(f"{k + 1}: {sig:.4g}" for k, sig in enumerate(b.sigmas)))  # fmt: skip
+        lines.append(f"  fabrication thresholds: {p.threshold.to_json()}")
+        if s.options.schema is not None and s.options.schema.inferred_bin_columns:
+            lines.append("warning: bins inferred from the data leak in DP mode: "
+                         + ", ".join(s.options.schema.inferred_bin_columns))  # fmt: skip
+    else:
+        lines.append(f"privacy: k-anonymity with k = {s.resolution}, combinations up to length {R}")
+    if s.ledger is not None and s.dp is not None:
+        before = ledger.spent(s.ledger.path, s.ledger.dataset_id)
+        after = before.epsilon + s.dp.epsilon
+        verdict = "within" if s.ledger.budget is None or after <= s.ledger.budget + 1e-12 else "OVER"
+        budget = f" of the budget {s.ledger.budget:g} ({verdict})" if s.ledger.budget is not None else ""
+        lines.append(f"ledger: dataset {s.ledger.dataset_id!r} has spent ε = {before.epsilon:g} in "
+                     f"{before.releases} entries; after this release ε = {after:g}{budget}")  # fmt: skip
+        lines.append(f"  {ledger.ENFORCEMENT}")
+    return "\n".join(lines)

@@ -1,0 +1,456 @@
+"""DP marginals: the reference's per-length loop (spec §3.4) with defensible noise (see docs/privacy.md).
+
+For k = 1..R: candidates V_k (single attributes, then extensions of the retained (k−1)-tuples), each record's
+valid k-tuples, a DP percentile of their numbers as the contribution bound Δ_k, a uniformly random subset of at most
+Δ_k tuples per record, discrete Gaussian noise of variance σ_k²·Δ_k on every candidate (zero counts included), a
+threshold, retention. Then post-processing (spec §3.6).
+
+Two deliberate fixes of the reference (docs/deviations.md): the percentile uses a sensitivity-1 score over a public
+range, and the single-attribute domain is built after contribution bounding, so one record brings at most Δ₁
+attributes into it (the reference's ρ₁ bound assumes so, but its domain holds every attribute of the record).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sdsynth._utils.progress import NullProgress, Progress
+from sdsynth._version import __version__
+from sdsynth.backends.local import BatchJob, JobRunner, as_runner
+from sdsynth.encode.attributes import AttributeTable
+from sdsynth.encode.records import Records
+from sdsynth.errors import PrivacyParameterError
+from sdsynth.kernels.chacha import key_words, next_u64, stream_state
+from sdsynth.kernels.counting import build_lookup_table
+from sdsynth.kernels.keys import KeyLayout
+from sdsynth.protect.aggregates import Aggregates
+from sdsynth.protect.dp.budget import BudgetSplit, DiscreteGaussian, discrete_rho1, length_threshold, split_budget
+from sdsynth.protect.dp.kernels import add_noise, bounded_counts, generate_candidates, sensitivity_histogram
+from sdsynth.protect.dp.params import DpParameters
+from sdsynth.protect.dp.percentile import select_percentile
+from sdsynth.protect.dp.postprocess import post_process
+from sdsynth.protect.dp.random import DpRandom, discrete_laplace
+from sdsynth.protect.dp.truncate import TruncatedJob
+from sdsynth.read.escape import unescape
+
+MAX_PERCENTILE_CANDIDATES = 1 << 20  # public cap on Δ_k's candidate range
+ZERO_FAST_PATH_MIN = 4096  # from this many zero-count candidates on, sample their noise in bulk
+
+
+@dataclass
+class LevelReport:
+    """What one combination length used (all of it safe to release)."""
+
+    length: int
+    sigma: float
+    sensitivity: int
+    noise_variance: float
+    threshold: float
+    percentile_range: int
+    candidates: int | None
+    retained: int
+    released_combinations: int = 0
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "length": self.length,
+            "sigma": self.sigma,
+            "sensitivity": self.sensitivity,
+            "noise_sd": math.sqrt(self.noise_variance) if self.noise_variance else 0.0,
+            "threshold": self.threshold,
+            "percentile_candidates": self.percentile_range,
+            "candidates": self.candidates,
+            "released_combinations": self.released_combinations,
+        }
+
+
+@dataclass
+class DpResult:
+    """The DP aggregates, the budget split and what each length used (all releasable), and `private`: figures
+    computed from the sensitive records that only the private folder may hold (records cut to the bound)."""
+
+    aggregates: Aggregates
+    budget: BudgetSplit
+    levels: list[LevelReport] = field(default_factory=list)
+    private: dict[str, Any] = field(default_factory=dict)
+
+
+def public_max_attributes(attributes: AttributeTable, explicit_bound: int | None = None) -> int:
+    """W: the most attributes one record can hold, from public knowledge only (it sets released ranges and lengths):
+    an explicit bound (`--max-attributes-per-record`, records holding more are cut, see `truncate`), else one per
+    single-valued column plus the parts each multi-value column declares in the schema. Refused otherwise: the
+    number of parts seen in the data moves when one record brings a new part."""
+    if explicit_bound is not None:
+        return explicit_bound
+    width = attributes.max_record_width()
+    if width is None:
+        undeclared = [unescape(s.name) for s in attributes.sources if s.is_multi_value and s.declared_parts is None]
+        raise PrivacyParameterError(undeclared_parts_message(undeclared))
+    return max(width, 1)
+
+
+def undeclared_parts_message(columns: Sequence[str]) -> str:
+    return (
+        f"multi-value column(s) {', '.join(map(repr, columns))} declare no parts, so the most attributes one record "
+        "can hold would come from the data (one record with a new part would change the release): list the parts "
+        "in a schema (kind: multi_value, values: [...]) or give --max-attributes-per-record N (records holding more "
+        "keep a random subset of N attributes)"
+    )
+
+
+def candidate_keys(
+    previous: np.ndarray, retained: np.ndarray, attributes: AttributeTable, layout: KeyLayout, k: int
+) -> np.ndarray:
+    """V_k from the retained (k−1)-tuples `previous` and all retained keys so far (spec §3.4 a), sorted."""
+    prev_ids = layout.unpack(previous, k - 1).astype(np.int64)
+    rk, rv = build_lookup_table(retained, np.ones(len(retained), dtype=np.int64))
+    present = np.unique(prev_ids).astype(np.int64)
+    column_of = attributes.column_of.astype(np.int64)
+    return np.unique(generate_candidates(prev_ids, present, column_of, rk, rv, k, layout.bits, layout.slots))
+
+
+@dataclass(frozen=True)
+class RecordLengthsJob:
+    """N, the histogram of attributes per record (the k = 1 sensitivities, clipped to the public bound `cap`), the
+    longest record (only to size scratch buffers; never released) and the number of records longer than `cap` (cut
+    when `cap` is an explicit bound; private), in one pass (a `parallel.BatchJob`)."""
+
+    cap: int
+
+    def begin(self, n_threads: int, partition: int) -> list[list[Any]]:
+        del partition
+        return [[0, np.zeros(self.cap + 1, dtype=np.int64), 0, 0] for _ in range(n_threads)]
+
+    def work(self, state: list[list[Any]], thread: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int) -> None:
+        del ids
+        lengths = offsets[lo + 1 : hi + 1] - offsets[lo:hi]
+        acc = state[thread]
+        acc[0] += hi - lo
+        if len(lengths):
+            acc[1] += np.bincount(np.minimum(lengths, self.cap), minlength=self.cap + 1)[: self.cap + 1]
+            acc[2] = max(acc[2], int(lengths.max()))
+            acc[3] += int((lengths > self.cap).sum())
+
+    def end(self, state: list[list[Any]]) -> tuple[int, np.ndarray, int, int]:
+        return self.combine([(a[0], a[1], a[2], a[3]) for a in state])
+
+    def combine(self, parts: Sequence[tuple[int, np.ndarray, int, int]]) -> tuple[int, np.ndarray, int, int]:
+        hist = np.zeros(self.cap + 1, dtype=np.int64)
+        for part in parts:
+            hist += part[1]
+        return sum(p[0] for p in parts), hist, max((p[2] for p in parts), default=0), sum(p[3] for p in parts)
+
+
+def _sum_arrays(parts: Sequence[np.ndarray]) -> np.ndarray:
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+@dataclass(frozen=True)
+class SensitivityJob:
+    """Records by number of valid k-tuples (|W_j|, clipped to the public bound) for one length."""
+
+    k: int
+    layout: KeyLayout
+    cand_keys: np.ndarray  # lookup table of the candidates (keys, index + 1)
+    cand_index: np.ndarray
+    bound: int
+    buffer_size: int
+
+    def begin(self, n_threads: int, partition: int) -> list[np.ndarray]:
+        del partition
+        return [np.zeros(self.bound + 1, dtype=np.int64) for _ in range(n_threads)]
+
+    def work(
+        self, state: list[np.ndarray], thread: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int
+    ) -> None:
+        sensitivity_histogram(
+            offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
+            state[thread], self.buffer_size,
+        )  # fmt: skip
+
+    def end(self, state: list[np.ndarray]) -> np.ndarray:
+        return _sum_arrays(state)
+
+    def combine(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return _sum_arrays(parts)
+
+
+@dataclass
+class ThreadStreams:
+    """Local runs: the per-thread streams of the run's `DpRandom`, continued from one length to the next."""
+
+    states: list[np.ndarray]
+
+    def for_partition(self, partition: int, n_threads: int) -> list[np.ndarray]:
+        del partition
+        return self.states[:n_threads]
+
+
+PARTITION_STREAM_STRIDE = 1 << 10  # stream index = partition · stride + thread: at most 1,024 threads per task
+
+
+@dataclass(frozen=True)
+class PartitionStreams:
+    """Distributed runs: stream `partition · 1024 + thread` of a fresh 32-byte key made on the client for one
+    length (drawn from the run's main ChaCha20 stream, itself keyed from OS entropy, never from a seed). No two
+    partitions or threads share keystream, so each record's subset is drawn once, independently of every other
+    record's; a task that Dask runs again draws the same subsets (same key, same stream), so a retry adds no second
+    sample. See docs/distributed.md for the argument."""
+
+    key: bytes
+
+    def for_partition(self, partition: int, n_threads: int) -> list[np.ndarray]:
+        # indices stay below 2^32, so a block counter that wrapped into the nonce could not reach another stream
+        if n_threads > PARTITION_STREAM_STRIDE or partition >= 1 << 22:
+            raise ValueError("too many threads or partitions for distinct random streams")
+        return [stream_state(self.key, partition * PARTITION_STREAM_STRIDE + t) for t in range(n_threads)]
+
+
+@dataclass(frozen=True)
+class BoundedCountJob:
+    """Contribution-bounded counts of one length: each record adds 1 to at most `allowed` of its valid k-tuples, a
+    uniformly random subset drawn from the partition's random streams (spec §3.4 e)."""
+
+    k: int
+    layout: KeyLayout
+    cand_keys: np.ndarray
+    cand_index: np.ndarray
+    n_candidates: int
+    allowed: int
+    buffer_size: int
+    streams: ThreadStreams | PartitionStreams
+
+    def begin(self, n_threads: int, partition: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        counts = [np.zeros(self.n_candidates, dtype=np.int64) for _ in range(n_threads)]
+        return counts, self.streams.for_partition(partition, n_threads)
+
+    def work(
+        self,
+        state: tuple[list[np.ndarray], list[np.ndarray]],
+        thread: int,
+        offsets: np.ndarray,
+        ids: np.ndarray,
+        lo: int,
+        hi: int,
+    ) -> None:
+        counts, streams = state
+        bounded_counts(
+            offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
+            self.allowed, streams[thread], counts[thread], self.buffer_size,
+        )  # fmt: skip
+
+    def end(self, state: tuple[list[np.ndarray], list[np.ndarray]]) -> np.ndarray:
+        return _sum_arrays(state[0])
+
+    def combine(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return _sum_arrays(parts)
+
+
+def _fresh_key(state: np.ndarray) -> bytes:
+    """32 bytes from a ChaCha20 stream: the key of one length's partition streams."""
+    return b"".join(int(next_u64(state)).to_bytes(8, "little") for _ in range(4))
+
+
+def _zero_noise_bulk(
+    n_zero: int, noise: DiscreteGaussian, minimum: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of `n_zero` zero-count candidates pass, and their noisy values, without drawing noise for each.
+
+    Naively each zero candidate gets X_i ~ N_Z(0, σ²) and passes iff X_i ≥ m (m = the least integer above the
+    threshold and above 0). The X_i are i.i.d., so (i) the number passing is Binomial(n_zero, p) with p = P(X ≥ m);
+    (ii) given that number B, by exchangeability the passing set is a uniformly random B-subset; (iii) given that a
+    candidate passes, its value is X conditioned on X ≥ m, independently of the others. Sampling (i)–(iii) therefore
+    gives exactly the naive joint distribution of (passing set, values). Our p and the conditional tail are computed
+    in floating point (relative error ~1e-14), so the distributions agree up to that precision.
+    """
+    p = noise.tail(minimum)
+    passing = int(rng.binomial(n_zero, p)) if p > 0 else 0
+    if passing == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    chosen = np.sort(rng.choice(n_zero, size=passing, replace=False))
+    # values beyond √(m² + 90σ²) weigh less than e^-45 of X = m (the cut `DiscreteGaussian.tail` makes too), so the
+    # table stays small even at variances of 10¹²
+    span = math.isqrt(minimum * minimum + math.ceil(90 * noise.variance)) - minimum + 1
+    xs = np.arange(minimum, minimum + span + 1, dtype=np.float64)
+    weights = np.exp(-(xs * xs - minimum * minimum) / (2.0 * noise.variance))
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    values = minimum + np.searchsorted(cdf, rng.random(passing), side="right")
+    return chosen, np.minimum(values, minimum + span).astype(np.int64)
+
+
+def dp_marginals(
+    records: Records | JobRunner,
+    params: DpParameters,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+    rng: DpRandom | None = None,
+) -> DpResult:
+    """DP aggregates of all combinations of length ≤ R (spec §3). Randomness comes from OS entropy unless a
+    test injects `rng` (`DpRandom._seeded_for_tests`).
+
+    `records` are local records (on `n_threads` threads) or a `parallel.JobRunner` such as the partitions of a Dask
+    cluster (`engine.distributed`): the passes over the records (record count and lengths, sensitivities, bounded
+    counts) run wherever the records are and are summed; every noise draw happens here, once, on the sums.
+    """
+    progress = progress or NullProgress()
+    runner = as_runner(records, n_threads)
+    # locally: one stream per thread plus the main one (the last); distributed: the main one only, the partitions'
+    # streams are derived from it (see PartitionStreams)
+    n_streams = 1 if runner.partitioned else runner.n_threads + 1
+    rng = rng or DpRandom.from_os_entropy(n_streams)
+    if len(rng.states) < n_streams:
+        raise ValueError("the DP random source needs one stream per thread plus one")
+    main_state = rng.states[n_streams - 1]
+    floats = rng.numpy_generator()
+    attributes = runner.attributes
+    R = params.reporting_length
+    W = public_max_attributes(attributes, params.max_attributes_per_record)
+    loop_length = min(R, W)  # no record holds a longer combination
+    layout = KeyLayout.for_attributes(attributes.n_attributes, loop_length)
+    delta = params.resolved_delta
+    budget = split_budget(
+        params.epsilon, R, params.percentile_epsilon_proportion, params.sigma_proportions, delta,
+        params.number_of_records_epsilon_proportion * params.epsilon,
+    )  # fmt: skip
+    # an explicit bound cuts longer records to a random subset of W attributes, keyed from the DP source
+    cut = params.max_attributes_per_record is not None
+    cut_key = key_words(_fresh_key(main_state)) if cut else None
+
+    def over_records(job: BatchJob[Any]) -> BatchJob[Any]:
+        return TruncatedJob(job, W, cut_key) if cut_key is not None else job
+
+    with progress.stage("DP: record count", unit="records") as bar:
+        lengths_job = RecordLengthsJob(min(W, MAX_PERCENTILE_CANDIDATES))
+        n_true, length_hist, longest, n_longer = runner.run(lengths_job, bar.advance)
+    if cut:
+        longest = min(longest, W)
+    if n_true == 0:
+        raise PrivacyParameterError("number_of_records must be greater than 0")
+
+    # record count: pure ε_N-DP discrete Laplace, ε_N rounded down to a multiple of 2^-20 (never more budget)
+    eps_num = math.floor(budget.epsilon_records * (1 << 20))
+    n_protected = n_true + int(discrete_laplace(main_state, eps_num, 1 << 20))
+    del n_true  # everything below uses the protected count only
+    if n_protected <= 0:
+        raise PrivacyParameterError(
+            "adding noise to the number of records gave a non-positive count: the dataset is too small for this epsilon"
+        )
+    threshold_setting = params.threshold
+
+    retained_keys: list[np.ndarray] = []
+    retained_noisy: list[np.ndarray] = []
+    levels: list[LevelReport] = []
+    for k in range(1, loop_length + 1):
+        sigma_k = budget.sigmas[k - 1]
+        bound = min(math.comb(W, k), MAX_PERCENTILE_CANDIDATES)
+        if k == 1:
+            cand_keys = np.array([layout.pack([a]) for a in range(attributes.n_attributes)], dtype=np.uint64)
+            histogram = length_hist
+        else:
+            cand_keys = candidate_keys(retained_keys[-1], np.concatenate(retained_keys), attributes, layout, k)
+            if len(cand_keys) == 0:
+                break
+            histogram = None
+        ck, ci = build_lookup_table(cand_keys, np.arange(1, len(cand_keys) + 1, dtype=np.int64))
+        buffer_size = max(1, math.comb(longest, k))
+        if histogram is None:
+            with progress.stage(f"DP: length {k} sensitivities", unit="records") as bar:
+                histogram = runner.run(over_records(SensitivityJob(k, layout, ck, ci, bound, buffer_size)), bar.advance)
+        allowed = select_percentile(histogram, params.percentile_percentage, budget.epsilon_percentile, main_state)
+        if allowed == 0:
+            levels.append(LevelReport(k, sigma_k, 0, 0.0, float("nan"), bound, len(cand_keys) if k > 1 else None, 0))
+            break
+        streams = PartitionStreams(_fresh_key(main_state)) if runner.partitioned else ThreadStreams(rng.states)
+        count_job = BoundedCountJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
+        with progress.stage(f"DP: length {k} counts", unit="records") as bar:
+            counts = runner.run(over_records(count_job), bar.advance)
+        noise = DiscreteGaussian.with_variance(sigma_k * sigma_k * allowed)
+        if k == 1:
+            rho = float(discrete_rho1(noise, allowed, delta))
+            in_domain = np.flatnonzero(counts > 0)  # the domain after contribution bounding
+            zero_idx = np.zeros(0, dtype=np.int64)
+        else:
+            rho = length_threshold(threshold_setting, k, sigma_k, allowed)
+            in_domain = np.flatnonzero(counts > 0)
+            zero_idx = np.flatnonzero(counts == 0)
+        noisy = add_noise(counts[in_domain], main_state, noise)
+        keep = (noisy > rho) & (noisy > 0)
+        kept_idx = [in_domain[keep]]
+        kept_val = [noisy[keep]]
+        if len(zero_idx):
+            minimum = max(math.floor(rho) + 1, 1)
+            if len(zero_idx) >= ZERO_FAST_PATH_MIN:
+                chosen, values = _zero_noise_bulk(len(zero_idx), noise, minimum, floats)
+                kept_idx.append(zero_idx[chosen])
+                kept_val.append(values)
+            else:
+                z = add_noise(counts[zero_idx], main_state, noise)
+                zkeep = z >= minimum
+                kept_idx.append(zero_idx[zkeep])
+                kept_val.append(z[zkeep])
+        idx = np.concatenate(kept_idx)
+        vals = np.concatenate(kept_val)
+        order = np.argsort(idx)
+        level_keys, level_vals = cand_keys[idx[order]], vals[order]
+        levels.append(
+            LevelReport(
+                k, sigma_k, allowed, noise.variance, rho, bound, len(cand_keys) if k > 1 else None, len(level_keys)
+            )
+        )
+        if len(level_keys) == 0:
+            break
+        retained_keys.append(level_keys)
+        retained_noisy.append(level_vals)
+
+    if retained_keys:
+        keys = np.concatenate(retained_keys)
+        noisy_all = np.concatenate(retained_noisy)
+        order = np.argsort(keys, kind="stable")
+        keys, released = post_process(keys[order], noisy_all[order], layout, loop_length)
+    else:
+        keys, released = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    lengths = layout.lengths(keys)
+    for lvl in levels:
+        lvl.released_combinations = int((lengths == lvl.length).sum())
+    parameters = {
+        "mode": "dp",
+        **params.describe(),
+        "delta": delta,
+        "delta_default": params.delta is None,
+        "delta_outside_zcdp": delta / 2,
+        "epsilon_record_count": eps_num / (1 << 20),
+        "epsilon_marginals": budget.epsilon_marginals,
+        "rho_zcdp": budget.rho,
+        "epsilon_percentile_each": budget.epsilon_percentile,
+        "max_attributes_per_record": W,
+        "max_attributes_per_record_from": "explicit bound (longer records keep a random subset)"
+        if cut
+        else "schema (one per column, declared parts per multi-value column)",
+        "noise": "discrete Gaussian (exact sampler, ChaCha20 keyed from OS entropy)",
+        "record_count_noise": "discrete Laplace",
+        "percentile_score": "rank distance (sensitivity 1) over a public range",
+        "unit_of_privacy": "one record (one victim after subject-id joining)",
+        "software": f"sdsynth {__version__}",
+    }
+    aggs = Aggregates(
+        attributes=attributes,
+        layout=layout,
+        keys=keys,
+        counts=released,
+        reporting_length=loop_length,
+        mode="dp",
+        record_count=n_protected,
+        parameters=parameters,
+        levels=[lvl.as_row() for lvl in levels],
+    )
+    private = {"records_cut_to_max_attributes": n_longer} if cut else {}
+    return DpResult(aggs, budget, levels, private)

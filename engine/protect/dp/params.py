@@ -1,0 +1,222 @@
+"""DP parameters, mirroring pac-synth's `DpAggregateSeededParametersBuilder` (spec §6.1) and its defaults.
+
+Every check of the reference (spec §3.2, §3.5) is kept, and so are the ones it forgets (spec §8): a scale factor
+must be positive, percentiles must lie in [0, 100], a DP run needs R ≥ 1, thresholds must name lengths 2..R.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sdsynth.errors import PrivacyParameterError
+
+ThresholdType = Literal["fixed", "adaptive"]
+
+
+@dataclass(frozen=True)
+class AccuracyMode:
+    """How the Gaussian noise is shared between combination lengths (relative σ per length, spec §3.2)."""
+
+    name: str
+    proportions: tuple[float, ...] | None = None  # only for "custom"
+
+    @classmethod
+    def prioritize_long_combinations(cls) -> AccuracyMode:
+        return cls("prioritize-long")
+
+    @classmethod
+    def prioritize_short_combinations(cls) -> AccuracyMode:
+        return cls("prioritize-short")
+
+    @classmethod
+    def balanced(cls) -> AccuracyMode:
+        return cls("balanced")
+
+    @classmethod
+    def custom(cls, sigma_proportions: Sequence[float]) -> AccuracyMode:
+        return cls("custom", tuple(float(p) for p in sigma_proportions))
+
+    def sigma_proportions(self, reporting_length: int) -> tuple[float, ...]:
+        R = reporting_length
+        if self.name == "prioritize-long":
+            return tuple(1.0 / k for k in range(1, R + 1))
+        if self.name == "prioritize-short":
+            return tuple(1.0 / (R - k + 1) for k in range(1, R + 1))
+        if self.name == "balanced":
+            return tuple(1.0 for _ in range(R))
+        if self.name == "custom":
+            props = self.proportions or ()
+            if len(props) != R:
+                raise PrivacyParameterError(
+                    f"sigma proportions array size should match the reporting length: got {len(props)} for R = {R}"
+                )
+            if any(not (p > 0 and math.isfinite(p)) for p in props):
+                raise PrivacyParameterError(f"sigma proportions must all be > 0, got {list(props)}")
+            return props
+        raise PrivacyParameterError(f"unknown accuracy mode {self.name!r}")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Per-length thresholds on noisy counts for lengths ≥ 2 (spec §3.4 g, §3.5)."""
+
+    kind: ThresholdType
+    values_by_length: Mapping[int, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.kind.capitalize(),
+            "valuesByLen": {str(k): v for k, v in sorted(self.values_by_length.items())},
+        }
+
+
+@dataclass(frozen=True)
+class FabricationMode:
+    """How aggressively fabricated (absent in the data) combinations are filtered (spec §3.5)."""
+
+    name: str
+    values: Mapping[int, float] | None = None  # only for custom modes
+
+    @classmethod
+    def uncontrolled(cls) -> FabricationMode:
+        return cls("uncontrolled")
+
+    @classmethod
+    def progressive(cls) -> FabricationMode:
+        return cls("progressive")
+
+    @classmethod
+    def balanced(cls) -> FabricationMode:
+        return cls("balanced")
+
+    @classmethod
+    def minimize(cls) -> FabricationMode:
+        return cls("minimize")
+
+    @classmethod
+    def custom_fixed(cls, values: Mapping[int, float]) -> FabricationMode:
+        return cls("custom-fixed", dict(values))
+
+    @classmethod
+    def custom_adaptive(cls, values: Mapping[int, float]) -> FabricationMode:
+        return cls("custom-adaptive", dict(values))
+
+    def threshold(self, reporting_length: int) -> Threshold:
+        R = reporting_length
+        if self.name == "uncontrolled":
+            return Threshold("adaptive", {k: 1.0 for k in range(2, R + 1)})
+        if self.name == "progressive":
+            if R < 2:
+                return Threshold("adaptive", {})
+            if R == 2:
+                return Threshold("adaptive", {2: 0.1})
+            return Threshold("adaptive", {k: min(1.0, 0.1 + (0.9 / (R - 2)) * (k - 2)) for k in range(2, R + 1)})
+        if self.name == "balanced":
+            return Threshold("adaptive", {k: 0.55 if k == 2 else 1.0 for k in range(2, R + 1)})
+        if self.name == "minimize":
+            return Threshold("adaptive", {k: 0.01 for k in range(2, R + 1)})
+        if self.name in ("custom-fixed", "custom-adaptive"):
+            values = dict(self.values or {})
+            for k, v in values.items():
+                if not (isinstance(k, int) and 1 < k <= R):
+                    raise PrivacyParameterError(
+                        f"threshold lengths must be between 2 and the reporting length {R}, got {k}"
+                    )
+                if self.name == "custom-fixed" and not (v >= 0 and math.isfinite(v)):
+                    raise PrivacyParameterError(f"fixed thresholds must be >= 0, got {v} for length {k}")
+                if self.name == "custom-adaptive" and not (0 < v <= 1):
+                    raise PrivacyParameterError(f"adaptive threshold factors must be in (0, 1], got {v} for length {k}")
+            return Threshold("fixed" if self.name == "custom-fixed" else "adaptive", values)
+        raise PrivacyParameterError(f"unknown fabrication mode {self.name!r}")
+
+
+DEFAULT_DELTA = 1e-6  # a public constant: δ must not depend on the data (docs/privacy.md, "Choosing δ")
+
+
+@dataclass(frozen=True)
+class DpParameters:
+    """Everything that defines a DP aggregation; defaults are pac-synth's (spec §6.1), except δ (see
+    `resolved_delta`) and the optional explicit bound on attributes per record."""
+
+    epsilon: float = 4.0
+    reporting_length: int = 3
+    delta: float | None = None  # None: DEFAULT_DELTA
+    percentile_percentage: int = 99
+    percentile_epsilon_proportion: float = 0.01
+    number_of_records_epsilon_proportion: float = 0.005
+    accuracy_mode: AccuracyMode = field(default_factory=AccuracyMode.prioritize_long_combinations)
+    fabrication_mode: FabricationMode = field(default_factory=FabricationMode.uncontrolled)
+    max_attributes_per_record: int | None = None  # explicit W; longer records keep a random subset (dp/truncate.py)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """One clear error per invalid setting (spec §3.2 checks, plus what the reference forgets, §8)."""
+        if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
+            raise PrivacyParameterError(f"epsilon must be > 0, got {self.epsilon}")
+        if not isinstance(self.reporting_length, int) or self.reporting_length < 1:
+            raise PrivacyParameterError(
+                f"DP needs an explicit reporting length of at least 1, got {self.reporting_length}"
+            )
+        if self.delta is not None and not (0 < self.delta < 1):
+            raise PrivacyParameterError(f"delta value must be between 0 and 1 (exclusive), got {self.delta}")
+        if self.max_attributes_per_record is not None and (
+            not isinstance(self.max_attributes_per_record, int) or self.max_attributes_per_record < 1
+        ):
+            raise PrivacyParameterError(
+                f"the maximum number of attributes per record must be a whole number >= 1, got "
+                f"{self.max_attributes_per_record}"
+            )
+        if (
+            not (0 <= self.percentile_percentage <= 100)
+            or int(self.percentile_percentage) != self.percentile_percentage
+        ):
+            raise PrivacyParameterError(
+                f"percentile percentage must be an integer between 0 and 100, got {self.percentile_percentage}"
+            )
+        if not (0 < self.percentile_epsilon_proportion < 1):
+            raise PrivacyParameterError(
+                f"percentile_epsilon_proportion must be > 0 and < 1, got {self.percentile_epsilon_proportion}"
+            )
+        if not (0 < self.number_of_records_epsilon_proportion < 1):
+            raise PrivacyParameterError(
+                "number_of_records_epsilon_proportion must be > 0 and < 1 (the record count is always protected in "
+                f"DP mode), got {self.number_of_records_epsilon_proportion}"
+            )
+        if self.percentile_epsilon_proportion + self.number_of_records_epsilon_proportion >= 1:
+            raise PrivacyParameterError("the percentile and record-count shares leave no budget for the counts")
+        self.sigma_proportions  # noqa: B018 - validates custom proportions
+        self.threshold  # noqa: B018 - validates custom thresholds
+
+    @property
+    def resolved_delta(self) -> float:
+        """δ as given, else the public default. The reference infers δ = 1/(n ln n) from the record count; a δ
+        computed from even the noisy count is a random function of the data, so the guarantee could not be stated
+        as one (ε, δ) (docs/deviations.md)."""
+        return self.delta if self.delta is not None else DEFAULT_DELTA
+
+    @property
+    def sigma_proportions(self) -> tuple[float, ...]:
+        return self.accuracy_mode.sigma_proportions(self.reporting_length)
+
+    @property
+    def threshold(self) -> Threshold:
+        return self.fabrication_mode.threshold(self.reporting_length)
+
+    def describe(self) -> dict[str, Any]:
+        """The parameters as released in `release_info` (JSON-friendly)."""
+        return {
+            "epsilon": self.epsilon,
+            "reporting_length": self.reporting_length,
+            "percentile_percentage": self.percentile_percentage,
+            "percentile_epsilon_proportion": self.percentile_epsilon_proportion,
+            "number_of_records_epsilon_proportion": self.number_of_records_epsilon_proportion,
+            "accuracy_mode": self.accuracy_mode.name,
+            "sigma_proportions": list(self.sigma_proportions),
+            "fabrication_mode": self.fabrication_mode.name,
+            "threshold": self.threshold.to_json(),
+        }
