@@ -15,11 +15,10 @@ import polars as pl
 
 from sdsynth._utils.progress import NullProgress, Progress
 from sdsynth.backends.local import default_threads, run_batches
-from sdsynth.count.combinations import CombinationCounts
+from sdsynth.count.combinations import CombinationCounts, round_down
 from sdsynth.encode.records import Records
 from sdsynth.errors import PrivacyParameterError
 from sdsynth.kernels.counting import analyse_csr, build_lookup_table
-from sdsynth.protect.kanon import round_down
 from sdsynth.read.escape import unescape
 
 

@@ -278,3 +278,7 @@ def count_combinations(
         reporting_length=reporting_length,
         n_records=n_records,
     )
+
+
+def round_down(x: np.ndarray | int, multiple: int) -> Any:
+    return (x // multiple) * multiple

@@ -4,22 +4,15 @@ combinations seen fewer than k times removed, and the record count rounded down 
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 from sdsynth._version import __version__
 from sdsynth.count.combinations import (
     CombinationCounts,
+    round_down,
 )
 from sdsynth.errors import PrivacyParameterError
 from sdsynth.protect.aggregates import Aggregates
 
 DEFAULT_RESOLUTION = 10
-
-
-def round_down(x: np.ndarray | int, multiple: int) -> Any:
-    return (x // multiple) * multiple
 
 
 def protect_k_anonymity(counts: CombinationCounts, resolution: int = DEFAULT_RESOLUTION) -> Aggregates:

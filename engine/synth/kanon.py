@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sdsynth.backends.local import default_threads
-from sdsynth.count.combinations import count_combinations
+from sdsynth.count.combinations import count_combinations, round_down
 from sdsynth.encode.records import EncodedData
 from sdsynth.errors import ParameterError, PrivacyParameterError
 from sdsynth.kernels.chacha import key_words, stream_key, stream_state
@@ -27,7 +27,6 @@ from sdsynth.kernels.counting import build_lookup_table
 from sdsynth.kernels.keys import KeyLayout
 from sdsynth.kernels.rowsets import build_bitsets, clustered_order, nonzero_words
 from sdsynth.protect.aggregates import Aggregates
-from sdsynth.protect.kanon import round_down
 from sdsynth.synth.kernels import consolidate, row_seeded_groups, row_seeded_prefix, suppress, unseeded_records
 
 TABLE_LENGTH = 3
