@@ -17,6 +17,7 @@ import numpy as np
 from _util import print_table
 from scipy import stats
 
+from sdsynth._utils.context import RunContext
 from sdsynth.encode.tables import encode
 from sdsynth.engine import DpParameters, IngestOptions, count_combinations, load_schema
 from sdsynth.evaluation.marginals import marginal_tvd, mean_tvd_by_order
@@ -42,7 +43,9 @@ def main() -> None:
     for batch in args.batch_sizes:
         for seed in range(args.seeds):
             start = time.perf_counter()
-            records = aggregate_seeded(aggs, aggs.record_count, AggregateSeededParameters(batch_size=batch), seed)
+            records = aggregate_seeded(
+                aggs, aggs.record_count, AggregateSeededParameters(batch_size=batch), RunContext(seed=seed)
+            )
             seconds = time.perf_counter() - start
             synthetic = records_to_frame(records, order=False)
             tvd = mean_tvd_by_order(marginal_tvd(frame, synthetic, multi_value=MULTI_VALUE))

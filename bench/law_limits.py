@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from _util import REPO, generated_input, print_table
 
+from sdsynth._utils.context import RunContext
 from sdsynth.encode.records import EncodedData
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, count_combinations, load_schema
@@ -113,7 +114,7 @@ def mixtures(aggs, data: EncodedData, shares: list[float], multi_value: dict[str
     n = data.n_records
     real = records_to_frame(data, order=False)
     real_counts = count_combinations(data, R)
-    reference = aggregate_seeded(aggs, n, AggregateSeededParameters(sampling_law="reference"), seed=1)
+    reference = aggregate_seeded(aggs, n, AggregateSeededParameters(sampling_law="reference"), RunContext(seed=1))
     sampler = cal.CalibratedSampler(aggs, n, seed=1)
     network = sampler.network
     assert network is not None

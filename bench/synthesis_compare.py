@@ -7,7 +7,8 @@
 Every measurement runs in a fresh process (its peak RSS is its own):
 
 - ours: `encode` (load), `dp_marginals` (fit), one 100-record `aggregate_seeded` call (warm-up: loads Numba's on-disk
-  cache, not counted), `aggregate_seeded(aggs, aggs.record_count, seed=1)` (sample), `records_to_frame` (to-frame:
+  cache, not counted), `aggregate_seeded(aggs, aggs.record_count, None, RunContext(seed=1))` (sample),
+  `records_to_frame` (to-frame:
   the synthetic table as strings, multi-value cells joined). All children share one Numba cache directory of their
   own (NUMBA_CACHE_DIR), warmed before the grid, so the other users of the repository's cache do not interfere.
 - pac-synth: Parquet read with polars, `to_pandas()`, `Dataset.from_data_frame` (load), `fit` (timed),
@@ -95,13 +96,14 @@ from sdsynth.engine import IngestOptions, load_schema, DpParameters
 from sdsynth.encode.tables import encode
 from sdsynth.protect.dp.marginals import dp_marginals
 from sdsynth.synth.aggregate_seeded import aggregate_seeded
+from sdsynth._utils.context import RunContext
 from sdsynth.synth.output import records_to_frame
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data, load = timed(lambda: encode({path!r}, opts))
 aggs, fit = timed(lambda: dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}))
                   .aggregates)
-_, warm = timed(lambda: aggregate_seeded(aggs, 100, seed=0))
-recs, sample = timed(lambda: aggregate_seeded(aggs, aggs.record_count, seed=1))
+_, warm = timed(lambda: aggregate_seeded(aggs, 100, None, RunContext(seed=0)))
+recs, sample = timed(lambda: aggregate_seeded(aggs, aggs.record_count, None, RunContext(seed=1)))
 frame, to_frame = timed(lambda: records_to_frame(recs))
 peak = _hwm()
 frame.write_parquet({out!r})
@@ -148,13 +150,14 @@ from sdsynth.engine import IngestOptions, load_schema, DpParameters
 from sdsynth.encode.tables import encode
 from sdsynth.protect.dp.marginals import dp_marginals
 from sdsynth.synth.aggregate_seeded import aggregate_seeded
+from sdsynth._utils.context import RunContext
 import_s = time.perf_counter() - t0
 opts = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 data, load = timed(lambda: encode({path!r}, opts))
 aggs, fit = timed(lambda: dp_marginals(data, DpParameters(epsilon={eps}, reporting_length={R}))
                   .aggregates)
-_, first = timed(lambda: aggregate_seeded(aggs, 100, seed=0))
-_, second = timed(lambda: aggregate_seeded(aggs, 100, seed=0))
+_, first = timed(lambda: aggregate_seeded(aggs, 100, None, RunContext(seed=0)))
+_, second = timed(lambda: aggregate_seeded(aggs, 100, None, RunContext(seed=0)))
 cached = sorted(os.listdir(os.environ["NUMBA_CACHE_DIR"]))
 result = dict(import_s=import_s, load_s=load["s"], fit_s=fit["s"], first_call_s=first["s"],
               second_call_s=second["s"], compile_s=first["s"] - second["s"], first_other_cores=first["other_cores"],

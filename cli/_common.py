@@ -1,15 +1,14 @@
-"""What every command shares: error handling, progress display, and the options that describe the input."""
+"""What every command shares: error handling (engine messages with the command's flags), the progress display."""
 
 from __future__ import annotations
 
-import enum
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -47,7 +46,7 @@ def handle_errors(func: F) -> F:
         except (typer.Exit, typer.Abort, _UsageException, KeyboardInterrupt):
             raise
         except SdsynthError as exc:
-            fail(_escape_markup(str(exc)))
+            fail(_escape_markup(flag_names(str(exc))))
         except MemoryError:
             fail("out of memory; lower the reporting length, use fewer columns or bin high-cardinality columns")
         except OSError as exc:
@@ -62,6 +61,28 @@ def handle_errors(func: F) -> F:
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+# engine parameters whose flag is not `--` + the name with dashes
+_FLAG_OF = {"thresholds": "--threshold", "reporting_length": "--reporting-length", "dp": "--dp"}
+
+
+def flag_names(message: str) -> str:
+    """An engine message names parameters in backticks (`max_attributes_per_record`); the command line names flags
+    (--max-attributes-per-record), as the current command spells them."""
+    flags = dict(_FLAG_OF)
+    try:
+        import click
+
+        current = click.get_current_context(silent=True)
+    except ImportError:  # pragma: no cover - a Typer that vendors click
+        current = None
+    if current is not None:
+        for param in current.command.params:
+            longs = [o for o in param.opts if o.startswith("--")]
+            if param.name and longs:
+                flags[param.name] = longs[0]
+    return re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), "--" + m.group(1).replace("_", "-")), message)
 
 
 def _escape_markup(text: str) -> str:
@@ -101,160 +122,4 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         if not self.notes_quiet:
-            err_console.print(_escape_markup(message))
-
-
-def split_names(values: list[str] | None) -> list[str] | None:
-    """Repeatable options that also accept comma-separated lists."""
-    if not values:
-        return None
-    out: list[str] = []
-    for v in values:
-        out.extend(p for p in (x.strip() for x in v.split(",")) if p)
-    return out
-
-
-def parse_multi_value(values: list[str] | None, legacy: list[str] | None) -> dict[str, str] | None:
-    """`--multi-value COL=DELIM` (and the reference's `--multi-value-columns COL,DELIM`)."""
-    out: dict[str, str] = {}
-    for v in values or []:
-        if "=" not in v:
-            fail(f"--multi-value expects COLUMN=DELIMITER, got {v!r}")
-        name, delim = v.split("=", 1)
-        out[name] = delim
-    for v in legacy or []:
-        if "," not in v:
-            fail(f"--multi-value-columns expects COLUMN,DELIMITER, got {v!r}")
-        name, delim = v.split(",", 1)
-        out[name] = delim
-    return out or None
-
-
-# --------------------------------------------------------------------------------------------- shared option types
-InputArg = Annotated[
-    Path | None,
-    typer.Argument(
-        help="Sensitive table: CSV, TSV or Parquet. Omit it to use the bundled CTDC-like sample (17,000 rows).",
-        show_default=False,
-    ),
-]
-SchemaOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--schema",
-        help="Schema file (YAML/JSON) or the name of a shipped schema (ctdc-victim-perpetrator, adult-uci). "
-        "Explicit options below override it.",
-    ),
-]
-UseColumnsOpt = Annotated[
-    list[str] | None,
-    typer.Option("--use-columns", help="Columns to use (repeat or comma-separate); default: all.", show_default=False),
-]
-SensitiveZerosOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--sensitive-zeros", help="Columns where '0' is a value rather than 'absent' (repeat or comma-separate)."
-    ),
-]
-MultiValueOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--multi-value", help="Multi-value column and its delimiter, COL=DELIM (repeatable), e.g. IP_Gender=;"
-    ),
-]
-MultiValueLegacyOpt = Annotated[
-    list[str] | None,
-    typer.Option("--multi-value-columns", help="Reference CLI spelling: COL,DELIM (repeatable).", hidden=True),
-]
-SubjectIdOpt = Annotated[
-    str | None,
-    typer.Option("--subject-id", help="Column identifying the subject: rows with the same id are joined into one."),
-]
-RecordLimitOpt = Annotated[int, typer.Option("--record-limit", min=0, help="Use only the first N data rows (0 = all).")]
-MissingOpt = Annotated[
-    list[str] | None,
-    typer.Option("--missing-values", help="Tokens meaning 'missing', e.g. N or ? (repeatable); default from schema."),
-]
-DelimiterOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--delimiter", "--sensitive-delimiter", help="Field delimiter of a text input (default: ',' or TAB for .tsv)."
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
-ThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", "--n-threads", min=1, help="Worker threads (default: one per core).")
-]
-
-
-class Engine(str, enum.Enum):
-    local = "local"
-    dask = "dask"
-
-
-EngineOpt = Annotated[
-    Engine,
-    typer.Option(
-        "--engine",
-        help="Where the passes over the records run: local (this machine's threads) or dask (a Dask cluster: "
-        "--scheduler ADDRESS, or a local cluster of --workers N processes; pip install 'sdsynth[distributed]').",
-        show_default=True,
-    ),
-]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (--engine dask)."),
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        min=1,
-        help="--engine dask without --scheduler: worker processes of the local cluster [default: one per core].",
-    ),
-]
-
-
-def resolve_input(path: Path | None, quiet: bool) -> Path:
-    if path is not None:
-        return path
-    from sdsynth.sample_data import SAMPLE_ROWS, embedded_sample_path
-
-    sample = embedded_sample_path()
-    if not quiet:
-        err_console.print(f"no input given: using the bundled CTDC-like sample ({SAMPLE_ROWS:,} rows, {sample})")
-    return sample
-
-
-def ingest_options(
-    schema: str | None,
-    use_columns: list[str] | None,
-    sensitive_zeros: list[str] | None,
-    multi_value: list[str] | None,
-    multi_value_legacy: list[str] | None,
-    subject_id: str | None,
-    record_limit: int,
-    missing_values: list[str] | None,
-    delimiter: str | None,
-    input_path: Path | None = None,
-) -> Any:
-    from sdsynth.engine import IngestOptions, load_schema
-
-    if delimiter is not None:
-        delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1:
-            fail(f"--delimiter must be one character, got {delimiter!r}")
-    loaded = load_schema(schema) if schema else None
-    if loaded is None and input_path is None:
-        loaded = load_schema("ctdc-victim-perpetrator")  # the bundled sample follows this schema
-    return IngestOptions(
-        schema=loaded,
-        use_columns=split_names(use_columns),
-        sensitive_zeros=split_names(sensitive_zeros),
-        multi_value=parse_multi_value(multi_value, multi_value_legacy),
-        subject_id=subject_id,
-        record_limit=record_limit,
-        missing_values=missing_values,
-        delimiter=delimiter,
-    )
+            err_console.print(_escape_markup(flag_names(message)))

@@ -12,6 +12,7 @@ import typer
 
 from . import (
     aggregate_cmd,
+    budget_cmd,
     evaluate_cmd,
     prepare_cmd,
     query_cmd,
@@ -57,7 +58,7 @@ app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("query")(query_cmd.query)
 app.command("sample-data")(sample_cmd.sample_data)
 app.add_typer(schema_cmd.app, name="schema")
-app.add_typer(release_cmd.budget_app, name="budget")
+app.add_typer(budget_cmd.budget_app, name="budget")
 app.add_typer(prepare_cmd.app, name="prepare")
 
 

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ._common import OverwriteOpt, QuietOpt, err_console, fail, handle_errors, split_names
+from ._build import split_names
+from ._common import err_console, fail, handle_errors
+from ._options import OverwriteOpt, QuietOpt
 
 app = typer.Typer(
     help="Turn case-management exports into one table per victim that `release` and `aggregate` read.",

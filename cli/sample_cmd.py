@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ._common import OverwriteOpt, QuietOpt, err_console, fail, handle_errors
+from ._common import err_console, fail, handle_errors
+from ._options import OverwriteOpt, QuietOpt
 
 
 class SampleFormat(str, Enum):

@@ -7,18 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ._common import (
-    DelimiterOpt,
-    MissingOpt,
-    MultiValueOpt,
-    OverwriteOpt,
-    UseColumnsOpt,
-    err_console,
-    handle_errors,
-    ingest_options,
-    out_console,
-    split_names,
-)
+from ._build import ingest_options
+from ._common import err_console, handle_errors, out_console
+from ._options import DelimiterOpt, MissingOpt, MultiValueOpt, OverwriteOpt, UseColumnsOpt
 
 app = typer.Typer(help="Draft a schema from data, or check data against a schema.", no_args_is_help=True)
 
@@ -80,8 +71,9 @@ def validate(
     from sdsynth.read.validate import validate_table
 
     options = ingest_options(
-        schema, split_names(use_columns), None, multi_value, None, None, 0, missing_values, delimiter, input
-    )
+        {"schema": schema, "use_columns": use_columns, "multi_value": multi_value, "missing_values": missing_values,
+         "delimiter": delimiter}
+    )  # fmt: skip
     n = 0
     for violation in validate_table(input, options):
         n += 1

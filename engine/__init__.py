@@ -1,7 +1,11 @@
 """sdsynth: safe-to-share aggregate counts and synthetic records from sensitive case data.
 
-The user's API is small and documented where each name is defined; the stage packages below it (docs/architecture.md)
-are the library.
+The user's API is small (`create`, `release`, `evaluate`, `load_release`; see `sdsynth.api`) and runs the command
+line's jobs; the stage packages below it (docs/architecture.md) are the library.
+
+>>> import sdsynth
+>>> sdsynth.__version__ == sdsynth._version.__version__
+True
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ from sdsynth.errors import (
 
 # imported on first use, so `import sdsynth` (and `sdsynth --help`) does not load Numba and its kernels
 _LAZY = {
+    "create": "api",
+    "release": "api",
+    "evaluate": "api",
+    "load_release": "api",
+    "Release": "api",
+    "Synthesizer": "api",
     "DpParameters": "protect.dp.params",
-    "IngestOptions": "read.options",
     "Schema": "schema.model",
     "load_schema": "schema.files",
-    "load_release": "bundle.read",
-    "run_query": "bundle.query",
+    "RunContext": "_utils.context",
 }
 
 
@@ -42,26 +50,29 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from sdsynth.bundle.query import run_query
-    from sdsynth.bundle.read import load_release
+    from sdsynth._utils.context import RunContext
+    from sdsynth.api import Release, Synthesizer, create, evaluate, load_release, release
     from sdsynth.protect.dp.params import DpParameters
-    from sdsynth.read.options import IngestOptions
     from sdsynth.schema.files import load_schema
     from sdsynth.schema.model import Schema
 
 __all__ = [
     "BudgetExceededError",
     "DpParameters",
-    "IngestOptions",
     "InputError",
     "OutputError",
     "ParameterError",
     "PrivacyParameterError",
+    "Release",
+    "RunContext",
     "Schema",
     "SchemaError",
     "SdsynthError",
+    "Synthesizer",
     "__version__",
+    "create",
+    "evaluate",
     "load_release",
     "load_schema",
-    "run_query",
+    "release",
 ]

@@ -9,6 +9,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sdsynth._utils.context import RunContext
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, count_combinations, protect_k_anonymity, sensitive_statistics
 from sdsynth.testing import brute_force_counts, brute_force_records_analysis, categorical_tables, record_labels
@@ -68,7 +69,7 @@ def test_statistics_equal_brute_force(table: tuple[pl.DataFrame, dict[str, str]]
     width = data.attributes.max_record_width()  # public: undeclared multi-value parts leave it open
     R = 3 if width is None else max(1, min(3, width))
     counts = count_combinations(data, 3)
-    stats = sensitive_statistics(data, counts, resolution, n_threads=2)
+    stats = sensitive_statistics(data, counts, resolution, RunContext(threads=2))
     recs = record_labels(data)
     unique, rare = brute_force_records_analysis(recs, R, resolution)
     assert stats.analysis.unique_by_length == unique

@@ -12,6 +12,7 @@ from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sdsynth._utils.context import RunContext
 from sdsynth.bundle.write import write_aggregates_tsv
 from sdsynth.count import combinations as aggregate
 from sdsynth.encode.tables import encode
@@ -55,7 +56,7 @@ def test_counts_equal_brute_force(
     frame, multi = table
     data = encode(frame, IngestOptions(multi_value=multi))
     with patch.object(aggregate, "DENSE_CELLS_LIMIT", dense_cells):
-        counts = count_combinations(data, reporting_length, n_threads=2)
+        counts = count_combinations(data, reporting_length, RunContext(threads=2))
     R = max(1, min(reporting_length, len(data.attributes.columns)))
     assert counts.as_dict() == brute_force_counts(record_labels(data), R)
     assert counts.n_records == frame.height

@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from sdsynth._utils.context import RunContext
 from sdsynth.backends.dask.engine import DaskEngine
 from sdsynth.backends.dask.partitions import open_input, plan_partitions
 from sdsynth.backends.local import ThreadRunner
@@ -231,7 +232,7 @@ def test_dp_release_matches_local_in_distribution(small_partitions: DaskEngine, 
     data = encode(path, CTDC)
     true = count_combinations(data, 3)
     params = DpParameters(epsilon=4.0, reporting_length=3)
-    local = dp_marginals(data, params, n_threads=2, rng=DpRandom._seeded_for_tests(3, 3))
+    local = dp_marginals(data, params, RunContext(threads=2), rng=DpRandom._seeded_for_tests(3, 3))
     remote = dp_marginals_distributed(path, CTDC, params, small_partitions)
     eps_n = remote.aggregates.parameters["epsilon_record_count"]
     for result in (local, remote):
@@ -268,7 +269,7 @@ def test_synthesis_equals_local(engine: DaskEngine) -> None:
 
     data = encode(generate_ctdc(3000, seed=8), CTDC)
     aggs = dp_marginals(
-        data, DpParameters(epsilon=4.0, reporting_length=3), n_threads=2, rng=DpRandom._seeded_for_tests(1, 3)
+        data, DpParameters(epsilon=4.0, reporting_length=3), RunContext(threads=2), rng=DpRandom._seeded_for_tests(1, 3)
     )
     local = list(calibrated_batches(aggs.aggregates, 2500, seed=11))
     remote = synthesize_distributed(aggs.aggregates, 2500, 11, engine)
@@ -282,14 +283,14 @@ def test_release_on_the_cluster(small_partitions: DaskEngine, ctdc_files: dict[s
     here from the same attribute ids, the engine named in release_info; the synthetic records are the local ones."""
     import duckdb
 
-    from sdsynth.jobs.release import ReleaseSettings, run_release
+    from sdsynth.jobs.release import run_release
+    from sdsynth.jobs.settings import JobSettings
 
     path = ctdc_files["parquet"]
 
     def release(name: str, cluster: DaskEngine | None) -> Path:
-        settings = ReleaseSettings(out=tmp_path / name, private_out=tmp_path / f"{name}-private", options=CTDC,
-                                   method="aggregate-seeded", seed=4)  # fmt: skip
-        run_release(path, settings, cluster=cluster)
+        settings = JobSettings(out=tmp_path / name, private_out=tmp_path / f"{name}-private", method="aggregate-seeded")
+        run_release(path, CTDC, settings, RunContext(cluster=cluster, seed=4))
         return tmp_path / name
 
     local, remote = release("local", None), release("dask", small_partitions)

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
+from sdsynth._utils.context import RunContext
 from sdsynth.encode.tables import encode
 from sdsynth.engine import count_combinations
 from sdsynth.kernels.keys import KeyLayout
@@ -114,7 +115,7 @@ def test_invariants_on_generated_data(fabrication: str) -> None:
 
     data = encode(generate_ctdc(3000, seed=21), IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
     params = DpParameters(epsilon=2.0, reporting_length=3, fabrication_mode=getattr(FabricationMode, fabrication)())
-    result = dp_marginals(data, params, n_threads=2, rng=DpRandom._seeded_for_tests(5, 3))
+    result = dp_marginals(data, params, RunContext(threads=2), rng=DpRandom._seeded_for_tests(5, 3))
     _check_invariants(data, result.aggregates)
     assert abs(result.aggregates.record_count - 3000) < 3000 * 0.2
     assert [lvl.length for lvl in result.levels] == [1, 2, 3]
@@ -127,7 +128,7 @@ def test_huge_epsilon_reproduces_true_counts_and_drops_unique_singletons() -> No
     )
     data = encode(frame)
     params = DpParameters(epsilon=1e4, reporting_length=3, percentile_percentage=100)
-    result = dp_marginals(data, params, n_threads=1, rng=DpRandom._seeded_for_tests(9, 2))
+    result = dp_marginals(data, params, RunContext(threads=1), rng=DpRandom._seeded_for_tests(9, 2))
     true = count_combinations(data, 3).as_dict()
     released = result.aggregates.as_dict()
     assert "A:only" not in released and all("A:only" not in k for k in released)
@@ -146,7 +147,7 @@ def test_noise_standard_deviation_per_length() -> None:
     params = DpParameters(epsilon=0.3, reporting_length=1, percentile_epsilon_proportion=0.2)
     residuals, sds = [], []
     for seed in range(3):
-        result = dp_marginals(data, params, n_threads=1, rng=DpRandom._seeded_for_tests(100 + seed, 2))
+        result = dp_marginals(data, params, RunContext(threads=1), rng=DpRandom._seeded_for_tests(100 + seed, 2))
         assert result.levels[0].sensitivity == 2
         sds.append(result.levels[0].as_row()["noise_sd"])
         # σ₁ depends on δ, inferred from the noisy record count; the variance is rounded up by < 1e-6
@@ -198,7 +199,9 @@ def test_neighbouring_datasets_are_hard_to_tell_apart(tmp_path: Path) -> None:
         rng = DpRandom._seeded_for_tests(seed, 2)
         out = []
         for _ in range(runs):
-            out.append(dp_marginals(data, params, n_threads=1, rng=rng).aggregates.as_dict().get("A:a;B:x", 0))
+            out.append(
+                dp_marginals(data, params, RunContext(threads=1), rng=rng).aggregates.as_dict().get("A:a;B:x", 0)
+            )
         return np.array(out)
 
     d0, d1 = release_counts(base, 1), release_counts(extra, 2)
@@ -226,7 +229,7 @@ def test_fabrication_rate_follows_the_threshold(threshold: float) -> None:
     )
     fabricated, expected, variance = 0, 0.0, 0.0
     for seed in range(4):
-        result = dp_marginals(data, params, n_threads=1, rng=DpRandom._seeded_for_tests(300 + seed, 2))
+        result = dp_marginals(data, params, RunContext(threads=1), rng=DpRandom._seeded_for_tests(300 + seed, 2))
         level = result.levels[1]
         assert level.candidates == 900 and level.threshold == threshold
         noise = DiscreteGaussian.with_variance(level.noise_variance)

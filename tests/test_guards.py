@@ -38,7 +38,7 @@ def test_identifier_like_columns_are_named(tmp_path: Path) -> None:
 
 def test_refuses_what_would_not_fit_with_advice() -> None:
     data = encode(_table(5000))
-    with pytest.raises(ParameterError, match=r"lower --reporting-length.*drop the identifier-like column"):
+    with pytest.raises(ParameterError, match=r"lower `reporting_length`.*drop the identifier-like column"):
         check_counting(data.attributes, *records_size(data), 2, NullProgress(), available_bytes=1 << 20)
     check_counting(data.attributes, *records_size(data), 2, NullProgress(), available_bytes=1 << 34)
 

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from sdsynth._utils.context import RunContext
 from sdsynth.cli.main import app
 from sdsynth.errors import BudgetExceededError, ParameterError
 from sdsynth.protect import ledger
@@ -314,7 +315,7 @@ def test_costs_of_a_real_dp_release_match_the_planned_costs(delta: float | None)
         assert delta is None and not hasattr(params, "resolved_delta")
     rng = np.random.default_rng(1)
     data = encode(pl.DataFrame({c: rng.choice(["x", "y", "z"], size=300).tolist() for c in "ABC"}))
-    aggs = dp_marginals(data, params, n_threads=1, rng=DpRandom._seeded_for_tests(3, 2)).aggregates
+    aggs = dp_marginals(data, params, RunContext(threads=1), rng=DpRandom._seeded_for_tests(3, 2)).aggregates
     costs = ledger.costs_from_parameters(aggs.parameters)
     if planned is not None:
         assert costs == pytest.approx(planned, rel=1e-15)

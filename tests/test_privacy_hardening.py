@@ -20,6 +20,7 @@ import yaml
 from scipy.stats import chisquare
 from test_cli import assert_clean_error, invoke
 
+from sdsynth._utils.context import RunContext
 from sdsynth._utils.files import MARKER, atomic_directory
 from sdsynth.encode.tables import encode
 from sdsynth.engine import DpParameters, IngestOptions
@@ -77,14 +78,14 @@ def _multi_value_frame() -> pl.DataFrame:
 
 def test_dp_refuses_undeclared_parts_without_a_bound() -> None:
     data = encode(_multi_value_frame(), IngestOptions(multi_value={"M": ";"}))
-    with pytest.raises(Exception, match="--max-attributes-per-record"):
+    with pytest.raises(Exception, match="`max_attributes_per_record`"):
         dp_marginals(data, DpParameters(epsilon=4.0, reporting_length=2), rng=DpRandom._seeded_for_tests(1, 3))
 
 
 def test_an_explicit_bound_sets_w_and_counts_cut_records_privately() -> None:
     data = encode(_multi_value_frame(), IngestOptions(multi_value={"M": ";"}))
     params = DpParameters(epsilon=4.0, reporting_length=2, max_attributes_per_record=3)
-    result = dp_marginals(data, params, n_threads=2, rng=DpRandom._seeded_for_tests(1, 3))
+    result = dp_marginals(data, params, RunContext(threads=2), rng=DpRandom._seeded_for_tests(1, 3))
     assert result.aggregates.parameters["max_attributes_per_record"] == 3
     assert result.private == {"records_cut_to_max_attributes": 50}  # "a" + 5 parts: 6 > 3, in 50 records
     levels = {lvl["length"]: lvl for lvl in result.aggregates.levels}

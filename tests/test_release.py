@@ -10,11 +10,12 @@ import pytest
 
 from sdsynth.engine import IngestOptions, OutputError, ParameterError, run_query
 from sdsynth.jobs.aggregate import run_aggregate
+from sdsynth.jobs.settings import JobSettings
 
 
 def _release(tmp_path: Path, frame: pl.DataFrame, options: IngestOptions, k: int = 1, R: int = 3) -> Path:
     out = tmp_path / "rel"
-    run_aggregate(frame, options, out, reporting_length=R, resolution=k)
+    run_aggregate(frame, options, JobSettings(out, reporting_length=R, resolution=k))
     return out
 
 
@@ -54,8 +55,8 @@ def test_existing_output_is_refused_and_overwrite_replaces_it(tmp_path: Path) ->
     frame = pl.DataFrame({"A": ["a", "a"]})
     out = _release(tmp_path, frame, IngestOptions())
     with pytest.raises(OutputError, match="already exists"):
-        run_aggregate(frame, IngestOptions(), out)
-    run_aggregate(pl.DataFrame({"A": ["b"] * 4}), IngestOptions(), out, resolution=2, overwrite=True)
+        run_aggregate(frame, IngestOptions(), JobSettings(out))
+    run_aggregate(pl.DataFrame({"A": ["b"] * 4}), IngestOptions(), JobSettings(out, resolution=2, overwrite=True))
     assert run_query(out, "SELECT A, count FROM aggregates").rows() == [("b", 4)]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -63,7 +64,7 @@ def test_existing_output_is_refused_and_overwrite_replaces_it(tmp_path: Path) ->
 def test_failed_run_leaves_no_output(tmp_path: Path) -> None:
     out = tmp_path / "rel"
     with pytest.raises(ParameterError):
-        run_aggregate(pl.DataFrame({"A": ["a"]}), IngestOptions(use_columns=["nope"]), out)
+        run_aggregate(pl.DataFrame({"A": ["a"]}), IngestOptions(use_columns=["nope"]), JobSettings(out))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -77,7 +78,7 @@ def test_query_errors_are_clear(tmp_path: Path) -> None:
 
 def test_private_statistics_go_to_their_own_folder(tmp_path: Path, example_92: Path) -> None:
     out, private = tmp_path / "rel", tmp_path / "private"
-    result = run_aggregate(example_92, IngestOptions(), out, resolution=2, private_out=private)
+    result = run_aggregate(example_92, IngestOptions(), JobSettings(out, private_out=private, resolution=2))
     assert result.statistics is not None
     assert (private / "records_analysis_protected.tsv").read_text().splitlines() == [
         "combo_length\tsen_rare\tsen_rare_pct\tsen_unique\tsen_unique_pct\tsen_risky\tsen_risky_pct",

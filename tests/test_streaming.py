@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from test_cli import invoke
 
+from sdsynth._utils.context import RunContext
 from sdsynth.encode.spill import spill
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, count_combinations, load_schema, stream_encoded
@@ -85,7 +86,7 @@ def test_batches_can_be_drawn_in_any_order(small_batches: None) -> None:
 
     data = encode(generate_ctdc(2000, seed=3), OPTIONS)
     aggs = protect_k_anonymity(count_combinations(data, 3), 5)
-    batches = list(aggregate_seeded_batches(aggs, 1000, seed=4))
+    batches = list(aggregate_seeded_batches(aggs, 1000, None, RunContext(seed=4)))
     assert [b.n_records for b in batches] == [300, 300, 300, 100]
     whole = concat_records(aggs.attributes, batches)
     sampler = CalibratedSampler(aggs, 1000, seed=4)

@@ -18,6 +18,7 @@ from scipy import stats
 from test_cli import assert_clean_error
 from typer.testing import CliRunner
 
+from sdsynth._utils.context import RunContext
 from sdsynth.cli.main import app
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, ParameterError, count_combinations, load_release, protect_k_anonymity
@@ -55,7 +56,7 @@ def test_invariants(
     if not any(len(key) == 1 for key in released):
         return
     params = AggregateSeededParameters(synthetic_counts, 95, scale, batch, sampling_law="reference")
-    out = aggregate_seeded(aggs, target, params, seed=3, n_threads=2)
+    out = aggregate_seeded(aggs, target, params, RunContext(threads=2, seed=3))
     records = [frozenset(out.record(r).tolist()) for r in range(out.n_records)]
     assert all(records), "never an empty record"
     R_agg = aggs.reporting_length
@@ -135,7 +136,8 @@ def test_first_record_follows_the_reference_law(R: int) -> None:
     runs = 3000
     REFERENCE_ONE = AggregateSeededParameters(batch_size=1, sampling_law="reference")
     observed = Counter(
-        frozenset(aggregate_seeded(aggs, 1, REFERENCE_ONE, seed=s, n_threads=1).ids.tolist()) for s in range(runs)
+        frozenset(aggregate_seeded(aggs, 1, REFERENCE_ONE, RunContext(threads=1, seed=s)).ids.tolist())
+        for s in range(runs)
     )
     keys = list(law)
     assert set(observed) <= set(keys)
@@ -219,7 +221,7 @@ def test_invalid_combinations(tmp_path: Path, cases: Path) -> None:
     assert_clean_error(_run("synthesize", cases, "--dp", "--epsilon", "1", "--method", "row-seeded", "--out",
                             tmp_path / "o"), "aggregate-seeded")  # fmt: skip
     assert_clean_error(_run("synthesize", cases, "--use-synthetic-counts", "--out", tmp_path / "o"),
-                       "apply to --method aggregate-seeded")  # fmt: skip
+                       "--use-synthetic-counts applies to aggregate-seeded")  # fmt: skip
     assert_clean_error(_run("synthesize", cases, "--records", "10", "--out", tmp_path / "o"), "drop --records")
     assert_clean_error(_run("synthesize", cases, "--aggregates", tmp_path, "--out", tmp_path / "o"), "not both")
     assert_clean_error(_run("synthesize", "--aggregates", tmp_path, "--out", tmp_path / "o"), "no release database")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_cli import assert_clean_error, invoke
 
+from sdsynth._utils.context import RunContext
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, ParameterError, count_combinations, load_schema, protect_k_anonymity
 from sdsynth.kernels.counting import table_lookup
@@ -60,11 +61,11 @@ def test_only_released_combinations(
     aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), R), k)
     if aggs.record_count == 0 or not len(aggs.keys):
         with pytest.raises(ParameterError) if target else _no_error():
-            aggregate_seeded(aggs, target, CALIBRATED, seed=1)
+            aggregate_seeded(aggs, target, CALIBRATED, RunContext(seed=1))
         return
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(calibrated_module, "COVER_SHARE", cover_share)
-        out = aggregate_seeded(aggs, target, CALIBRATED, seed=1, n_threads=2)
+        out = aggregate_seeded(aggs, target, CALIBRATED, RunContext(threads=2, seed=1))
     assert out.n_records == target
     released = _released(aggs)
     for r in range(out.n_records):
@@ -371,7 +372,7 @@ def test_law_is_exact_when_the_network_is() -> None:
     data = encode(frame)
     release = protect_k_anonymity(count_combinations(data, 3), 1)  # k = 1: the exact counts
     truth = Counter(tuple(sorted(data.record(r).tolist())) for r in range(data.n_records))
-    out = aggregate_seeded(release, 20_000, CALIBRATED, seed=7)
+    out = aggregate_seeded(release, 20_000, CALIBRATED, RunContext(seed=7))
     observed = Counter(tuple(sorted(out.record(r).tolist())) for r in range(out.n_records))
     assert set(observed) <= set(truth)
     keys = sorted(truth)
@@ -396,9 +397,9 @@ def test_multi_value_parts_are_conditioned_on_their_siblings() -> None:
 def test_reproducible_and_independent_of_threads() -> None:
     data = encode(_table(500, 4), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 3)
-    one = aggregate_seeded(aggs, 700, CALIBRATED, seed=11, n_threads=1)
-    two = aggregate_seeded(aggs, 700, CALIBRATED, seed=11, n_threads=2)
-    other = aggregate_seeded(aggs, 700, CALIBRATED, seed=12, n_threads=2)
+    one = aggregate_seeded(aggs, 700, CALIBRATED, RunContext(threads=1, seed=11))
+    two = aggregate_seeded(aggs, 700, CALIBRATED, RunContext(threads=2, seed=11))
+    other = aggregate_seeded(aggs, 700, CALIBRATED, RunContext(threads=2, seed=12))
     assert np.array_equal(one.ids, two.ids) and np.array_equal(one.offsets, two.offsets)
     assert not (np.array_equal(one.ids, other.ids) and np.array_equal(one.offsets, other.offsets))
 
@@ -407,7 +408,7 @@ def test_empty_cells_keep_their_rate() -> None:
     """The reference law never samples absence; the calibrated one keeps each column's empty share."""
     data = encode(_table(3000, 5), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 5)
-    out = aggregate_seeded(aggs, 3000, CALIBRATED, seed=3)
+    out = aggregate_seeded(aggs, 3000, CALIBRATED, RunContext(seed=3))
     for c, column in enumerate(aggs.attributes.columns):
         ids = np.flatnonzero(aggs.attributes.column_of == c)
         real = np.isin(data.ids, ids).sum() / data.n_records
@@ -497,7 +498,7 @@ def test_release_fit_matches_a_brute_force_count() -> None:
     data = encode(_table(2000, 9), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 1)  # k = 1: the release is the data, exactly
     assert release_fit(aggs, data) == pytest.approx((0.0, 0.0), abs=1e-12)
-    out = aggregate_seeded(aggs, 1500, REFERENCE, seed=2)
+    out = aggregate_seeded(aggs, 1500, REFERENCE, RunContext(seed=2))
     real, synthetic = _cells(data), _cells(out)
     n = real.shape[1]
     one = np.mean([_brute_tvd(real, synthetic, (c,)) for c in range(n)])
@@ -775,16 +776,16 @@ def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytes
     outputs = {}
     for share in (0.0, 0.05):
         outputs[share] = aggregate_seeded(
-            aggs, 400, AggregateSeededParameters(sampling_law="calibrated", coverage=share), seed=3
+            aggs, 400, AggregateSeededParameters(sampling_law="calibrated", coverage=share), RunContext(seed=3)
         )
     monkeypatch.setattr(calibrated_module, "COVER_SHARE", 0.05)  # the default share is the module's
-    assert np.array_equal(aggregate_seeded(aggs, 400, CALIBRATED, seed=3).ids, outputs[0.05].ids)
+    assert np.array_equal(aggregate_seeded(aggs, 400, CALIBRATED, RunContext(seed=3)).ids, outputs[0.05].ids)
     with pytest.raises(ParameterError, match="between 0 and 1"):
         AggregateSeededParameters(coverage=-0.1)
     with pytest.raises(ParameterError, match="belongs to the calibrated law"):
         AggregateSeededParameters(sampling_law="reference", coverage=0.1)
     monkeypatch.setattr(calibrated_module, "COVER_WINDOW", 0)
-    unpacked = aggregate_seeded(aggs, 400, CALIBRATED, seed=3)
+    unpacked = aggregate_seeded(aggs, 400, CALIBRATED, RunContext(seed=3))
     before, after = (_missing_released(aggs, outputs[s]) for s in (0.0, 0.05))
     count = {frozenset(int(x) for x in row if x >= 0): int(n) for row, n in zip(aggs.ids(), aggs.counts, strict=True)}
     budget = int(0.05 * 400)
@@ -1017,7 +1018,7 @@ def test_balancing_brings_the_output_closer_to_the_release(monkeypatch: pytest.M
     fits = {}
     for rounds in (0, calibrated_module.BALANCE_ROUNDS):
         monkeypatch.setattr(calibrated_module, "BALANCE_ROUNDS", rounds)
-        fits[rounds] = release_fit(aggs, aggregate_seeded(aggs, 3000, CALIBRATED, seed=2))
+        fits[rounds] = release_fit(aggs, aggregate_seeded(aggs, 3000, CALIBRATED, RunContext(seed=2)))
     unbalanced, balanced = fits[0], fits[calibrated_module.BALANCE_ROUNDS]
     assert balanced[0] < 0.5 * unbalanced[0] and balanced[1] < 0.7 * unbalanced[1], fits
 
@@ -1029,7 +1030,7 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
 
     data = encode(_table(3000, 7), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 5)
-    explicit = aggregate_seeded(aggs, 2500, CALIBRATED, seed=5)
+    explicit = aggregate_seeded(aggs, 2500, CALIBRATED, RunContext(seed=5))
     built = []
 
     class Counting(CalibratedSampler):
@@ -1041,7 +1042,7 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
     monkeypatch.setattr("sdsynth.synth.calibrated.CalibratedSampler", Counting)
     params, drawn = aggregate_seeded_module.resolve_sampling_law(aggs, 2500, AggregateSeededParameters(), seed=5)
     assert params.sampling_law == "calibrated" and drawn is not None
-    auto = aggregate_seeded(aggs, 2500, AggregateSeededParameters(), seed=5)
+    auto = aggregate_seeded(aggs, 2500, AggregateSeededParameters(), RunContext(seed=5))
     assert built == [2500, 2500]  # one sampler per call above, none for the output after the choice
     for records in (drawn, auto):
         assert np.array_equal(records.ids, explicit.ids) and np.array_equal(records.offsets, explicit.offsets)

@@ -39,15 +39,15 @@ def check_output_dir(path: str | Path, overwrite: bool, inputs: Iterable[Any] = 
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     if out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; choose another --out or pass --overwrite")
+        raise OutputError(f"{out}: already exists; choose another `out` or pass `overwrite`")
     if out.exists():
         target = out.resolve()
         for given in _input_paths(inputs):
             if given == target or target in given.parents:
-                raise OutputError(f"{out}: holds an input of this run ({given.name}); --overwrite would delete it, "
+                raise OutputError(f"{out}: holds an input of this run ({given.name}); `overwrite` would delete it, "
                                   "choose another output folder")  # fmt: skip
         if not (out / MARKER).is_file():
-            raise OutputError(f"{out}: exists and was not written by sdsynth (no {MARKER} marker); --overwrite only "
+            raise OutputError(f"{out}: exists and was not written by sdsynth (no {MARKER} marker); `overwrite` only "
                               "replaces sdsynth outputs: remove it yourself or choose another folder")  # fmt: skip
     parent = out.resolve().parent
     if not parent.exists():
@@ -132,7 +132,7 @@ def atomic_file(path: str | Path, overwrite: bool = True, private: bool = False)
     """Yield a temporary file path next to `path`, renamed into place on success (`private`: mode 0600)."""
     out = Path(path)
     if out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; pass --overwrite to replace it")
+        raise OutputError(f"{out}: already exists; pass `overwrite` to replace it")
     if not out.resolve().parent.exists():
         raise OutputError(f"{out.resolve().parent}: the folder does not exist")
     remove_stale(out)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sdsynth._utils.progress import NullProgress, Progress
+from sdsynth._utils.context import RunContext, context
 from sdsynth.backends.local import default_threads, run_batches
 from sdsynth.count.combinations import CombinationCounts, round_down
 from sdsynth.encode.records import Records
@@ -116,19 +116,19 @@ def sensitive_statistics(
     records: Records,
     counts: CombinationCounts,
     resolution: int,
-    n_threads: int | None = None,
-    progress: Progress | None = None,
+    ctx: RunContext | None = None,
 ) -> SensitiveStatistics:
     """All of spec §2.4–2.5 in one more pass over the records."""
     if resolution < 1:
         raise PrivacyParameterError(f"resolution k must be at least 1, got {resolution}")
-    progress = progress or NullProgress()
+    ctx = context(ctx)
+    progress = ctx.progress
     attributes = counts.attributes
     R = counts.reporting_length
     n_sources = len(attributes.source_columns)
     source_of = attributes.source_index_of()
     table_keys, table_counts = build_lookup_table(counts.keys, counts.counts)
-    n_threads = n_threads or default_threads()
+    n_threads = ctx.threads or default_threads()
 
     def new_acc() -> dict[str, np.ndarray]:
         return {

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sdsynth._utils.progress import NullProgress, Progress
+from sdsynth._utils.context import RunContext, context
 from sdsynth.backends.local import JobRunner, as_runner, default_threads, run_batches
 from sdsynth.encode.attributes import AttributeTable
 from sdsynth.encode.records import Records
@@ -254,16 +254,16 @@ class CountingJob:
 def count_combinations(
     records: Records | JobRunner,
     reporting_length: int = DEFAULT_REPORTING_LENGTH,
-    n_threads: int | None = None,
-    progress: Progress | None = None,
+    ctx: RunContext | None = None,
 ) -> CombinationCounts:
     """Exact counts of all combinations of length 1..R (spec §2.1), streamed over record batches.
 
-    `records` are local records (counted on `n_threads` threads) or any `parallel.JobRunner`, such as the
-    partitions of a Dask cluster (`engine.distributed`): the result is the same.
+    `records` are local records (counted on `ctx.threads` threads) or any `backends.local.JobRunner`, such as the
+    partitions of a Dask cluster (`backends.dask`): the result is the same.
     """
-    progress = progress or NullProgress()
-    runner = as_runner(records, n_threads)
+    ctx = context(ctx)
+    progress = ctx.progress
+    runner = as_runner(records, ctx.threads)
     attributes = runner.attributes
     reporting_length = normalize_reporting_length(reporting_length, attributes.max_record_width())
     layout = KeyLayout.for_attributes(attributes.n_attributes, reporting_length)

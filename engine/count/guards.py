@@ -45,7 +45,7 @@ def check_counting(
         progress.note(
             f"warning: {', '.join(identifiers)} ha{'s' if len(identifiers) == 1 else 've'} a distinct value in "
             "nearly every record: an identifier, not an attribute (every combination including it is unique); "
-            "drop it (--use-columns) or bin it in the schema"
+            "drop it (`use_columns`) or bin it in the schema"
         )
     if n_records == 0:
         return
@@ -54,7 +54,7 @@ def check_counting(
     need = memory_estimate_bytes(combinations, DEFAULT_BATCH_ROWS, mean_attributes)
     available = psutil.virtual_memory().available if available_bytes is None else available_bytes
     if need > MEMORY_SHARE * available:
-        advice = ["lower --reporting-length (now " + str(reporting_length) + ")", "bin numeric columns in the schema"]
+        advice = ["lower `reporting_length` (now " + str(reporting_length) + ")", "bin numeric columns in the schema"]
         if identifiers:
             advice.append("drop the identifier-like column(s) " + ", ".join(identifiers))
         raise ParameterError(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sdsynth._utils.progress import NullProgress, Progress
+from sdsynth._utils.context import RunContext, context
 from sdsynth.encode.attributes import (
     build_attribute_table,
     collect_uniques,
@@ -29,12 +29,12 @@ from sdsynth.read.sources import DEFAULT_BATCH_ROWS, TableSource
 def encode(
     data: Any,
     options: IngestOptions | None = None,
-    progress: Progress | None = None,
+    ctx: RunContext | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> EncodedData:
     """Read, normalise and encode a table into memory (joining records by subject id when one is set)."""
     options = options or IngestOptions()
-    progress = progress or NullProgress()
+    progress = context(ctx).progress
     source, plan = open_and_plan(data, options)
     with progress.stage("reading", unit="rows") as bar:
         batches = []
@@ -56,12 +56,12 @@ def encode(
     return data_out
 
 
-def encode_together(sources: list[tuple[Any, IngestOptions]], progress: Progress | None = None) -> list[EncodedData]:
+def encode_together(sources: list[tuple[Any, IngestOptions]], ctx: RunContext | None = None) -> list[EncodedData]:
     """Several tables encoded with one shared attribute dictionary (the union of their values), so their
     combinations can be compared key by key (evaluation of synthetic against sensitive data).
 
     The tables must have the same used columns in the same order."""
-    progress = progress or NullProgress()
+    progress = context(ctx).progress
     read = []
     for data, options in sources:
         source, plan = open_and_plan(data, options)
@@ -101,7 +101,7 @@ def encode_together(sources: list[tuple[Any, IngestOptions]], progress: Progress
 def stream_encoded(
     data: Any,
     options: IngestOptions | None = None,
-    progress: Progress | None = None,
+    ctx: RunContext | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> Records:
     """Encoded records for one-pass-at-a-time consumers (counting): streamed from files, in memory otherwise.
@@ -110,10 +110,10 @@ def stream_encoded(
     subject id, records must be joined across the whole file, so the data are encoded into memory instead.
     """
     options = options or IngestOptions()
-    progress = progress or NullProgress()
+    progress = context(ctx).progress
     source, plan = open_and_plan(data, options)
     if plan.subject_id_index is not None or not _is_file_source(source):
-        return encode(data, options, progress, batch_rows)
+        return encode(data, options, ctx, batch_rows)
     size = _ScanSize()
     with progress.stage("scanning values", unit="rows") as bar:
         uniques = collect_uniques(size.count(_advancing(iter_normalized(source, plan, batch_rows), bar)), plan)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sdsynth._utils.progress import NullProgress, Progress
+from sdsynth._utils.context import RunContext, context
 from sdsynth.count.analysis import SensitiveStatistics, sensitive_statistics
 from sdsynth.count.combinations import CombinationCounts, count_combinations
 from sdsynth.encode.records import EncodedData, Records
@@ -148,13 +148,13 @@ def evaluate_records(
     reporting_length: int = 3,
     resolution: int = 10,
     privacy: dict[str, Any] | None = None,
-    progress: Progress | None = None,
+    ctx: RunContext | None = None,
     real_counts: CombinationCounts | None = None,
     statistics: SensitiveStatistics | None = None,
 ) -> Evaluation:
     """Synthetic against sensitive records sharing one attribute dictionary: spec §5 metrics, marginal TVDs,
     k-marginal, pMSE, unique matches. Both may be streams: every part works batch by batch."""
-    progress = progress or NullProgress()
+    progress = context(ctx).progress
     a, b = real.attributes, synthetic.attributes
     if a is not b and not (
         a.columns == b.columns and a.values == b.values and np.array_equal(a.column_of, b.column_of)
@@ -203,12 +203,11 @@ def evaluate_private(
     reporting_length: int = 3,
     resolution: int = 10,
     privacy: dict[str, Any] | None = None,
-    progress: Progress | None = None,
+    ctx: RunContext | None = None,
 ) -> Evaluation:
     """A synthetic table (file or frame, as sdsynth writes it) against the sensitive one, read with one dictionary."""
-    progress = progress or NullProgress()
-    real, syn = encode_together([(sensitive, options), (synthetic, synthetic_side_options(options))], progress)
-    return evaluate_records(real, syn, reporting_length, resolution, privacy, progress)
+    real, syn = encode_together([(sensitive, options), (synthetic, synthetic_side_options(options))], ctx)
+    return evaluate_records(real, syn, reporting_length, resolution, privacy, ctx)
 
 
 def evaluate_public(

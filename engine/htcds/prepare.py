@@ -221,7 +221,7 @@ def _check_kept(fields: Sequence[str]) -> list[str]:
         name = allowed.get(given.lower())
         if name is None:
             raise ParameterError(
-                f"--keep-victim-field {given!r}: not an HTCDS victim picklist field that can be kept (free text, "
+                f"`keep_victim_field` {given!r}: not an HTCDS victim picklist field that can be kept (free text, "
                 f"places and other fields can identify people); allowed: {', '.join(KEEPABLE_VICTIM_FIELDS)}"
             )
         if name not in kept:

@@ -175,7 +175,7 @@ def write_htcds(
     if not overwrite:
         for path in paths:
             if path.exists():
-                raise OutputError(f"{path}: already exists; pass --overwrite to replace it")
+                raise OutputError(f"{path}: already exists; pass `overwrite` to replace it")
     folder.mkdir(parents=True, exist_ok=True)
     for name, path in zip(TABLES, paths, strict=True):
         with atomic_file(path, overwrite=True) as tmp:

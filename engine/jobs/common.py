@@ -7,19 +7,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdsynth._utils.context import RunContext
 from sdsynth._utils.files import check_output_dir
-from sdsynth._utils.progress import Progress
 from sdsynth._utils.rust_format import rust_float
-from sdsynth.count.analysis import SensitiveStatistics
+from sdsynth.count.analysis import SensitiveStatistics, sensitive_statistics
 from sdsynth.count.combinations import CombinationCounts, count_combinations
 from sdsynth.count.guards import check_counting, records_size
 from sdsynth.encode.attributes import planned_source
 from sdsynth.encode.records import Records
 from sdsynth.encode.tables import stream_encoded
 from sdsynth.errors import InputError, ParameterError, PrivacyParameterError
+from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.protect.dp.marginals import dp_marginals, undeclared_parts_message
@@ -29,12 +31,25 @@ from sdsynth.read.options import IngestOptions
 from sdsynth.read.plan import open_and_plan
 
 if TYPE_CHECKING:
-    from sdsynth.backends.dask.engine import DaskEngine, DaskRecords
+    from sdsynth.backends.dask.engine import DaskRecords
 
 
-def input_description(options: IngestOptions, cluster: DaskEngine | None = None) -> dict[str, Any]:
+def bundled_input(data: Any, options: IngestOptions) -> tuple[Any, IngestOptions]:
+    """The input, or — when none is given — the bundled CTDC-like sample, read with its shipped schema unless the
+    options name another."""
+    if data is not None:
+        return data, options
+    from sdsynth.sample_data import embedded_sample_path
+    from sdsynth.schema.files import load_schema
+
+    if options.schema is None:
+        options = replace(options, schema=load_schema("ctdc-victim-perpetrator"))
+    return embedded_sample_path(), options
+
+
+def input_description(options: IngestOptions, ctx: RunContext) -> dict[str, Any]:
     """Public description of how the input was read (names and settings, no data, no file name or local path)."""
-    info: dict[str, Any] = {"engine": "dask" if cluster is not None else "local"}
+    info: dict[str, Any] = {"engine": ctx.engine}
     if options.schema is not None:
         info["schema"] = options.schema.name or "(unnamed schema)"
     if options.subject_id or (options.schema and options.schema.subject_id):
@@ -44,10 +59,12 @@ def input_description(options: IngestOptions, cluster: DaskEngine | None = None)
     return info
 
 
-def run_inputs(data: Any, options: IngestOptions, *others: Any) -> list[Any]:
-    """The files a run reads (input, schema, ledger...): an output folder holding one is never replaced."""
+def run_inputs(data: Any, options: IngestOptions, settings: JobSettings) -> list[Any]:
+    """The files a run reads (input, schema, ledger, source release): an output folder holding one is never
+    replaced."""
     schema_file = options.schema.source if options.schema is not None else None
-    return [p for p in (data, schema_file, *others) if isinstance(p, str | Path)]
+    ledger_file = settings.ledger.path if settings.ledger is not None else None
+    return [p for p in (data, schema_file, ledger_file, settings.aggregates) if isinstance(p, str | Path)]
 
 
 @contextmanager
@@ -64,66 +81,74 @@ def complete(entry: ledger.Reservation | None, release_id: str, aggs: Aggregates
         entry.complete(release_id, output=str(out), **ledger.costs_from_parameters(aggs.parameters))
 
 
-def check_outputs(out: str | Path, private_out: str | Path | None, overwrite: bool, inputs: list[Any]) -> None:
+@contextmanager
+def spending(settings: JobSettings, command: str, ctx: RunContext) -> Iterator[ledger.Reservation | None]:
+    """The run's ledger entry: reserved before any record is read, None without a ledger (`protect.ledger`)."""
+    with ledger.spending(settings.ledger, settings.dp, command, ctx.progress.note) as entry:
+        yield entry
+
+
+def check_outputs(settings: JobSettings, inputs: list[Any]) -> None:
     """Both output folders can be written, before any work starts."""
-    check_output_dir(out, overwrite, inputs)
-    if private_out is not None:
-        if Path(out).resolve() == Path(private_out).resolve():
-            raise ParameterError("--out and --private-out must be different folders")
-        check_output_dir(private_out, overwrite, inputs)
+    if settings.out is None:
+        raise ParameterError("give `out`: the folder to write the release into")
+    check_output_dir(settings.out, settings.overwrite, inputs)
+    if settings.private_out is not None:
+        check_output_dir(settings.private_out, settings.overwrite, inputs)
 
 
 @contextmanager
 def counting_records(
-    data: Any, options: IngestOptions, cluster: DaskEngine | None, progress: Progress, local: Records | None = None
+    data: Any, options: IngestOptions, ctx: RunContext, local: Records | None = None
 ) -> Iterator[Records | DaskRecords]:
     """Where the passes over the sensitive records run: the local records (streamed from the file, or `local`), or
-    the input loaded on a Dask cluster (freed on exit)."""
-    if cluster is None:
-        yield local if local is not None else stream_encoded(data, options, progress)
+    the input loaded on the Dask cluster of `ctx` (freed on exit)."""
+    if ctx.cluster is None:
+        yield local if local is not None else stream_encoded(data, options, ctx)
         return
-    with cluster.load(data, options, progress) as records:
+    with ctx.cluster.load(data, options, ctx.progress) as records:
         yield records
 
 
-def local_records(records: Records | DaskRecords, data: Any, options: IngestOptions, progress: Progress) -> Records:
+def local_records(records: Records | DaskRecords, data: Any, options: IngestOptions, ctx: RunContext) -> Records:
     """Records this process can read batch by batch (the private statistics and evaluation run here); with the Dask
     engine the input is streamed again locally, with the same attribute ids as on the cluster."""
     from sdsynth.backends.dask.engine import DaskRecords
 
     if not isinstance(records, DaskRecords):
         return records
-    local = stream_encoded(data, options, progress)
+    local = stream_encoded(data, options, ctx)
     if local.attributes.values != records.attributes.values or local.attributes.labels != records.attributes.labels:
         raise InputError(f"{records.source_name}: the input changed while it was read (the cluster and this machine "
                          "see different values)")  # fmt: skip
     return local
 
 
-def protect(
-    records: Records | DaskRecords,
-    options: IngestOptions,
-    reporting_length: int,
-    resolution: int,
-    dp: DpParameters | None,
-    n_threads: int | None,
-    progress: Progress,
-) -> tuple[Aggregates, CombinationCounts | None, dict[str, Any]]:
-    """The released aggregates (DP, or k-anonymous with the exact counts they come from), after the memory guard,
-    and the figures of the DP run that belong to the private folder only."""
-    check_counting(records.attributes, *records_size(records), dp.reporting_length if dp else reporting_length,
-                   progress)  # fmt: skip
-    if dp is None:
-        counts = count_combinations(records, reporting_length, n_threads, progress)
-        return protect_k_anonymity(counts, resolution), counts, {}
-    result = dp_marginals(records, dp, n_threads, progress)
-    return result.aggregates, None, result.private
+@dataclass
+class Protected:
+    """The released aggregates, the exact counts they come from (k-anonymity; None after DP, which never keeps
+    them) and figures of the DP run that belong to the private folder only."""
+
+    aggregates: Aggregates
+    counts: CombinationCounts | None
+    dp_private: dict[str, Any]
 
 
-def check_dp_inputs(data: Any, options: IngestOptions, dp: DpParameters, progress: Progress) -> None:
+def protect(records: Records | DaskRecords, settings: JobSettings, ctx: RunContext) -> Protected:
+    """The released aggregates (DP, or k-anonymous), after the memory guard."""
+    check_counting(records.attributes, *records_size(records), settings.length, ctx.progress)
+    if settings.dp is None:
+        counts = count_combinations(records, settings.reporting_length, ctx)
+        return Protected(protect_k_anonymity(counts, settings.k), counts, {})
+    result = dp_marginals(records, settings.dp, ctx)
+    return Protected(result.aggregates, None, result.private)
+
+
+def check_dp_inputs(data: Any, options: IngestOptions, dp: DpParameters, ctx: RunContext) -> None:
     """What a DP run must settle from public inputs before it reads a record: the bound on attributes per record
     (refused when a multi-value column declares no parts and no explicit bound is given), and warnings about
     schema content taken from the data and about the default δ."""
+    progress = ctx.progress
     if dp.max_attributes_per_record is None:
         _, plan = open_and_plan(data, options)
         sources = [planned_source(col) for col in plan.columns]
@@ -148,18 +173,39 @@ def check_dp_inputs(data: Any, options: IngestOptions, dp: DpParameters, progres
     if dp.delta is None:
         progress.note(
             f"note: δ not given: using the public default δ = {DEFAULT_DELTA:g} (δ must not depend on the data; "
-            "choose it below 1/n for your number of records n, see docs/privacy.md: --delta)"
+            "choose it below 1/n for your number of records n, see docs/privacy.md: `delta`)"
         )
 
 
-def warn_default_delta(aggs: Aggregates, dp: DpParameters | None, progress: Progress) -> None:
+def warn_default_delta(aggs: Aggregates, dp: DpParameters | None, ctx: RunContext) -> None:
     """The default δ on data so large that it is above 1/(10·n), the least docs/privacy.md recommends (n: the
     released, noisy record count)."""
     if dp is not None and dp.delta is None and aggs.record_count * DEFAULT_DELTA > 0.1:
-        progress.note(
+        ctx.progress.note(
             f"warning: δ = {DEFAULT_DELTA:g} (the default) is not far below 1/n for about {aggs.record_count:,} "
-            f"records; pass a smaller --delta next time, e.g. --delta {1 / (10 * aggs.record_count**1.5):.0e}"
+            f"records; pass a smaller `delta` next time, e.g. {aggs.record_count**-1.5:.0e}"
         )
+
+
+def write_private_figures(
+    records: Records | DaskRecords,
+    local: Records,
+    protected: Protected,
+    settings: JobSettings,
+    folder: Path,
+    ctx: RunContext,
+) -> tuple[SensitiveStatistics, CombinationCounts]:
+    """The private folder's statistics of the sensitive data: released vs true counts (DP), the DP run's private
+    figures, the records analysis and rare/unique statistics (over `local`, records this process reads). Returns
+    them, with the exact counts."""
+    counts = protected.counts
+    if counts is None:
+        counts = count_combinations(records, protected.aggregates.reporting_length, ctx)
+        write_release_errors(protected.aggregates, counts, folder)
+    write_dp_private(protected.dp_private, folder)
+    stats = sensitive_statistics(local, counts, settings.k, ctx)
+    write_private_statistics(stats, counts, folder)
+    return stats, counts
 
 
 def write_dp_private(figures: dict[str, Any], folder: Path) -> None:

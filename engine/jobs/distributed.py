@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sdsynth._utils.progress import Progress
+from sdsynth._utils.context import RunContext
+from sdsynth._utils.progress import NullProgress, Progress
 from sdsynth.backends.dask.engine import (
     DaskEngine,
 )
@@ -33,7 +34,7 @@ def count_combinations_distributed(
     """Exact counts of every combination of length ≤ R, counted on the cluster: equal to
     `count_combinations(encode(data, options), reporting_length)`."""
     with engine.load(data, options, progress) as records:
-        return count_combinations(records, reporting_length, progress=progress)
+        return count_combinations(records, reporting_length, RunContext(progress or NullProgress()))
 
 
 def dp_marginals_distributed(
@@ -47,7 +48,7 @@ def dp_marginals_distributed(
     the bound on attributes per record, from the schema's declared parts or `params.max_attributes_per_record`)."""
     options = options or IngestOptions()
     with engine.load(data, options, progress) as records:
-        return dp_marginals(records, params, progress=progress)
+        return dp_marginals(records, params, RunContext(progress or NullProgress()))
 
 
 def synthesize_distributed(aggs: Any, target: int, seed: int | None, engine: DaskEngine) -> EncodedData:

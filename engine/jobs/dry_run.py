@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sdsynth._utils.progress import NullProgress
+from sdsynth._utils.context import RunContext
 from sdsynth.count.estimate import estimate_combinations, human_bytes, identifier_like, memory_estimate_bytes
 from sdsynth.encode.attributes import collect_uniques, planned_source
 from sdsynth.jobs.common import check_dp_inputs
+from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import split_budget
 from sdsynth.read.normalize import iter_normalized
+from sdsynth.read.options import IngestOptions
 from sdsynth.read.plan import open_and_plan
 from sdsynth.read.sources import DEFAULT_BATCH_ROWS
 
 
-def describe_release(data: Any, settings: Any) -> str:
+def describe_release(data: Any, options: IngestOptions, settings: JobSettings) -> str:
+    """What `run_release(data, options, settings)` would read, spend and need, without computing it."""
     s = settings
     lines = [f"dry run: nothing is computed or written (outputs would go to {s.out}/ and {s.private_out}/)"]
-    source, plan = open_and_plan(data, s.options)
+    source, plan = open_and_plan(data, options)
     violations = 0
     n_records = 0
     filled = 0
@@ -50,7 +53,7 @@ def describe_release(data: Any, settings: Any) -> str:
         else:
             per_column.extend([1] * len(uniques[i]))
     mean_attributes = filled / n_records if n_records else 0.0
-    R = s.dp.reporting_length if s.dp is not None else s.reporting_length
+    R = s.length
     combos = estimate_combinations(per_column, R, n_records, mean_attributes)
     memory = memory_estimate_bytes(combos, DEFAULT_BATCH_ROWS, mean_attributes)
     lines.append(f"memory: up to ~{combos:,} distinct combinations of length ≤ {R}; counting needs about "
@@ -59,7 +62,7 @@ def describe_release(data: Any, settings: Any) -> str:
         lines.append(f"warning: column {name!r} looks like an identifier (nearly every value is unique); drop it")
     if s.dp is not None:
         p = s.dp
-        check_dp_inputs(data, s.options, p, NullProgress())  # refused here as the run would refuse it
+        check_dp_inputs(data, options, p, RunContext())  # refused here as the run would refuse it
         eps_records = p.number_of_records_epsilon_proportion * p.epsilon
         delta = p.resolved_delta
         b = split_budget(p.epsilon, p.reporting_length, p.percentile_epsilon_proportion, p.sigma_proportions, delta,
@@ -77,11 +80,11 @@ def describe_release(data: Any, settings: Any) -> str:
         lines.append("  noise scale per length σ_k (× √Δ_k, Δ_k chosen at run time): "
                      + ", ".join(f"{k + 1}: {sig:.4g}" for k, sig in enumerate(b.sigmas)))  # fmt: skip
         lines.append(f"  fabrication thresholds: {p.threshold.to_json()}")
-        if s.options.schema is not None and s.options.schema.inferred_bin_columns:
+        if options.schema is not None and options.schema.inferred_bin_columns:
             lines.append("warning: bins inferred from the data leak in DP mode: "
-                         + ", ".join(s.options.schema.inferred_bin_columns))  # fmt: skip
+                         + ", ".join(options.schema.inferred_bin_columns))  # fmt: skip
     else:
-        lines.append(f"privacy: k-anonymity with k = {s.resolution}, combinations up to length {R}")
+        lines.append(f"privacy: k-anonymity with k = {s.k}, combinations up to length {R}")
     if s.ledger is not None and s.dp is not None:
         before = ledger.spent(s.ledger.path, s.ledger.dataset_id)
         after = before.epsilon + s.dp.epsilon

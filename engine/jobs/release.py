@@ -12,23 +12,22 @@ import json
 import shutil
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
+from sdsynth._utils.context import RunContext, context
 from sdsynth._utils.files import atomic_directory
-from sdsynth._utils.progress import NullProgress, Progress
-from sdsynth._version import __version__
+from sdsynth.bundle.codebook import public_codebook
+from sdsynth.bundle.manifest import sha256, write_manifest
 from sdsynth.bundle.write import release_date, write_aggregates_release
-from sdsynth.count.analysis import sensitive_statistics
-from sdsynth.count.combinations import count_combinations
-from sdsynth.encode.records import EncodedData, EncodedStream
+from sdsynth.encode.records import EncodedStream
 from sdsynth.encode.spill import spill
-from sdsynth.encode.tables import encode, stream_encoded
+from sdsynth.encode.tables import stream_encoded
 from sdsynth.errors import ParameterError
-from sdsynth.evaluation.evaluate import evaluate_public, evaluate_records, summary_rows, write_evaluation
+from sdsynth.evaluation.evaluate import Evaluation, evaluate_public, evaluate_records, summary_rows, write_evaluation
 from sdsynth.evaluation.report import render_report
 from sdsynth.jobs.common import (
     check_dp_inputs,
@@ -39,60 +38,16 @@ from sdsynth.jobs.common import (
     protect,
     reading,
     run_inputs,
+    spending,
     warn_default_delta,
-    write_dp_private,
-    write_private_statistics,
-    write_release_errors,
+    write_private_figures,
 )
-from sdsynth.jobs.synthesize import aggregate_seeded_output, synthesis_parameters, target_records
-from sdsynth.protect import ledger
+from sdsynth.jobs.settings import AGGREGATE_SEEDED, JobSettings
+from sdsynth.jobs.synthesize import synthesis_info, synthesis_parameters, synthesize
 from sdsynth.protect.aggregates import Aggregates
-from sdsynth.protect.dp.params import DpParameters
-from sdsynth.protect.ledger import LedgerRequest
 from sdsynth.read.options import IngestOptions
-from sdsynth.synth.aggregate_seeded import AggregateSeededParameters
-from sdsynth.synth.base import create
+from sdsynth.synth.aggregate_seeded import target_records
 from sdsynth.synth.output import write_synthetic_files
-
-if TYPE_CHECKING:
-    from sdsynth.backends.dask.engine import DaskEngine
-from sdsynth.bundle.codebook import public_codebook
-from sdsynth.bundle.manifest import sha256
-
-
-@dataclass
-class ReleaseSettings:
-    """Everything a release needs besides the input; mirrors the CLI options (and the --config TOML keys)."""
-
-    out: Path
-    private_out: Path
-    options: IngestOptions
-    dp: DpParameters | None = None
-    resolution: int = 10
-    reporting_length: int = 3
-    method: str | None = None  # default: aggregate-seeded with DP, row-seeded with k-anonymity
-    records: int | str | None = None
-    seed: int | None = None
-    aggregate_seeded: AggregateSeededParameters = field(default_factory=AggregateSeededParameters)
-    overwrite: bool = False
-    n_threads: int | None = None
-    ledger: LedgerRequest | None = None  # --ledger FILE --dataset-id ID [--budget E]
-    title: str = "sdsynth release"
-
-    def __post_init__(self) -> None:
-        if self.method is None:
-            self.method = "aggregate-seeded" if self.dp is not None else "row-seeded"
-        if self.dp is not None and self.method != "aggregate-seeded":
-            raise ParameterError("a DP release synthesizes from its aggregates: the method must be aggregate-seeded")
-        if self.method == "aggregate-seeded":
-            self.aggregate_seeded.check_target(None if self.records == "budget" else 0)
-        if self.ledger is not None and self.dp is None:
-            raise ParameterError("the budget ledger records DP releases; add --dp --epsilon E")
-
-    def privacy(self, aggs: Aggregates) -> dict[str, Any]:
-        if self.dp is not None:
-            return {"mode": "dp", "epsilon": self.dp.epsilon, "delta": aggs.parameters.get("delta")}
-        return {"mode": "k-anonymity", "resolution": self.resolution}
 
 
 @dataclass
@@ -105,103 +60,78 @@ class ReleaseResult:
 
 
 def run_release(
-    data: Any, settings: ReleaseSettings, progress: Progress | None = None, cluster: DaskEngine | None = None
+    data: Any, options: IngestOptions, settings: JobSettings, ctx: RunContext | None = None
 ) -> ReleaseResult:
-    """Aggregates, synthetic records, evaluations and reports, written atomically into the two folders.
+    """Aggregates, synthetic records, evaluations and reports, written atomically into `settings.out` (public) and
+    `settings.private_out` (private, required).
 
-    With a Dask `cluster` the counting passes (and calibrated-law synthesis) run on its workers; the private
-    statistics and evaluation read the input here, batch by batch (spilled to a scratch folder when large)."""
-    progress = progress or NullProgress()
-    s = settings
-    inputs = run_inputs(data, s.options, s.ledger.path if s.ledger else None)
+    With `ctx.cluster` the counting passes (and calibrated-law synthesis) run on its workers; the private statistics
+    and evaluation read the input here, batch by batch (spilled to a scratch folder when large)."""
+    ctx = context(ctx)
+    if settings.private_out is None:
+        raise ParameterError("a release writes a private folder too: give `private_out`")
+    inputs = run_inputs(data, options, settings)
     release_id = uuid.uuid4().hex
     created_at = release_date()  # the one timestamp of every public file
-    with ledger.spending(s.ledger, s.dp, "release", progress.note) as entry:
-        check_outputs(s.out, s.private_out, s.overwrite, inputs)
-        if s.dp is not None:
-            check_dp_inputs(data, s.options, s.dp, progress)
+    progress = ctx.progress
+    with spending(settings, "release", ctx) as entry:
+        check_outputs(settings, inputs)
+        if settings.dp is not None:
+            check_dp_inputs(data, options, settings.dp, ctx)
         with (
-            atomic_directory(s.out, s.overwrite, inputs=inputs) as tmp_out,
-            atomic_directory(s.private_out, s.overwrite, private=True, inputs=inputs) as tmp_private,
+            atomic_directory(settings.out, settings.overwrite, inputs=inputs) as tmp_out,
+            atomic_directory(settings.private_out, settings.overwrite, private=True, inputs=inputs) as tmp_private,
             reading(entry),
             ExitStack() as stack,
         ):
             out, private = Path(tmp_out), Path(tmp_private)
             scratch = private / ".scratch"  # encoded records on disk (sensitive): removed before the folder is final
-            records = stream_encoded(data, s.options, progress)
+            records = stream_encoded(data, options, ctx)
             if isinstance(records, EncodedStream):  # larger than memory: later passes read the spilled encoding
                 with progress.stage("encoding to a scratch folder", unit="records"):
                     records = spill(records, scratch / "sensitive")
-            counting = stack.enter_context(counting_records(data, s.options, cluster, progress, local=records))
-            aggs, counts, dp_private = protect(counting, s.options, s.reporting_length, s.resolution, s.dp, s.n_threads,
-                                               progress)  # fmt: skip
-            law = s.aggregate_seeded
-            if s.method == "aggregate-seeded":
-                synthetic: Any
-                synthetic, law = aggregate_seeded_output(aggs, s.records, s.aggregate_seeded, s.seed, s.n_threads,
-                                                         progress, cluster)  # fmt: skip
-            else:
-                with progress.stage(f"synthesizing ({s.method})"):
-                    in_memory = records if isinstance(records, EncodedData) else encode(data, s.options, progress)
-                    synthesizer = create(s.method, resolution=s.resolution, n_threads=s.n_threads)
-                    synthetic = synthesizer.fit(in_memory).sample_records(seed=s.seed)
+            counting = stack.enter_context(counting_records(data, options, ctx, local=records))
+            protected = protect(counting, settings, ctx)
+            aggs = protected.aggregates
+            synthetic, law = synthesize(aggs, records, data, options, settings, ctx)
             written = write_synthetic_files(synthetic, aggs.attributes, out, scratch / "synthetic", progress,
-                                            target_records(aggs, s.records))  # fmt: skip
-            privacy = s.privacy(aggs)
+                                            target_records(aggs, settings.records))  # fmt: skip
+            privacy = settings.privacy(aggs)
             with progress.stage("evaluating against the released aggregates"):
                 public_eval = evaluate_public(aggs, written.records, privacy)
+            made = synthesis_info(settings, law, written.n_records, written.streamed, ctx.seed)
             with progress.stage("writing the public release"):
-                info = input_description(s.options, cluster)
-                info.update(release_id=release_id, synthesis_method=s.method, synthetic_records=written.n_records,
-                            synthesis_seeded=s.seed is not None, synthesis_streamed=written.streamed)  # fmt: skip
-                if s.method == "aggregate-seeded":
-                    info.update(synthesis_parameters(law))
-                write_aggregates_release(
-                    aggs, out, info_extra=info,
-                    tables={"synthetic": written.parquet, "evaluation": summary_rows(public_eval)},
-                    created_at=created_at,
-                )  # fmt: skip
+                info = {**input_description(options, ctx), "release_id": release_id, **made}
+                tables = {"synthetic": written.parquet, "evaluation": summary_rows(public_eval)}
+                write_aggregates_release(aggs, out, info_extra=info, tables=tables, created_at=created_at)
                 levels = pl.DataFrame(aggs.levels) if aggs.levels else None
-                (out / "report.html").write_text(render_report(public_eval, f"{s.title} — public report", levels),
-                                                 encoding="utf-8")  # fmt: skip
-                (out / "codebook.yaml").write_text(public_codebook(aggs, s.options.schema).to_yaml(), encoding="utf-8")
+                _report(out, public_eval, f"{settings.title} — public report", levels)
+                (out / "codebook.yaml").write_text(public_codebook(aggs, options.schema).to_yaml(), encoding="utf-8")
             # private material: everything computed from the sensitive data
-            if counts is None:
-                counts = count_combinations(counting, aggs.reporting_length, s.n_threads, progress)
-                write_release_errors(aggs, counts, private)
-            stats = sensitive_statistics(records, counts, s.resolution, s.n_threads, progress)
+            stats, counts = write_private_figures(counting, records, protected, settings, private, ctx)
             with progress.stage("evaluating against the sensitive data"):
-                private_eval = evaluate_records(records, written.records, aggs.reporting_length, s.resolution, privacy,
-                                                progress, real_counts=counts, statistics=stats)  # fmt: skip
+                private_eval = evaluate_records(records, written.records, aggs.reporting_length, settings.k, privacy,
+                                                ctx, real_counts=counts, statistics=stats)  # fmt: skip
             with progress.stage("writing the private folder"):
                 write_evaluation(private_eval, private)
-                (private / "report.html").write_text(render_report(private_eval, f"{s.title} — private report", levels),
-                                                     encoding="utf-8")  # fmt: skip
-                write_private_statistics(stats, counts, private)
-                write_dp_private(dp_private, private)
-                fingerprint: dict[str, Any] = {"records": counts.n_records, "release_id": release_id}
-                if isinstance(data, str | Path) and Path(data).is_file():
-                    fingerprint.update(input=str(data), bytes=Path(data).stat().st_size, sha256=sha256(Path(data)))
-                (private / "input_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), encoding="utf-8")
+                _report(private, private_eval, f"{settings.title} — private report", levels)
+                _write_fingerprint(private, data, counts.n_records, release_id)
             shutil.rmtree(scratch, ignore_errors=True)
-            manifest = {
-                "release_id": release_id,
-                "software": f"sdsynth {__version__}",
-                "created_at": created_at,
-                "parameters": {k: v for k, v in aggs.parameters.items()},
-                "record_count": aggs.record_count,
-                "synthesis": {
-                    "method": s.method,
-                    "records": written.n_records,
-                    **(synthesis_parameters(law) if s.method == "aggregate-seeded" else {}),
-                },
-                "files": {
-                    p.relative_to(out).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}
-                    for p in sorted(out.rglob("*"))
-                    if p.is_file()
-                },
-            }
-            (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-        complete(entry, release_id, aggs, s.out)
-    warn_default_delta(aggs, s.dp, progress)
+            seeded = synthesis_parameters(law or settings.law) if settings.method == AGGREGATE_SEEDED else {}
+            write_manifest(out, release_id, created_at, aggs, {"method": settings.method, "records": written.n_records,
+                                                              **seeded})  # fmt: skip
+        complete(entry, release_id, aggs, settings.out)
+    warn_default_delta(aggs, settings.dp, ctx)
     return ReleaseResult(aggs, written.n_records, public_eval.summary, private_eval.summary, release_id)
+
+
+def _report(folder: Path, evaluation: Evaluation, title: str, levels: pl.DataFrame | None) -> None:
+    (folder / "report.html").write_text(render_report(evaluation, title, levels), encoding="utf-8")
+
+
+def _write_fingerprint(folder: Path, data: Any, n_records: int, release_id: str) -> None:
+    """The input's name, size and SHA-256 and the true record count (private: it identifies the input)."""
+    fingerprint: dict[str, Any] = {"records": n_records, "release_id": release_id}
+    if isinstance(data, str | Path) and Path(data).is_file():
+        fingerprint.update(input=str(data), bytes=Path(data).stat().st_size, sha256=sha256(Path(data)))
+    (folder / "input_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), encoding="utf-8")

@@ -538,7 +538,7 @@ def reservation(
     if not (epsilon > 0 and math.isfinite(epsilon)):
         raise ParameterError(f"ledger: ε must be > 0, got {epsilon}")
     if budget is not None and not (budget > 0 and math.isfinite(budget)):
-        raise ParameterError(f"--budget must be a total ε > 0, got {budget}")
+        raise ParameterError(f"`budget` must be a total ε > 0, got {budget}")
     for name, value, upper in (("δ", delta, 1.0), ("ρ", rho, math.inf), ("ε_N", epsilon_record_count, math.inf),
                                ("δ outside zCDP", delta_outside_zcdp, 1.0)):  # fmt: skip
         _check_number(name, value, upper)
@@ -609,10 +609,10 @@ class LedgerRequest:
         """The request, or None without --ledger; one clear error for an incomplete combination."""
         if path is None:
             if budget is not None or dataset_id:
-                raise ParameterError("--budget and --dataset-id need --ledger FILE")
+                raise ParameterError("`budget` and `dataset_id` need `ledger`")
             return None
         if not dataset_id:
-            raise ParameterError("--ledger needs --dataset-id (which dataset the budget is spent on)")
+            raise ParameterError("`ledger` needs `dataset_id` (which dataset the budget is spent on)")
         return cls(Path(path), dataset_id, budget)
 
 
@@ -624,12 +624,12 @@ def spending(
     prints one line for the person running the command (without a ledger: once the run has succeeded)."""
     if dp is None:
         if request is not None:
-            raise ParameterError("the budget ledger records DP releases; add --dp --epsilon E")
+            raise ParameterError("the budget ledger records DP releases; add `dp` with `epsilon`")
         yield None
         return
     if request is None:
         yield None
-        note("note: no --ledger: this run's ε is not recorded in a budget ledger (see `--ledger`, `--dataset-id`)")
+        note("note: no `ledger`: this run's ε is not recorded in a budget ledger (see `ledger`, `dataset_id`)")
         return
     with reservation(request.path, request.dataset_id, dp.epsilon, budget=request.budget, command=command,
                      **(planned_costs(dp) or {})) as entry:  # fmt: skip

@@ -84,11 +84,11 @@ def plan_columns(headers: list[str], options: IngestOptions, source_name: str) -
             raise SchemaError(
                 f"{source_name}: column(s) {', '.join(map(repr, extra))} are not in schema "
                 f"{schema.name or schema.source!r}; add them to the schema (use: false to ignore them) "
-                "or choose columns with --use-columns"
+                "or choose columns with `use_columns`"
             )
 
     if options.use_columns is not None and len(options.use_columns) > 0:
-        used = resolve(options.use_columns, "--use-columns")
+        used = resolve(options.use_columns, "`use_columns`")
     elif schema is not None:
         used = {i for i, h in enumerate(headers) if (s := schema.column(h)) is not None and s.use}
     else:
@@ -97,7 +97,7 @@ def plan_columns(headers: list[str], options: IngestOptions, source_name: str) -
         used = set(range(len(headers))) - ({subject_index} if subject_index is not None else set())
 
     if options.sensitive_zeros is not None:
-        zeros = resolve(options.sensitive_zeros, "--sensitive-zeros")
+        zeros = resolve(options.sensitive_zeros, "`sensitive_zeros`")
     elif schema is not None:
         zeros = {i for i, h in enumerate(headers) if (s := schema.column(h)) is not None and s.sensitive_zeros}
     else:
@@ -111,7 +111,7 @@ def plan_columns(headers: list[str], options: IngestOptions, source_name: str) -
                 multi[i] = s.delimiter
     if options.multi_value:
         for idx, (name, delim) in zip(
-            [resolve([n], "--multi-value").pop() for n in options.multi_value],
+            [resolve([n], "`multi_value`").pop() for n in options.multi_value],
             options.multi_value.items(),
             strict=True,
         ):

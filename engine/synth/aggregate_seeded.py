@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numba
 import numpy as np
 
+from sdsynth._utils.context import RunContext, context
 from sdsynth.encode.attributes import AttributeTable
 from sdsynth.encode.records import EncodedData, _concat_csr
 from sdsynth.errors import ParameterError
@@ -62,11 +63,11 @@ class AggregateSeededParameters:
             self.use_synthetic_counts or self.aggregate_counts_scale_factor is not None
         ):
             raise ParameterError(
-                "--use-synthetic-counts and --aggregate-counts-scale-factor belong to --sampling-law reference"
+                "`use_synthetic_counts` and `aggregate_counts_scale_factor` belong to `sampling_law` reference"
             )
         if self.coverage is not None:
             if self.sampling_law == "reference":
-                raise ParameterError("--coverage belongs to the calibrated law (--sampling-law calibrated or auto)")
+                raise ParameterError("`coverage` belongs to the calibrated law (`sampling_law` calibrated or auto)")
             if not (0.0 <= self.coverage <= 1.0):
                 raise ParameterError(f"coverage must be a share of the records between 0 and 1, got {self.coverage}")
         if not (0 <= self.weight_selection_percentile <= 100):
@@ -79,13 +80,47 @@ class AggregateSeededParameters:
         if self.batch_size < 1:
             raise ParameterError(f"batch size must be at least 1, got {self.batch_size}")
 
+    @classmethod
+    def from_options(
+        cls,
+        sampling_law: str | None = None,
+        coverage: float | None = None,
+        use_synthetic_counts: bool | None = None,
+        weight_selection_percentile: int | None = None,
+        aggregate_counts_scale_factor: float | None = None,
+        batch_size: int | None = None,
+    ) -> AggregateSeededParameters | None:
+        """The parameters from options given one by one (None: not given), or None when none is given; the reference
+        law's own options are refused with another law."""
+        law = sampling_law if sampling_law is not None else DEFAULT_SAMPLING_LAW
+        reference_only = {
+            "use_synthetic_counts": use_synthetic_counts or None, "batch_size": batch_size,
+            "weight_selection_percentile": weight_selection_percentile,
+            "aggregate_counts_scale_factor": aggregate_counts_scale_factor,
+        }  # fmt: skip
+        used = [f"`{k}`" for k, v in reference_only.items() if v is not None]
+        if law != "reference" and used:
+            raise ParameterError(
+                f"{', '.join(used)} belong to `sampling_law` reference (the {law} law has no such option)"
+            )
+        if sampling_law is None and coverage is None and not used:
+            return None
+        return cls(
+            use_synthetic_counts=bool(use_synthetic_counts),
+            weight_selection_percentile=95 if weight_selection_percentile is None else weight_selection_percentile,
+            aggregate_counts_scale_factor=aggregate_counts_scale_factor,
+            sampling_law=law,
+            coverage=coverage,
+            **({"batch_size": batch_size} if batch_size is not None else {}),
+        )
+
     def check_target(self, target: int | None) -> None:
         """A number of records this law can make (None: spend the single-attribute budget, the reference law's)."""
         if target is not None and target < 0:
             raise ParameterError(f"the number of records must be >= 0, got {target}")
         if target is None and self.sampling_law == "calibrated":
             raise ParameterError(
-                "--records budget spends the single-attribute budget, which only --sampling-law reference has"
+                "`records` 'budget' spends the single-attribute budget, which only `sampling_law` reference has"
             )
 
 
@@ -102,15 +137,11 @@ def _cooccurrence(aggs: Aggregates, n_words: int) -> np.ndarray:
 
 
 def aggregate_seeded(
-    aggs: Aggregates,
-    target: int | None,
-    params: AggregateSeededParameters | None = None,
-    seed: int | None = None,
-    n_threads: int | None = None,
+    aggs: Aggregates, target: int | None, params: AggregateSeededParameters | None = None, ctx: RunContext | None = None
 ) -> EncodedData:
     """Synthetic records from released aggregates: exactly `target` records, or (None, reference law only) until the
-    single-attribute budget is spent."""
-    return concat_records(aggs.attributes, aggregate_seeded_batches(aggs, target, params, seed, n_threads))
+    single-attribute budget is spent; `ctx.seed` makes them reproducible."""
+    return concat_records(aggs.attributes, aggregate_seeded_batches(aggs, target, params, ctx))
 
 
 def concat_records(attributes: AttributeTable, batches: Iterable[EncodedData]) -> EncodedData:
@@ -119,22 +150,19 @@ def concat_records(attributes: AttributeTable, batches: Iterable[EncodedData]) -
 
 
 def aggregate_seeded_batches(
-    aggs: Aggregates,
-    target: int | None,
-    params: AggregateSeededParameters | None = None,
-    seed: int | None = None,
-    n_threads: int | None = None,
+    aggs: Aggregates, target: int | None, params: AggregateSeededParameters | None = None, ctx: RunContext | None = None
 ) -> Iterator[EncodedData]:
     """The same records as `aggregate_seeded`, in batches (for outputs larger than memory)."""
     params = params or AggregateSeededParameters()
     params.check_target(target)
-    if n_threads is not None:
-        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
-    params, drawn = resolve_sampling_law(aggs, target, params, seed)
+    ctx = context(ctx)
+    if ctx.threads is not None:
+        numba.set_num_threads(max(1, min(ctx.threads, numba.config.NUMBA_NUM_THREADS)))
+    params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed)
     if params.sampling_law == "calibrated":
         params.check_target(target)
-        return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, seed, params.coverage)
-    return _reference_batches(aggs, target, params, seed)
+        return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, ctx.seed, params.coverage)
+    return _reference_batches(aggs, target, params, ctx.seed)
 
 
 def choose_sampling_law(
@@ -252,3 +280,38 @@ def _reference_batches(
     if in_parts or not produced:
         offsets, ids = _concat_csr(parts)
         yield EncodedData(attrs, offsets, ids, "synthetic")
+
+
+def target_records(aggs: Aggregates, records: int | str | None) -> int | None:
+    """The number of records asked for: a number, None for "budget", the released record count by default."""
+    if records == "budget":
+        return None
+    return aggs.record_count if records is None else int(records)
+
+
+def synthesize_from_aggregates(
+    aggs: Aggregates, records: int | str | None, params: AggregateSeededParameters, ctx: RunContext
+) -> tuple[EncodedData | Iterator[EncodedData], AggregateSeededParameters]:
+    """The synthetic records of a release: in memory, or (large outputs) a generator of batches to write as they
+    come; and the parameters used (an `auto` sampling law resolved, for the release's records).
+
+    The one synthesis path of the CLI and the Python API. With `ctx.cluster`, calibrated-law batches are drawn on its
+    workers (the same records as locally); the reference law feeds each batch's counts into the next, so it runs
+    here."""
+    from sdsynth.synth.output import streamed
+
+    target = target_records(aggs, records)
+    with ctx.progress.stage("choosing the sampling law"):
+        params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed)
+    if drawn is not None:  # the calibrated law's pilot was the whole output
+        return drawn, params
+    if ctx.cluster is not None and params.sampling_law == "calibrated" and target is not None:
+        from sdsynth.synth.distributed import iter_synthesize_distributed
+
+        batches = iter_synthesize_distributed(aggs, target, ctx.seed, ctx.cluster, params.coverage)
+    else:
+        batches = aggregate_seeded_batches(aggs, target, params, ctx)
+    if streamed(target if target is not None else aggs.record_count):
+        return batches, params
+    with ctx.progress.stage("synthesizing (aggregate-seeded)"):
+        return concat_records(aggs.attributes, batches), params

@@ -1,7 +1,7 @@
 """The synthesizers' shared contract and registry.
 
 >>> import polars as pl
->>> from sdsynth.engine.synth import create
+>>> from sdsynth.synth.base import create
 >>> data = pl.DataFrame({"A": ["a"] * 6 + ["b"] * 6, "B": ["x", "y"] * 6})
 >>> synthetic = create("row-seeded", resolution=3).fit(data).sample(seed=1)
 >>> synthetic.height
@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 import polars as pl
 
+from sdsynth._utils.context import RunContext
 from sdsynth.count.combinations import count_combinations
 from sdsynth.encode.records import EncodedData
 from sdsynth.encode.tables import encode
@@ -24,7 +25,7 @@ from sdsynth.protect.dp.marginals import dp_marginals
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.kanon import protect_k_anonymity
 from sdsynth.read.options import IngestOptions
-from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, concat_records, synthesize_from_aggregates
 from sdsynth.synth.kanon import SeededModel, row_seeded, unseeded, value_seeded
 from sdsynth.synth.output import records_to_frame
 
@@ -134,31 +135,31 @@ class AggregateSeeded:
     reporting_length: int = 3
     dp: DpParameters | None = None
     params: AggregateSeededParameters = field(default_factory=AggregateSeededParameters)
-    n_threads: int | None = None
+    ctx: RunContext = field(default_factory=RunContext)  # progress, threads, cluster; sample() sets the seed
     aggregates: Aggregates | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_aggregates(
-        cls, aggregates: Aggregates, params: AggregateSeededParameters | None = None, n_threads: int | None = None
+        cls, aggregates: Aggregates, params: AggregateSeededParameters | None = None, ctx: RunContext | None = None
     ) -> AggregateSeeded:
-        synth = cls(params=params or AggregateSeededParameters(), n_threads=n_threads)
+        synth = cls(params=params or AggregateSeededParameters(), ctx=ctx or RunContext())
         synth.aggregates = aggregates
         return synth
 
     def fit(self, data: Any, options: IngestOptions | None = None) -> Self:
         records = _as_encoded(data, options)
         if self.dp is not None:
-            self.aggregates = dp_marginals(records, self.dp, n_threads=self.n_threads).aggregates
+            self.aggregates = dp_marginals(records, self.dp, self.ctx).aggregates
         else:
-            counts = count_combinations(records, self.reporting_length, self.n_threads)
+            counts = count_combinations(records, self.reporting_length, self.ctx)
             self.aggregates = protect_k_anonymity(counts, self.resolution)
         return self
 
     def sample_records(self, n: int | str | None = None, seed: int | None = None) -> EncodedData:
         if self.aggregates is None:
             raise ParameterError("call fit() (or build with from_aggregates) before sample()")
-        target = self.aggregates.record_count if n is None else None if n == "budget" else int(n)
-        return aggregate_seeded(self.aggregates, target, self.params, seed, self.n_threads)
+        records, _ = synthesize_from_aggregates(self.aggregates, n, self.params, self.ctx.with_seed(seed))
+        return records if isinstance(records, EncodedData) else concat_records(self.aggregates.attributes, records)
 
     def sample(self, n: int | str | None = None, seed: int | None = None) -> pl.DataFrame:
         return records_to_frame(self.sample_records(n, seed))

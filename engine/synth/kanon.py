@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sdsynth._utils.context import RunContext
 from sdsynth.backends.local import default_threads
 from sdsynth.count.combinations import count_combinations, round_down
 from sdsynth.encode.records import EncodedData
@@ -58,7 +59,7 @@ class SeededModel:
             raise PrivacyParameterError(f"resolution k must be at least 1, got {resolution}")
         n_columns = len(data.attributes.columns)
         table_length = max(1, min(TABLE_LENGTH, n_columns))
-        counts = count_combinations(data, table_length, n_threads)
+        counts = count_combinations(data, table_length, RunContext(threads=n_threads))
         layout = counts.layout
         table_length = min(table_length, layout.slots)
         keys, vals = build_lookup_table(counts.keys, counts.counts)

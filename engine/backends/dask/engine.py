@@ -444,10 +444,10 @@ def compute_engine(
     """The CLI's `--engine local|dask --scheduler ADDRESS --workers N`: None for local runs, else a started
     `DaskEngine` (an existing cluster at `scheduler`, or a LocalCluster of `workers` processes), closed on exit."""
     if engine not in ("local", "dask"):
-        raise ParameterError(f"--engine must be local or dask, got {engine!r}")
+        raise ParameterError(f"`engine` must be local or dask, got {engine!r}")
     if engine == "local":
         if scheduler is not None or workers is not None:
-            raise ParameterError("--scheduler and --workers need --engine dask")
+            raise ParameterError("`scheduler` and `workers` need `engine` dask")
         yield None
         return
     with DaskEngine(scheduler=scheduler, workers=workers) as cluster:

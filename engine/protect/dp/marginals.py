@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sdsynth._utils.progress import NullProgress, Progress
+from sdsynth._utils.context import RunContext, context
 from sdsynth._version import __version__
 from sdsynth.backends.local import BatchJob, JobRunner, as_runner
 from sdsynth.encode.attributes import AttributeTable
@@ -98,7 +98,7 @@ def undeclared_parts_message(columns: Sequence[str]) -> str:
     return (
         f"multi-value column(s) {', '.join(map(repr, columns))} declare no parts, so the most attributes one record "
         "can hold would come from the data (one record with a new part would change the release): list the parts "
-        "in a schema (kind: multi_value, values: [...]) or give --max-attributes-per-record N (records holding more "
+        "in a schema (kind: multi_value, values: [...]) or give `max_attributes_per_record` N (records holding more "
         "keep a random subset of N attributes)"
     )
 
@@ -290,19 +290,19 @@ def _zero_noise_bulk(
 def dp_marginals(
     records: Records | JobRunner,
     params: DpParameters,
-    n_threads: int | None = None,
-    progress: Progress | None = None,
+    ctx: RunContext | None = None,
     rng: DpRandom | None = None,
 ) -> DpResult:
     """DP aggregates of all combinations of length ≤ R (spec §3). Randomness comes from OS entropy unless a
     test injects `rng` (`DpRandom._seeded_for_tests`).
 
-    `records` are local records (on `n_threads` threads) or a `parallel.JobRunner` such as the partitions of a Dask
+    `records` are local records (on `ctx.threads` threads) or a `parallel.JobRunner` such as the partitions of a Dask
     cluster (`engine.distributed`): the passes over the records (record count and lengths, sensitivities, bounded
     counts) run wherever the records are and are summed; every noise draw happens here, once, on the sums.
     """
-    progress = progress or NullProgress()
-    runner = as_runner(records, n_threads)
+    ctx = context(ctx)  # progress, threads, the cluster; never its seed: DP noise comes from OS entropy (or `rng`)
+    progress = ctx.progress
+    runner = as_runner(records, ctx.threads)
     # locally: one stream per thread plus the main one (the last); distributed: the main one only, the partitions'
     # streams are derived from it (see PartitionStreams)
     n_streams = 1 if runner.partitioned else runner.n_threads + 1

@@ -192,6 +192,59 @@ class DpParameters:
         self.sigma_proportions  # noqa: B018 - validates custom proportions
         self.threshold  # noqa: B018 - validates custom thresholds
 
+    @classmethod
+    def from_options(
+        cls,
+        dp: bool = True,
+        epsilon: float | None = None,
+        delta: float | None = None,
+        reporting_length: int = 3,
+        percentile: int | None = None,
+        percentile_epsilon_proportion: float | None = None,
+        record_count_epsilon_proportion: float | None = None,
+        accuracy_mode: str | None = None,
+        sigma_proportions: Sequence[float] | None = None,
+        fabrication_mode: str | None = None,
+        thresholds: Mapping[int, float] | None = None,
+        max_attributes_per_record: int | None = None,
+    ) -> DpParameters | None:
+        """The parameters from options given one by one (None: not given), or None without `dp` (then none of them
+        may be given): the one place that knows which options go together."""
+        given = {
+            "epsilon": epsilon, "delta": delta, "percentile": percentile,
+            "percentile_epsilon_proportion": percentile_epsilon_proportion,
+            "record_count_epsilon_proportion": record_count_epsilon_proportion, "accuracy_mode": accuracy_mode,
+            "sigma_proportions": sigma_proportions, "fabrication_mode": fabrication_mode, "thresholds": thresholds,
+            "max_attributes_per_record": max_attributes_per_record,
+        }  # fmt: skip
+        if not dp:
+            used = [f"`{name}`" for name, value in given.items() if value is not None]
+            if used:
+                raise PrivacyParameterError(f"{', '.join(used)} only apply with `dp`")
+            return None
+        if epsilon is None:
+            raise PrivacyParameterError("`dp` needs `epsilon` (the privacy budget), e.g. 4")
+        defaults = cls.__dataclass_fields__
+        return cls(
+            epsilon=epsilon,
+            reporting_length=reporting_length,
+            delta=delta,
+            percentile_percentage=percentile if percentile is not None else defaults["percentile_percentage"].default,
+            percentile_epsilon_proportion=(
+                percentile_epsilon_proportion
+                if percentile_epsilon_proportion is not None
+                else defaults["percentile_epsilon_proportion"].default
+            ),
+            number_of_records_epsilon_proportion=(
+                record_count_epsilon_proportion
+                if record_count_epsilon_proportion is not None
+                else defaults["number_of_records_epsilon_proportion"].default
+            ),
+            accuracy_mode=_accuracy_mode(accuracy_mode, sigma_proportions),
+            fabrication_mode=_fabrication_mode(fabrication_mode, thresholds),
+            max_attributes_per_record=max_attributes_per_record,
+        )
+
     @property
     def resolved_delta(self) -> float:
         """δ as given, else the public default. The reference infers δ = 1/(n ln n) from the record count; a δ
@@ -220,3 +273,31 @@ class DpParameters:
             "fabrication_mode": self.fabrication_mode.name,
             "threshold": self.threshold.to_json(),
         }
+
+
+ACCURACY_MODES = ("prioritize-long", "prioritize-short", "balanced", "custom")
+FABRICATION_MODES = ("uncontrolled", "progressive", "balanced", "minimize", "custom-fixed", "custom-adaptive")
+
+
+def _accuracy_mode(name: str | None, sigma_proportions: Sequence[float] | None) -> AccuracyMode:
+    if sigma_proportions is not None:
+        if name not in (None, "custom"):
+            raise PrivacyParameterError("`sigma_proportions` goes with `accuracy_mode` custom")
+        return AccuracyMode.custom(sigma_proportions)
+    if name == "custom":
+        raise PrivacyParameterError("`accuracy_mode` custom needs `sigma_proportions`")
+    if name not in (None, *ACCURACY_MODES):
+        raise PrivacyParameterError(f"`accuracy_mode` must be one of {', '.join(ACCURACY_MODES)}, got {name!r}")
+    return AccuracyMode(name or "prioritize-long")
+
+
+def _fabrication_mode(name: str | None, thresholds: Mapping[int, float] | None) -> FabricationMode:
+    custom = name in ("custom-fixed", "custom-adaptive")
+    if thresholds and not custom:
+        raise PrivacyParameterError("`thresholds` goes with `fabrication_mode` custom-fixed or custom-adaptive")
+    if name not in (None, *FABRICATION_MODES):
+        choices = ", ".join(FABRICATION_MODES)
+        raise PrivacyParameterError(f"`fabrication_mode` must be one of {choices}, got {name!r}")
+    if custom:
+        return FabricationMode(name, dict(thresholds or {}))  # type: ignore[arg-type]
+    return FabricationMode(name or "uncontrolled")
