@@ -94,3 +94,15 @@ def test_no_import_cycle_at_load_time() -> None:
 def test_engine_keeps_at_most_ten_top_level_modules() -> None:
     top = sorted(p.name for p in ENGINE.glob("*.py"))
     assert len(top) <= 10, top
+
+
+def test_commands_are_thin() -> None:
+    """No function of the command line runs over 80 lines (decorators included): commands parse, call one job, print."""
+    long = []
+    for path in (ENGINE.parent / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                if node.end_lineno - first + 1 > 80:  # type: ignore[operator]
+                    long.append(f"{path.name}:{node.name}")
+    assert not long, long

@@ -13,7 +13,7 @@ from sdsynth.errors import InputError, ParameterError, SchemaError
 from sdsynth.read.escape import norm
 from sdsynth.read.options import IngestOptions
 from sdsynth.read.sources import TableSource, open_table
-from sdsynth.schema.model import ColumnSpec, cmp_key
+from sdsynth.schema.model import ColumnSpec, Schema, cmp_key
 
 RESERVED_COLUMN_NAMES = frozenset({"length", "count"})
 
@@ -48,106 +48,52 @@ class ColumnPlan:
     record_limit: int
 
 
-def plan_columns(headers: list[str], options: IngestOptions, source_name: str) -> ColumnPlan:
-    """Decide which raw columns are attributes and how to read them (spec §1.3, with the schema)."""
-    keys = [cmp_key(h) for h in headers]
-    by_key = {k: i for i, k in enumerate(keys)}
-    schema = options.schema
+@dataclass(frozen=True)
+class _Header:
+    """An input's header, with names matched as the reference matches them (trimmed, case-insensitive)."""
 
-    def resolve(names: Sequence[str], what: str) -> set[int]:
+    headers: list[str]
+    source_name: str
+
+    @property
+    def by_key(self) -> dict[str, int]:
+        return {cmp_key(h): i for i, h in enumerate(self.headers)}
+
+    def resolve(self, names: Sequence[str], what: str) -> set[int]:
+        """The indices of `names`, or an error naming every unknown one and the columns there are."""
+        by_key = self.by_key
         unknown = [n for n in names if cmp_key(n) not in by_key]
         if unknown:
             raise ParameterError(
-                f"{source_name}: {what} name(s) {', '.join(map(repr, unknown))} are not columns of the input "
-                f"(columns: {', '.join(h.strip() for h in headers)})"
+                f"{self.source_name}: {what} name(s) {', '.join(map(repr, unknown))} are not columns of the input "
+                f"(columns: {', '.join(h.strip() for h in self.headers)})"
             )
         return {by_key[cmp_key(n)] for n in names}
 
-    subject_id = options.effective_subject_id
-    subject_index = None
-    if subject_id:
-        if cmp_key(subject_id) not in by_key:
-            raise ParameterError(f"{source_name}: subject id column {subject_id!r} is not a column of the input")
-        subject_index = by_key[cmp_key(subject_id)]
+    def where(self, schema: Schema | None, test: Any) -> set[int]:
+        """Indices of the columns whose schema spec passes `test`."""
+        if schema is None:
+            return set()
+        return {i for i, h in enumerate(self.headers) if (s := schema.column(h)) is not None and test(s)}
 
-    if schema is not None:
-        missing_cols = [c.name for c in schema.columns if cmp_key(c.name) not in by_key]
-        if missing_cols:
-            raise SchemaError(
-                f"{source_name}: column(s) {', '.join(map(repr, missing_cols))} of schema "
-                f"{schema.name or schema.source!r} are missing from the input"
-            )
-        extra = [
-            headers[i].strip() for i, k in enumerate(keys) if schema.column(headers[i]) is None and i != subject_index
-        ]
-        if extra and options.use_columns is None:
-            raise SchemaError(
-                f"{source_name}: column(s) {', '.join(map(repr, extra))} are not in schema "
-                f"{schema.name or schema.source!r}; add them to the schema (use: false to ignore them) "
-                "or choose columns with `use_columns`"
-            )
 
-    if options.use_columns is not None and len(options.use_columns) > 0:
-        used = resolve(options.use_columns, "`use_columns`")
-    elif schema is not None:
-        used = {i for i, h in enumerate(headers) if (s := schema.column(h)) is not None and s.use}
-    else:
-        # Deviation from the reference (spec §8.8): the subject id is an identifier, not an attribute, unless the
-        # user lists it in --use-columns. Kept as an attribute it would make every record unique.
-        used = set(range(len(headers))) - ({subject_index} if subject_index is not None else set())
-
-    if options.sensitive_zeros is not None:
-        zeros = resolve(options.sensitive_zeros, "`sensitive_zeros`")
-    elif schema is not None:
-        zeros = {i for i, h in enumerate(headers) if (s := schema.column(h)) is not None and s.sensitive_zeros}
-    else:
-        zeros = set()
-
-    multi: dict[int, str] = {}
-    if schema is not None:
-        for i, h in enumerate(headers):
-            s = schema.column(h)
-            if s is not None and s.kind == "multi_value" and s.delimiter:
-                multi[i] = s.delimiter
-    if options.multi_value:
-        for idx, (name, delim) in zip(
-            [resolve([n], "`multi_value`").pop() for n in options.multi_value],
-            options.multi_value.items(),
-            strict=True,
-        ):
-            del name
-            multi[idx] = delim
-
+def plan_columns(headers: list[str], options: IngestOptions, source_name: str) -> ColumnPlan:
+    """Decide which raw columns are attributes and how to read them (docs/method.md, "Reading the input")."""
+    header = _Header(headers, source_name)
+    subject_index = _subject_index(header, options)
+    if options.schema is not None:
+        _check_schema_columns(header, options, subject_index)
+    used = _used_columns(header, options, subject_index)
+    zeros = (
+        header.resolve(options.sensitive_zeros, "`sensitive_zeros`")
+        if options.sensitive_zeros is not None
+        else header.where(options.schema, lambda s: s.sensitive_zeros)
+    )
+    multi = _multi_value_columns(header, options)
     base_missing = set(options.missing_values if options.missing_values is not None else ())
-    if options.missing_values is None and schema is not None:
-        base_missing |= set(schema.missing_values)
-
-    columns = []
-    for i in sorted(used):
-        spec = schema.column(headers[i]) if schema is not None else None
-        if spec is not None and spec.kind == "numeric" and i in multi:
-            raise SchemaError(f"{source_name}: column {headers[i].strip()!r} cannot be both numeric and multi-value")
-        name = norm(headers[i])
-        if cmp_key(name) in RESERVED_COLUMN_NAMES:
-            raise InputError(
-                f"{source_name}: a data column may not be named {headers[i].strip()!r} (reserved for the released "
-                "tables' length and count columns); rename it"
-            )
-        missing = set(base_missing)
-        if spec is not None and options.missing_values is None:
-            missing |= set(spec.missing_values)
-        missing.discard("")
-        columns.append(
-            PlannedColumn(
-                index=i,
-                header=headers[i],
-                name=name,
-                spec=spec,
-                multi_delimiter=multi.get(i),
-                sensitive_zeros=i in zeros,
-                missing=frozenset(m.strip() for m in missing),
-            )
-        )
+    if options.missing_values is None and options.schema is not None:
+        base_missing |= set(options.schema.missing_values)
+    columns = [_planned_column(header, i, options, i in zeros, multi.get(i), base_missing) for i in sorted(used)]
     if not columns:
         raise ParameterError(f"{source_name}: no columns selected")
     return ColumnPlan(
@@ -156,6 +102,86 @@ def plan_columns(headers: list[str], options: IngestOptions, source_name: str) -
         columns=tuple(columns),
         subject_id_index=subject_index,
         record_limit=options.record_limit,
+    )
+
+
+def _subject_index(header: _Header, options: IngestOptions) -> int | None:
+    subject_id = options.effective_subject_id
+    if not subject_id:
+        return None
+    if cmp_key(subject_id) not in header.by_key:
+        raise ParameterError(f"{header.source_name}: subject id column {subject_id!r} is not a column of the input")
+    return header.by_key[cmp_key(subject_id)]
+
+
+def _check_schema_columns(header: _Header, options: IngestOptions, subject_index: int | None) -> None:
+    """Every schema column is in the input; every input column is in the schema unless columns are chosen."""
+    schema = options.schema
+    assert schema is not None
+    by_key = header.by_key
+    missing_cols = [c.name for c in schema.columns if cmp_key(c.name) not in by_key]
+    if missing_cols:
+        raise SchemaError(
+            f"{header.source_name}: column(s) {', '.join(map(repr, missing_cols))} of schema "
+            f"{schema.name or schema.source!r} are missing from the input"
+        )
+    extra = [h.strip() for i, h in enumerate(header.headers) if schema.column(h) is None and i != subject_index]
+    if extra and options.use_columns is None:
+        raise SchemaError(
+            f"{header.source_name}: column(s) {', '.join(map(repr, extra))} are not in schema "
+            f"{schema.name or schema.source!r}; add them to the schema (use: false to ignore them) "
+            "or choose columns with `use_columns`"
+        )
+
+
+def _used_columns(header: _Header, options: IngestOptions, subject_index: int | None) -> set[int]:
+    if options.use_columns is not None and len(options.use_columns) > 0:
+        return header.resolve(options.use_columns, "`use_columns`")
+    if options.schema is not None:
+        return header.where(options.schema, lambda s: s.use)
+    # Deviation from the reference (docs/deviations.md): the subject id is an identifier, not an attribute, unless
+    # listed in `use_columns`. Kept as an attribute it would make every record unique.
+    return set(range(len(header.headers))) - ({subject_index} if subject_index is not None else set())
+
+
+def _multi_value_columns(header: _Header, options: IngestOptions) -> dict[int, str]:
+    """Column index → delimiter: the schema's multi-value columns, then the options' (which win)."""
+    multi: dict[int, str] = {}
+    if options.schema is not None:
+        for i, h in enumerate(header.headers):
+            s = options.schema.column(h)
+            if s is not None and s.kind == "multi_value" and s.delimiter:
+                multi[i] = s.delimiter
+    for name, delim in (options.multi_value or {}).items():
+        multi[header.resolve([name], "`multi_value`").pop()] = delim
+    return multi
+
+
+def _planned_column(
+    header: _Header, i: int, options: IngestOptions, zeros: bool, delimiter: str | None, base_missing: set[str]
+) -> PlannedColumn:
+    raw = header.headers[i]
+    spec = options.schema.column(raw) if options.schema is not None else None
+    if spec is not None and spec.kind == "numeric" and delimiter is not None:
+        raise SchemaError(f"{header.source_name}: column {raw.strip()!r} cannot be both numeric and multi-value")
+    name = norm(raw)
+    if cmp_key(name) in RESERVED_COLUMN_NAMES:
+        raise InputError(
+            f"{header.source_name}: a data column may not be named {raw.strip()!r} (reserved for the released "
+            "tables' length and count columns); rename it"
+        )
+    missing = set(base_missing)
+    if spec is not None and options.missing_values is None:
+        missing |= set(spec.missing_values)
+    missing.discard("")
+    return PlannedColumn(
+        index=i,
+        header=raw,
+        name=name,
+        spec=spec,
+        multi_delimiter=delimiter,
+        sensitive_zeros=zeros,
+        missing=frozenset(m.strip() for m in missing),
     )
 
 

@@ -287,21 +287,34 @@ def _zero_noise_bulk(
     return chosen, np.minimum(values, minimum + span).astype(np.int64)
 
 
-def dp_marginals(
-    records: Records | JobRunner,
-    params: DpParameters,
-    ctx: RunContext | None = None,
-    rng: DpRandom | None = None,
-) -> DpResult:
-    """DP aggregates of all combinations of length ≤ R (spec §3). Randomness comes from OS entropy unless a
-    test injects `rng` (`DpRandom._seeded_for_tests`).
+@dataclass
+class _Run:
+    """One DP run's shared state: where the passes over the records run, its random streams (`main` for every draw
+    made here), the public shape of the output (W, the key layout, the loop's lengths) and the budget."""
 
-    `records` are local records (on `ctx.threads` threads) or a `parallel.JobRunner` such as the partitions of a Dask
-    cluster (`engine.distributed`): the passes over the records (record count and lengths, sensitivities, bounded
-    counts) run wherever the records are and are summed; every noise draw happens here, once, on the sums.
-    """
-    ctx = context(ctx)  # progress, threads, the cluster; never its seed: DP noise comes from OS entropy (or `rng`)
-    progress = ctx.progress
+    runner: JobRunner
+    rng: DpRandom
+    main: np.ndarray
+    floats: np.random.Generator
+    params: DpParameters
+    W: int
+    loop_length: int
+    layout: KeyLayout
+    budget: BudgetSplit
+    cut_key: np.ndarray | None  # with an explicit bound: the key of each record's kept subset
+    progress: Any
+
+    def over_records(self, job: BatchJob[Any]) -> BatchJob[Any]:
+        """`job` over the records cut to W attributes when the bound is explicit (`truncate`)."""
+        return TruncatedJob(job, self.W, self.cut_key) if self.cut_key is not None else job
+
+    def pass_over(self, job: BatchJob[Any], label: str) -> Any:
+        with self.progress.stage(label, unit="records") as bar:
+            return self.runner.run(job, bar.advance)
+
+
+def _start(records: Records | JobRunner, params: DpParameters, ctx: RunContext, rng: DpRandom | None) -> _Run:
+    """The run's state, from public inputs only: nothing here reads a record."""
     runner = as_runner(records, ctx.threads)
     # locally: one stream per thread plus the main one (the last); distributed: the main one only, the partitions'
     # streams are derived from it (see PartitionStreams)
@@ -309,129 +322,130 @@ def dp_marginals(
     rng = rng or DpRandom.from_os_entropy(n_streams)
     if len(rng.states) < n_streams:
         raise ValueError("the DP random source needs one stream per thread plus one")
-    main_state = rng.states[n_streams - 1]
+    main = rng.states[n_streams - 1]
     floats = rng.numpy_generator()
     attributes = runner.attributes
-    R = params.reporting_length
     W = public_max_attributes(attributes, params.max_attributes_per_record)
-    loop_length = min(R, W)  # no record holds a longer combination
-    layout = KeyLayout.for_attributes(attributes.n_attributes, loop_length)
-    delta = params.resolved_delta
+    loop_length = min(params.reporting_length, W)  # no record holds a longer combination
     budget = split_budget(
-        params.epsilon, R, params.percentile_epsilon_proportion, params.sigma_proportions, delta,
-        params.number_of_records_epsilon_proportion * params.epsilon,
+        params.epsilon, params.reporting_length, params.percentile_epsilon_proportion, params.sigma_proportions,
+        params.resolved_delta, params.number_of_records_epsilon_proportion * params.epsilon,
     )  # fmt: skip
     # an explicit bound cuts longer records to a random subset of W attributes, keyed from the DP source
-    cut = params.max_attributes_per_record is not None
-    cut_key = key_words(_fresh_key(main_state)) if cut else None
+    cut_key = key_words(_fresh_key(main)) if params.max_attributes_per_record is not None else None
+    layout = KeyLayout.for_attributes(attributes.n_attributes, loop_length)
+    return _Run(runner, rng, main, floats, params, W, loop_length, layout, budget, cut_key, ctx.progress)
 
-    def over_records(job: BatchJob[Any]) -> BatchJob[Any]:
-        return TruncatedJob(job, W, cut_key) if cut_key is not None else job
 
-    with progress.stage("DP: record count", unit="records") as bar:
-        lengths_job = RecordLengthsJob(min(W, MAX_PERCENTILE_CANDIDATES))
-        n_true, length_hist, longest, n_longer = runner.run(lengths_job, bar.advance)
-    if cut:
-        longest = min(longest, W)
+def _record_count(run: _Run) -> tuple[int, np.ndarray, int, int]:
+    """The released (noisy) record count, the histogram of attributes per record (the length-1 sensitivities,
+    clipped to W), the longest record after cutting (buffer sizes only) and how many records were cut (private)."""
+    lengths_job = RecordLengthsJob(min(run.W, MAX_PERCENTILE_CANDIDATES))
+    n_true, length_hist, longest, n_longer = run.pass_over(lengths_job, "DP: record count")
+    if run.cut_key is not None:
+        longest = min(longest, run.W)
     if n_true == 0:
         raise PrivacyParameterError("number_of_records must be greater than 0")
-
-    # record count: pure ε_N-DP discrete Laplace, ε_N rounded down to a multiple of 2^-20 (never more budget)
-    eps_num = math.floor(budget.epsilon_records * (1 << 20))
-    n_protected = n_true + int(discrete_laplace(main_state, eps_num, 1 << 20))
+    # pure ε_N-DP discrete Laplace, ε_N rounded down to a multiple of 2^-20 (never more budget)
+    eps_num = math.floor(run.budget.epsilon_records * (1 << 20))
+    n_protected = n_true + int(discrete_laplace(run.main, eps_num, 1 << 20))
     del n_true  # everything below uses the protected count only
     if n_protected <= 0:
         raise PrivacyParameterError(
             "adding noise to the number of records gave a non-positive count: the dataset is too small for this epsilon"
         )
-    threshold_setting = params.threshold
+    return n_protected, length_hist, longest, n_longer
 
+
+def _noisy_retained(
+    run: _Run, counts: np.ndarray, k: int, noise: DiscreteGaussian, rho: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the candidates kept at length k and their noisy counts, ascending by index: every candidate in
+    the domain gets noise and is kept above the threshold; at k ≥ 2 the zero-count candidates too (in bulk when
+    they are many, `_zero_noise_bulk`). At k = 1 the domain is the attributes left after contribution bounding."""
+    in_domain = np.flatnonzero(counts > 0)
+    zero_idx = np.flatnonzero(counts == 0) if k > 1 else np.zeros(0, dtype=np.int64)
+    noisy = add_noise(counts[in_domain], run.main, noise)
+    keep = (noisy > rho) & (noisy > 0)
+    kept_idx, kept_val = [in_domain[keep]], [noisy[keep]]
+    if len(zero_idx):
+        minimum = max(math.floor(rho) + 1, 1)
+        if len(zero_idx) >= ZERO_FAST_PATH_MIN:
+            chosen, values = _zero_noise_bulk(len(zero_idx), noise, minimum, run.floats)
+            kept_idx.append(zero_idx[chosen])
+            kept_val.append(values)
+        else:
+            z = add_noise(counts[zero_idx], run.main, noise)
+            zkeep = z >= minimum
+            kept_idx.append(zero_idx[zkeep])
+            kept_val.append(z[zkeep])
+    idx, vals = np.concatenate(kept_idx), np.concatenate(kept_val)
+    order = np.argsort(idx)
+    return idx[order], vals[order]
+
+
+def _levels(
+    run: _Run, length_hist: np.ndarray, longest: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[LevelReport]]:
+    """The per-length loop (docs/method.md, "Differential privacy"): candidates, a DP contribution bound, bounded
+    counts, noise, threshold, retention; stops at the first length that keeps nothing."""
+    params, budget, layout, attributes = run.params, run.budget, run.layout, run.runner.attributes
     retained_keys: list[np.ndarray] = []
     retained_noisy: list[np.ndarray] = []
     levels: list[LevelReport] = []
-    for k in range(1, loop_length + 1):
+    for k in range(1, run.loop_length + 1):
         sigma_k = budget.sigmas[k - 1]
-        bound = min(math.comb(W, k), MAX_PERCENTILE_CANDIDATES)
+        bound = min(math.comb(run.W, k), MAX_PERCENTILE_CANDIDATES)
         if k == 1:
             cand_keys = np.array([layout.pack([a]) for a in range(attributes.n_attributes)], dtype=np.uint64)
-            histogram = length_hist
         else:
             cand_keys = candidate_keys(retained_keys[-1], np.concatenate(retained_keys), attributes, layout, k)
             if len(cand_keys) == 0:
                 break
-            histogram = None
+        n_candidates = len(cand_keys) if k > 1 else None  # the length-1 domain is data-dependent: not released
         ck, ci = build_lookup_table(cand_keys, np.arange(1, len(cand_keys) + 1, dtype=np.int64))
         buffer_size = max(1, math.comb(longest, k))
-        if histogram is None:
-            with progress.stage(f"DP: length {k} sensitivities", unit="records") as bar:
-                histogram = runner.run(over_records(SensitivityJob(k, layout, ck, ci, bound, buffer_size)), bar.advance)
-        allowed = select_percentile(histogram, params.percentile_percentage, budget.epsilon_percentile, main_state)
+        histogram = length_hist
+        if k > 1:
+            job = run.over_records(SensitivityJob(k, layout, ck, ci, bound, buffer_size))
+            histogram = run.pass_over(job, f"DP: length {k} sensitivities")
+        allowed = select_percentile(histogram, params.percentile_percentage, budget.epsilon_percentile, run.main)
         if allowed == 0:
-            levels.append(LevelReport(k, sigma_k, 0, 0.0, float("nan"), bound, len(cand_keys) if k > 1 else None, 0))
+            levels.append(LevelReport(k, sigma_k, 0, 0.0, float("nan"), bound, n_candidates, 0))
             break
-        streams = PartitionStreams(_fresh_key(main_state)) if runner.partitioned else ThreadStreams(rng.states)
+        streams = PartitionStreams(_fresh_key(run.main)) if run.runner.partitioned else ThreadStreams(run.rng.states)
         count_job = BoundedCountJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
-        with progress.stage(f"DP: length {k} counts", unit="records") as bar:
-            counts = runner.run(over_records(count_job), bar.advance)
+        counts = run.pass_over(run.over_records(count_job), f"DP: length {k} counts")
         noise = DiscreteGaussian.with_variance(sigma_k * sigma_k * allowed)
-        if k == 1:
-            rho = float(discrete_rho1(noise, allowed, delta))
-            in_domain = np.flatnonzero(counts > 0)  # the domain after contribution bounding
-            zero_idx = np.zeros(0, dtype=np.int64)
-        else:
-            rho = length_threshold(threshold_setting, k, sigma_k, allowed)
-            in_domain = np.flatnonzero(counts > 0)
-            zero_idx = np.flatnonzero(counts == 0)
-        noisy = add_noise(counts[in_domain], main_state, noise)
-        keep = (noisy > rho) & (noisy > 0)
-        kept_idx = [in_domain[keep]]
-        kept_val = [noisy[keep]]
-        if len(zero_idx):
-            minimum = max(math.floor(rho) + 1, 1)
-            if len(zero_idx) >= ZERO_FAST_PATH_MIN:
-                chosen, values = _zero_noise_bulk(len(zero_idx), noise, minimum, floats)
-                kept_idx.append(zero_idx[chosen])
-                kept_val.append(values)
-            else:
-                z = add_noise(counts[zero_idx], main_state, noise)
-                zkeep = z >= minimum
-                kept_idx.append(zero_idx[zkeep])
-                kept_val.append(z[zkeep])
-        idx = np.concatenate(kept_idx)
-        vals = np.concatenate(kept_val)
-        order = np.argsort(idx)
-        level_keys, level_vals = cand_keys[idx[order]], vals[order]
-        levels.append(
-            LevelReport(
-                k, sigma_k, allowed, noise.variance, rho, bound, len(cand_keys) if k > 1 else None, len(level_keys)
-            )
+        rho = (
+            float(discrete_rho1(noise, allowed, params.resolved_delta))
+            if k == 1
+            else length_threshold(params.threshold, k, sigma_k, allowed)
         )
-        if len(level_keys) == 0:
+        idx, vals = _noisy_retained(run, counts, k, noise, rho)
+        levels.append(LevelReport(k, sigma_k, allowed, noise.variance, rho, bound, n_candidates, len(idx)))
+        if len(idx) == 0:
             break
-        retained_keys.append(level_keys)
-        retained_noisy.append(level_vals)
+        retained_keys.append(cand_keys[idx])
+        retained_noisy.append(vals)
+    return retained_keys, retained_noisy, levels
 
-    if retained_keys:
-        keys = np.concatenate(retained_keys)
-        noisy_all = np.concatenate(retained_noisy)
-        order = np.argsort(keys, kind="stable")
-        keys, released = post_process(keys[order], noisy_all[order], layout, loop_length)
-    else:
-        keys, released = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    lengths = layout.lengths(keys)
-    for lvl in levels:
-        lvl.released_combinations = int((lengths == lvl.length).sum())
-    parameters = {
+
+def _release_parameters(run: _Run) -> dict[str, Any]:
+    """Every parameter the run used, for release_info (all public)."""
+    params, budget, delta = run.params, run.budget, run.params.resolved_delta
+    cut = run.cut_key is not None
+    return {
         "mode": "dp",
         **params.describe(),
         "delta": delta,
         "delta_default": params.delta is None,
         "delta_outside_zcdp": delta / 2,
-        "epsilon_record_count": eps_num / (1 << 20),
+        "epsilon_record_count": math.floor(budget.epsilon_records * (1 << 20)) / (1 << 20),
         "epsilon_marginals": budget.epsilon_marginals,
         "rho_zcdp": budget.rho,
         "epsilon_percentile_each": budget.epsilon_percentile,
-        "max_attributes_per_record": W,
+        "max_attributes_per_record": run.W,
         "max_attributes_per_record_from": "explicit bound (longer records keep a random subset)"
         if cut
         else "schema (one per column, declared parts per multi-value column)",
@@ -441,16 +455,45 @@ def dp_marginals(
         "unit_of_privacy": "one record (one victim after subject-id joining)",
         "software": f"sdsynth {__version__}",
     }
+
+
+def dp_marginals(
+    records: Records | JobRunner,
+    params: DpParameters,
+    ctx: RunContext | None = None,
+    rng: DpRandom | None = None,
+) -> DpResult:
+    """DP aggregates of all combinations of length ≤ R (docs/method.md, "Differential privacy"). Randomness comes
+    from OS entropy unless a test injects `rng` (`DpRandom._seeded_for_tests`); `ctx` gives the progress display,
+    the threads and the cluster, never a seed.
+
+    `records` are local records (on `ctx.threads` threads) or a `backends.local.JobRunner` such as the partitions of
+    a Dask cluster: the passes over the records (record count and lengths, sensitivities, bounded counts) run
+    wherever the records are and are summed; every noise draw happens here, once, on the sums.
+    """
+    run = _start(records, params, context(ctx), rng)
+    n_protected, length_hist, longest, n_longer = _record_count(run)
+    retained_keys, retained_noisy, levels = _levels(run, length_hist, longest)
+    if retained_keys:
+        keys = np.concatenate(retained_keys)
+        noisy_all = np.concatenate(retained_noisy)
+        order = np.argsort(keys, kind="stable")
+        keys, released = post_process(keys[order], noisy_all[order], run.layout, run.loop_length)
+    else:
+        keys, released = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    lengths = run.layout.lengths(keys)
+    for lvl in levels:
+        lvl.released_combinations = int((lengths == lvl.length).sum())
     aggs = Aggregates(
-        attributes=attributes,
-        layout=layout,
+        attributes=run.runner.attributes,
+        layout=run.layout,
         keys=keys,
         counts=released,
-        reporting_length=loop_length,
+        reporting_length=run.loop_length,
         mode="dp",
         record_count=n_protected,
-        parameters=parameters,
+        parameters=_release_parameters(run),
         levels=[lvl.as_row() for lvl in levels],
     )
-    private = {"records_cut_to_max_attributes": n_longer} if cut else {}
-    return DpResult(aggs, budget, levels, private)
+    private = {"records_cut_to_max_attributes": n_longer} if run.cut_key is not None else {}
+    return DpResult(aggs, run.budget, levels, private)

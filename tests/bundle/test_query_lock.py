@@ -15,14 +15,14 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from helpers import DATA, assert_clean_error, invoke
 from polars.testing import assert_frame_equal
-from test_cli import assert_clean_error, invoke
 
 from sdsynth.bundle import query as query_module
 from sdsynth.bundle.database import BLOCKED_MESSAGE, open_release_readonly, relation_arrow
 from sdsynth.engine import ParameterError, query_notes, run_query
 
-INPUT = Path(__file__).parent / "data" / "spec_9_2_example.csv"
+INPUT = DATA / "spec_9_2_example.csv"
 TABLES = ["aggregates", "synthetic", "release_info", "release_levels", "release_columns", "evaluation"]
 VIEWS = ["aggregates_by_source_column", "aggregates_with_error"]
 BLOCKED = "reads only the release"

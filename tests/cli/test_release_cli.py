@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from test_cli import assert_clean_error, invoke
+from helpers import assert_clean_error, invoke
 
 from sdsynth._utils.files import MARKER
 from sdsynth.encode.tables import encode

@@ -62,7 +62,7 @@ def test_bound_sits_where_the_issue_says() -> None:
     assert not above.fits_int64 and Fraction(above.num, above.den) == BOUND + 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.integers(1, 2**62), st.integers(1, 2**62), st.integers(1, 2**40), st.sampled_from([-1, 0, 1, None]))
 def test_python_and_numba_bounds_agree(num: int, den: int, cap: int, nudge: int | None) -> None:
     """`DiscreteGaussian.fits_int64` (Python integers) and `gaussian_fits_int64` (overflow-free int64) are the same

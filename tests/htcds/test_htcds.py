@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import DATA, ROOT
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app
@@ -21,7 +22,7 @@ from sdsynth.htcds.regions import m49_table
 from sdsynth.htcds.sample import generate_htcds, write_htcds
 from sdsynth.schema.files import load_schema
 
-DATA = Path(__file__).parent / "data" / "htcds"
+HTCDS = DATA / "htcds"
 TABLES = ("persons", "victims", "perpetrators", "cases")
 runner = CliRunner()
 
@@ -91,17 +92,17 @@ def assert_clean_error(result, pattern: str) -> None:  # type: ignore[no-untyped
     assert len(lines) == 1, text
 
 
-def export_args(folder: Path = DATA, suffix: str = ".csv") -> list[str]:
+def export_args(folder: Path = HTCDS, suffix: str = ".csv") -> list[str]:
     return [a for t in TABLES for a in (f"--{t}", str(folder / f"{t}{suffix}"))]
 
 
-def prepare(folder: Path = DATA, suffix: str = ".csv", keep: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+def prepare(folder: Path = HTCDS, suffix: str = ".csv", keep: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     return prepare_htcds(*(folder / f"{t}{suffix}" for t in TABLES), keep_victim_fields=keep)
 
 
 def copy_export(tmp_path: Path) -> Path:
     folder = tmp_path / "export"
-    shutil.copytree(DATA, folder)
+    shutil.copytree(HTCDS, folder)
     return folder
 
 
@@ -125,7 +126,7 @@ def test_report_counts_what_it_could_not_map_and_lists_unread_columns() -> None:
 
 
 def test_the_shared_example_export() -> None:
-    from conftest import SHARED_DATA
+    from helpers import SHARED_DATA
 
     folder = SHARED_DATA / "htcds-example"
     if not folder.exists():
@@ -151,7 +152,7 @@ def test_kept_victim_fields_are_trimmed_deduplicated_sorted_multi_values() -> No
         "Other",
         None,
     ]
-    assert "vic_MethodsOfControl" not in report.dropped[str(DATA / "victims.csv")]
+    assert "vic_MethodsOfControl" not in report.dropped[str(HTCDS / "victims.csv")]
 
 
 def test_kept_field_names_match_case_insensitively_and_keep_the_htcds_spelling() -> None:
@@ -178,7 +179,7 @@ def test_only_listed_picklists_can_be_kept(tmp_path: Path, field: str) -> None:
 def test_the_keepable_fields_are_the_documented_picklists() -> None:
     assert "vic_MethodsOfControl" in KEEPABLE_VICTIM_FIELDS and "vic_Vulnerabilities" in KEEPABLE_VICTIM_FIELDS
     assert not any(word in f.lower() for f in KEEPABLE_VICTIM_FIELDS for word in ("detail", "location", "country"))
-    docs = (Path(__file__).parents[1] / "docs" / "htcds.md").read_text()
+    docs = (ROOT / "docs" / "htcds.md").read_text()
     documented = [ln.split("`")[1] for ln in docs.splitlines() if ln.startswith("| `vic_")]
     assert documented == list(KEEPABLE_VICTIM_FIELDS)
 
@@ -266,7 +267,7 @@ def test_htcds_v1_spellings(tmp_path: Path) -> None:
 
 def test_parquet_inputs_and_output(tmp_path: Path) -> None:
     for t in TABLES:
-        pl.read_csv(DATA / f"{t}.csv", infer_schema=False).write_parquet(tmp_path / f"{t}.parquet")
+        pl.read_csv(HTCDS / f"{t}.csv", infer_schema=False).write_parquet(tmp_path / f"{t}.parquet")
     frame, _ = prepare(tmp_path, ".parquet")
     assert frame.to_dict(as_series=False) == EXPECTED
     result = invoke("prepare", "htcds", *export_args(tmp_path, ".parquet"), "--out", tmp_path / "p.parquet")
@@ -278,7 +279,7 @@ def test_excel_inputs(tmp_path: Path) -> None:
     pytest.importorskip("fastexcel")
     pytest.importorskip("xlsxwriter")
     for t in TABLES:
-        pl.read_csv(DATA / f"{t}.csv", infer_schema=False).write_excel(tmp_path / f"{t}.xlsx")
+        pl.read_csv(HTCDS / f"{t}.csv", infer_schema=False).write_excel(tmp_path / f"{t}.xlsx")
     frame, _ = prepare(tmp_path, ".xlsx")
     assert frame.to_dict(as_series=False) == EXPECTED
 
@@ -322,7 +323,7 @@ def test_kept_field_with_an_extended_schema_or_use_columns(tmp_path: Path) -> No
     assert invoke("schema", "validate", out, "--schema", "htcds-victim").exit_code == 2  # not in the shipped schema
     extended = tmp_path / "schema.yaml"
     extended.write_text(
-        (Path(__file__).parents[1] / "data" / "schemas" / "htcds-victim.yaml").read_text()
+        (ROOT / "data" / "schemas" / "htcds-victim.yaml").read_text()
         + '  - name: vic_MethodsOfControl\n    kind: multi_value\n    delimiter: ";"\n'
     )
     assert invoke("schema", "validate", out, "--schema", extended).exit_code == 0

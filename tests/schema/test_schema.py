@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import shared_file
+from helpers import shared_file
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app

@@ -98,7 +98,7 @@ rows_strategy = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(rows_strategy, rows_strategy, st.integers(1, 4))
 def test_compare_matches_spec_oracle(sensitive: list, synthetic: list, res: int) -> None:
     def frame(rows: list) -> pl.DataFrame:

@@ -53,7 +53,7 @@ def _hist(values: list[int], top: int) -> np.ndarray:
     return np.bincount(np.minimum(np.asarray(values, dtype=np.int64), top), minlength=top + 1)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     values=st.lists(st.integers(0, 12), min_size=0, max_size=25),
     extra=st.integers(0, 12),

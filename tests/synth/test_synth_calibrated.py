@@ -11,11 +11,10 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from conftest import shared_file
-from hypothesis import HealthCheck, given, settings
+from helpers import assert_clean_error, invoke, shared_file
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
-from test_cli import assert_clean_error, invoke
 
 from sdsynth._utils.context import RunContext
 from sdsynth.encode.tables import encode
@@ -43,7 +42,7 @@ def _released(aggs) -> set[frozenset[int]]:  # type: ignore[no-untyped-def]
     return {frozenset(int(x) for x in row if x >= 0) for row in aggs.ids()}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40)
 @given(
     table=categorical_tables(max_rows=40, max_columns=5, max_values=3),
     R=st.integers(1, 3),
@@ -77,7 +76,7 @@ def test_only_released_combinations(
                 assert frozenset(sub) in released
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30)
 @given(table=categorical_tables(max_rows=40, max_columns=5, max_values=3), R=st.integers(1, 3), k=st.integers(1, 3))
 def test_both_orders_draw_only_released_combinations(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int
@@ -99,7 +98,7 @@ def test_both_orders_draw_only_released_combinations(
                 assert all(frozenset(sub) in released for sub in itertools.combinations(rec, length))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30)
 @given(table=categorical_tables(max_rows=40, max_columns=5, max_values=3), R=st.integers(1, 3), k=st.integers(1, 3))
 def test_seeded_records_hold_their_seed_and_only_released_combinations(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int
@@ -171,7 +170,7 @@ def test_fixed_order_stays_where_the_free_order_gains_nothing_visible() -> None:
     assert sampler.network is not None and not sampler.network.free_order
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30)
 @given(table=categorical_tables(max_rows=40, max_columns=5, max_values=3), R=st.integers(1, 3), k=st.integers(1, 3))
 def test_direct_index_draws_the_records_of_hashed_lookups(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int
@@ -303,7 +302,7 @@ def test_tables_with_unreleased_triples_are_completed_from_their_margins() -> No
     assert errors[0] < 0.6 * errors[1]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40)
 @given(table=categorical_tables(max_rows=60, max_columns=5, max_values=3), k=st.integers(2, 4))
 def test_completed_tables_keep_the_release_and_its_bounds(table: tuple[pl.DataFrame, dict[str, str]], k: int) -> None:
     """Any table, k = 2..4: every joint table of 2 or 3 columns keeps each released combination of all its columns
@@ -341,7 +340,7 @@ def _fit_to_margins_numpy(
     return free
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     dims=st.lists(st.integers(1, 9), min_size=1, max_size=4),
     seed=st.integers(0, 2**32 - 1),
@@ -587,7 +586,7 @@ def test_balancing_finds_the_balanced_subset() -> None:
     assert np.bincount(pool[rows, 0], minlength=3).tolist() == [0, 10, 10]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     shape=st.tuples(st.integers(2, 40), st.integers(1, 4)),
     k=st.integers(2, 4),
@@ -668,7 +667,7 @@ def _ipf_oracle(categories: np.ndarray, targets: list[np.ndarray], iterations: i
     return factors
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(rows=st.integers(1, 60), k=st.integers(1, 4), columns=st.integers(1, 3), seed=st.integers(0, 2**16))
 def test_calibration_factors_are_capped_proportional_fitting(rows: int, k: int, columns: int, seed: int) -> None:
     """The IPF kernel against a plain implementation (weights recomputed from the factors each step), run for a fixed
@@ -856,7 +855,7 @@ def test_dense_seeds_fill_the_never_empty_columns_on_adult(monkeypatch: pytest.M
         gained |= subs & missing
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(order_seed=st.integers(0, 2**16), budget=st.integers(0, 60), held_share=st.sampled_from([0.0, 0.5, 0.9]))
 def test_pick_seeds_matches_a_greedy_set_oracle(order_seed: int, budget: int, held_share: float) -> None:
     """The greedy pick of candidate seeds against the same greedy with Python sets: in order, take a candidate whose
@@ -887,7 +886,7 @@ def test_pick_seeds_matches_a_greedy_set_oracle(order_seed: int, budget: int, he
     assert got.tolist() == expected
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(seed=st.integers(0, 2**16), fixed=st.integers(0, 60), proposals=st.integers(0, 3000))
 def test_balancing_after_coverage_keeps_seeds_and_combinations(seed: int, fixed: int, proposals: int) -> None:
     """`rebalance_keeping` on 120 drawn records of a k-anonymous release (R = 3), `fixed` of them held: the held rows
@@ -976,7 +975,7 @@ def _pack_oracle(
     return seeds
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(
     order=st.integers(0, 2**16), budget=st.integers(1, 40), window=st.sampled_from([0, 1, 5, 60, 1000]),
     floor=st.sampled_from([0.0, 4.0, 12.0, np.inf]), unreleased=st.integers(0, 3),

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from test_cli import assert_clean_error, invoke
+from helpers import assert_clean_error, invoke
 
 from sdsynth._utils.progress import NullProgress
 from sdsynth.count.guards import check_counting, records_size

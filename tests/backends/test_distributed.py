@@ -17,6 +17,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from helpers import DATA
+
 from sdsynth._utils.context import RunContext
 from sdsynth.backends.dask.engine import DaskEngine
 from sdsynth.backends.dask.partitions import open_input, plan_partitions
@@ -39,7 +41,6 @@ from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.random import DpRandom
 from sdsynth.sample_data import generate_ctdc
 
-DATA = Path(__file__).parent / "data"
 CTDC = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 MULTI = {"IP_Relation": ";", "IP_Gender": ";", "IP_ageBroad": ";", "IP_PayMoney": ";"}
 SUBJECTS = IngestOptions(subject_id="caseId", multi_value=MULTI)

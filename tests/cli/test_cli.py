@@ -6,24 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from sdsynth.cli.main import app
-
-runner = CliRunner()
-
-
-def invoke(*args: str | Path):  # type: ignore[no-untyped-def]
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_clean_error(result, pattern: str) -> None:  # type: ignore[no-untyped-def]
-    assert result.exit_code == 2, result.output
-    text = result.stderr if result.stderr_bytes is not None else result.output
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    assert "Traceback" not in result.output
-    assert any(pattern in ln for ln in lines), text
-    assert len(lines) == 1, text
+from helpers import assert_clean_error, invoke
 
 
 def test_version_and_help() -> None:

@@ -8,8 +8,8 @@ from unittest.mock import patch
 import numpy as np
 import polars as pl
 import pytest
-from conftest import shared_file
-from hypothesis import HealthCheck, given, settings
+from helpers import DATA, shared_file
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sdsynth._utils.context import RunContext
@@ -39,11 +39,11 @@ def test_cli_readme_example_counts_and_protected_file(example_92: Path, tmp_path
     aggs = protect_k_anonymity(counts, resolution=2)
     assert aggs.n_combinations == 28
     write_aggregates_tsv(aggs, tmp_path / "a.tsv")
-    expected = (Path(__file__).parent / "data" / "spec_9_2_expected.tsv").read_text()
+    expected = (DATA / "spec_9_2_expected.tsv").read_text()
     assert (tmp_path / "a.tsv").read_text() == expected
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80)
 @given(
     table=categorical_tables(max_rows=30, max_columns=6),
     reporting_length=st.integers(1, 6),

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import DATA
 
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, InputError, ParameterError, SchemaError
 from sdsynth.read.escape import norm
 from sdsynth.schema.model import ColumnSpec, Schema
-
-DATA = Path(__file__).parent / "data"
 
 
 def records(data) -> list[list[tuple[int, str]]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from test_cli import invoke
+from helpers import invoke
 
 from sdsynth.bundle import write as release_module
 from sdsynth.protect.dp.random import DpRandom

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import shared_file
+from helpers import shared_file
 
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, load_schema

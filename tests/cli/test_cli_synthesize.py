@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from test_cli import assert_clean_error
+from helpers import assert_clean_error
 from typer.testing import CliRunner
 
 from sdsynth.cli.main import app

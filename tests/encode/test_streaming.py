@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from test_cli import invoke
+from helpers import invoke
 
 from sdsynth._utils.context import RunContext
 from sdsynth.encode.spill import spill

@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sdsynth._utils.context import RunContext
@@ -61,7 +61,7 @@ def test_k_anonymity_rounds_down_and_drops_rare(example_92: Path) -> None:
                 assert ";".join(sub) in released
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50)
 @given(table=categorical_tables(max_rows=40, max_columns=5, max_values=3), resolution=st.integers(1, 5))
 def test_statistics_equal_brute_force(table: tuple[pl.DataFrame, dict[str, str]], resolution: int) -> None:
     frame, multi = table

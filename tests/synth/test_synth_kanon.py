@@ -6,12 +6,12 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers import DATA
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -24,8 +24,6 @@ from sdsynth.synth.kanon import SeededModel, _consolidate, row_seeded, row_seede
 from sdsynth.synth.output import records_to_frame, write_csv
 from sdsynth.testing import categorical_tables
 
-DATA = Path(__file__).parent / "data"
-
 
 def _sets(data) -> list[frozenset[int]]:  # type: ignore[no-untyped-def]
     return [frozenset(data.record(r).tolist()) for r in range(data.n_records)]
@@ -35,7 +33,7 @@ def _support(sensitive: list[frozenset[int]], combo: frozenset[int]) -> int:
     return sum(1 for rec in sensitive if combo <= rec)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40)
 @given(
     table=categorical_tables(max_rows=40, max_columns=5, max_values=3),
     resolution=st.integers(1, 4),
@@ -249,7 +247,7 @@ def test_output_order_and_multi_value_joining() -> None:
     ]
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     n_attributes=st.sampled_from([5, 70, 130]),  # one and several 64-bit key words
     n_records=st.integers(0, 60),

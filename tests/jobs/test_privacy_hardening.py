@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
+from helpers import assert_clean_error, invoke
 from scipy.stats import chisquare
-from test_cli import assert_clean_error, invoke
 
 from sdsynth._utils.context import RunContext
 from sdsynth._utils.files import MARKER, atomic_directory

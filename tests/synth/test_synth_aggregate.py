@@ -12,10 +12,10 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers import assert_clean_error
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
-from test_cli import assert_clean_error
 from typer.testing import CliRunner
 
 from sdsynth._utils.context import RunContext
@@ -35,7 +35,7 @@ def _released(aggs) -> dict[frozenset[int], int]:  # type: ignore[no-untyped-def
     return {frozenset(int(x) for x in row if x >= 0): int(c) for row, c in zip(ids, aggs.counts, strict=True)}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40)
 @given(
     table=categorical_tables(max_rows=40, max_columns=5, max_values=3),
     R=st.integers(1, 3),
