@@ -69,12 +69,12 @@ def test_tolerance_and_presets() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"epsilon": 0}, "epsilon must be > 0"),
-        ({"reporting_length": 0}, "reporting length of at least 1"),
-        ({"delta": 1.0}, "delta value must be between 0 and 1"),
+        ({"epsilon": 0}, "`epsilon` must be > 0"),
+        ({"reporting_length": 0}, "`reporting_length` of at least 1"),
+        ({"delta": 1.0}, "`delta` must be between 0 and 1"),
         ({"percentile_percentage": 101}, "between 0 and 100"),
         ({"percentile_epsilon_proportion": 1.0}, "percentile_epsilon_proportion"),
-        ({"number_of_records_epsilon_proportion": 0.0}, "number_of_records_epsilon_proportion"),
+        ({"number_of_records_epsilon_proportion": 0.0}, "`record_count_epsilon_proportion`"),
         ({"accuracy_mode": AccuracyMode.custom([1, 2])}, "should match the reporting length"),
         ({"accuracy_mode": AccuracyMode.custom([1, 0, 1])}, "must all be > 0"),
         ({"fabrication_mode": FabricationMode.custom_fixed({1: 3})}, "between 2 and the reporting length"),

@@ -157,18 +157,18 @@ class DpParameters:
     def validate(self) -> None:
         """One clear error per invalid setting (spec §3.2 checks, plus what the reference forgets, §8)."""
         if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
-            raise PrivacyParameterError(f"epsilon must be > 0, got {self.epsilon}")
+            raise PrivacyParameterError(f"`epsilon` must be > 0, got {self.epsilon}")
         if not isinstance(self.reporting_length, int) or self.reporting_length < 1:
             raise PrivacyParameterError(
-                f"DP needs an explicit reporting length of at least 1, got {self.reporting_length}"
+                f"DP needs an explicit `reporting_length` of at least 1, got {self.reporting_length}"
             )
         if self.delta is not None and not (0 < self.delta < 1):
-            raise PrivacyParameterError(f"delta value must be between 0 and 1 (exclusive), got {self.delta}")
+            raise PrivacyParameterError(f"`delta` must be between 0 and 1 (exclusive), got {self.delta}")
         if self.max_attributes_per_record is not None and (
             not isinstance(self.max_attributes_per_record, int) or self.max_attributes_per_record < 1
         ):
             raise PrivacyParameterError(
-                f"the maximum number of attributes per record must be a whole number >= 1, got "
+                f"`max_attributes_per_record` must be a whole number >= 1, got "
                 f"{self.max_attributes_per_record}"
             )
         if (
@@ -176,19 +176,19 @@ class DpParameters:
             or int(self.percentile_percentage) != self.percentile_percentage
         ):
             raise PrivacyParameterError(
-                f"percentile percentage must be an integer between 0 and 100, got {self.percentile_percentage}"
+                f"`percentile` must be an integer between 0 and 100, got {self.percentile_percentage}"
             )
         if not (0 < self.percentile_epsilon_proportion < 1):
             raise PrivacyParameterError(
-                f"percentile_epsilon_proportion must be > 0 and < 1, got {self.percentile_epsilon_proportion}"
+                f"`percentile_epsilon_proportion` must be > 0 and < 1, got {self.percentile_epsilon_proportion}"
             )
         if not (0 < self.number_of_records_epsilon_proportion < 1):
             raise PrivacyParameterError(
-                "number_of_records_epsilon_proportion must be > 0 and < 1 (the record count is always protected in "
+                "`record_count_epsilon_proportion` must be > 0 and < 1 (the record count is always protected in "
                 f"DP mode), got {self.number_of_records_epsilon_proportion}"
             )
         if self.percentile_epsilon_proportion + self.number_of_records_epsilon_proportion >= 1:
-            raise PrivacyParameterError("the percentile and record-count shares leave no budget for the counts")
+            raise PrivacyParameterError("`percentile_epsilon_proportion` and `record_count_epsilon_proportion` leave no budget for the counts")
         self.sigma_proportions  # noqa: B018 - validates custom proportions
         self.threshold  # noqa: B018 - validates custom thresholds
 
