@@ -68,7 +68,7 @@ def test_dp_noise_is_not_reproducible(tmp_path: Path) -> None:
         (["--dp", "--epsilon", "1", "--fabrication-mode", "custom-fixed", "--threshold", "7=1"], "between 2 and"),
         (["--dp", "--epsilon", "1", "--fabrication-mode", "custom-adaptive", "--threshold", "2=3"], "(0, 1]"),
         (["--dp", "--epsilon", "1", "--percentile", "120"], "--percentile must be an integer between 0 and 100"),
-        (["--dp", "--epsilon", "1", "--record-count-epsilon-proportion", "1"], "--record-count-epsilon-proportion must"),
+        (["--dp", "--epsilon", "1", "--record-count-epsilon-proportion", "1"], "--record-count-epsilon-proportion"),
     ],
 )
 def test_invalid_dp_options_fail_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:

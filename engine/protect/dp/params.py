@@ -168,8 +168,7 @@ class DpParameters:
             not isinstance(self.max_attributes_per_record, int) or self.max_attributes_per_record < 1
         ):
             raise PrivacyParameterError(
-                f"`max_attributes_per_record` must be a whole number >= 1, got "
-                f"{self.max_attributes_per_record}"
+                f"`max_attributes_per_record` must be a whole number >= 1, got {self.max_attributes_per_record}"
             )
         if (
             not (0 <= self.percentile_percentage <= 100)
@@ -188,7 +187,9 @@ class DpParameters:
                 f"DP mode), got {self.number_of_records_epsilon_proportion}"
             )
         if self.percentile_epsilon_proportion + self.number_of_records_epsilon_proportion >= 1:
-            raise PrivacyParameterError("`percentile_epsilon_proportion` and `record_count_epsilon_proportion` leave no budget for the counts")
+            raise PrivacyParameterError(
+                "`percentile_epsilon_proportion` and `record_count_epsilon_proportion` leave no budget for the counts"
+            )
         self.sigma_proportions  # noqa: B018 - validates custom proportions
         self.threshold  # noqa: B018 - validates custom thresholds
 
