@@ -23,7 +23,8 @@ def record_labels(data: EncodedData) -> list[list[str]]:
 
 
 def brute_force_counts(records: Iterable[Sequence[str]], reporting_length: int) -> dict[str, int]:
-    """Spec §2.1 literally: every l-subset (l = 1..R) of every record's canonically sorted attributes."""
+    """docs/method.md, "Counting" literally: every l-subset (l = 1..R) of every record's canonically sorted
+    attributes."""
     counts: Counter[str] = Counter()
     for rec in records:
         attrs = sorted(rec)
@@ -36,7 +37,8 @@ def brute_force_counts(records: Iterable[Sequence[str]], reporting_length: int) 
 def brute_force_records_analysis(
     records: Sequence[Sequence[str]], reporting_length: int, resolution: int
 ) -> tuple[list[int], list[int]]:
-    """Spec §2.5 steps 1–3 with explicit record sets: (unique by shortest length, rare-only by shortest length)."""
+    """docs/method.md, "Records analysis" steps 1–3 with explicit record sets: (unique by shortest length, rare-only by
+    shortest length)."""
     counts = brute_force_counts(records, reporting_length)
     unique_at = [set() for _ in range(reporting_length + 1)]
     rare_at = [set() for _ in range(reporting_length + 1)]

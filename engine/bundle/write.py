@@ -29,7 +29,8 @@ AGGREGATES_PARQUET = "aggregates.parquet"
 
 # ------------------------------------------------------------------------------------------------------ TSV / Parquet
 def aggregates_sorted_frame(aggs: Aggregates) -> pl.DataFrame:
-    """Keys and counts in the reference's order: length ascending, count descending, then key (spec §2.6)."""
+    """Keys and counts in the reference's order: length ascending, count descending, then key (docs/method.md, "File
+    formats")."""
     return pl.DataFrame(
         {"key": aggs.key_strings(), "length": aggs.lengths.astype(np.int32), "count": aggs.counts},
         schema={"key": pl.String, "length": pl.Int32, "count": pl.Int64},

@@ -1,8 +1,9 @@
-"""Disclosure-risk statistics of the sensitive data (spec §2.2, §2.4, §2.5): rare and unique combinations and the
-records that hold them.
+"""Disclosure-risk statistics of the sensitive data (docs/method.md, "Records analysis"): rare and unique combinations
+and the records that hold them.
 
-Everything here is computed from exact counts of the sensitive data and belongs in the private output folder.
-Record sets are never materialised: a second pass over the records probes the final counts (spec §7.2 item 1).
+Everything here is computed from exact counts of the sensitive data and belongs in the private output folder. Record
+sets are never materialised: a second pass over the records probes the final counts (docs/method.md, "Records
+analysis").
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from sdsynth.read.escape import unescape
 
 @dataclass(frozen=True)
 class RecordsAnalysis:
-    """Records with unique / rare (but not unique) combinations by shortest length, spec §2.5."""
+    """Records with unique / rare (but not unique) combinations by shortest length, docs/method.md, "Records
+    analysis"."""
 
     resolution: int
     protected: bool
@@ -69,7 +71,7 @@ class RecordsAnalysis:
 
 @dataclass(frozen=True)
 class SensitiveStatistics:
-    """Spec §2.4 aggregate statistics plus the records analysis (protected and not)."""
+    """docs/method.md, "Records analysis" aggregate statistics plus the records analysis (protected and not)."""
 
     resolution: int
     n_records: int
@@ -118,7 +120,7 @@ def sensitive_statistics(
     resolution: int,
     ctx: RunContext | None = None,
 ) -> SensitiveStatistics:
-    """All of spec §2.4–2.5 in one more pass over the records."""
+    """All of docs/method.md, "Records analysis" in one more pass over the records."""
     if resolution < 1:
         raise PrivacyParameterError(f"resolution k must be at least 1, got {resolution}")
     ctx = context(ctx)
@@ -238,7 +240,7 @@ def sensitive_statistics(
 
 
 def _attribute_display_names(counts: CombinationCounts) -> list[str]:
-    """`column:value` with multi-value parts under their source column (spec §2.4 string form)."""
+    """`column:value` with multi-value parts under their source column (docs/method.md, "Records analysis")."""
     attrs = counts.attributes
     out = []
     for c, v in zip(attrs.column_of.tolist(), attrs.values, strict=True):

@@ -36,8 +36,8 @@ DEFAULT_REPORTING_LENGTH = 3
 
 
 def normalize_reporting_length(reporting_length: int, max_width: int | None) -> int:
-    """Spec §1.8: lengths above what one record can hold are capped. `max_width` is that bound from public
-    knowledge only (`AttributeTable.max_record_width`; None when a multi-value column declares no parts): the
+    """docs/method.md, "Counting": lengths above what one record can hold are capped. `max_width` is that bound from
+    public knowledge only (`AttributeTable.max_record_width`; None when a multi-value column declares no parts): the
     released reporting length must not move when one record brings a new multi-value part."""
     if reporting_length < 1:
         raise ParameterError(f"reporting length must be at least 1, got {reporting_length}")
@@ -256,7 +256,7 @@ def count_combinations(
     reporting_length: int = DEFAULT_REPORTING_LENGTH,
     ctx: RunContext | None = None,
 ) -> CombinationCounts:
-    """Exact counts of all combinations of length 1..R (spec §2.1), streamed over record batches.
+    """Exact counts of all combinations of length 1..R (docs/method.md, "Counting"), streamed over record batches.
 
     `records` are local records (counted on `ctx.threads` threads) or any `backends.local.JobRunner`, such as the
     partitions of a Dask cluster (`backends.dask`): the result is the same.

@@ -1,7 +1,7 @@
 """The attribute dictionary (docs/method.md, "Records"): every (column, value) attribute gets a dense id in the
 canonical order of its human string `"{header}:{value}"`, so a combination's canonical order is ascending id order.
-Multi-value columns are expanded into one binary column per part, named `{column}_{part}`, where the source column
-was; `sources` keeps the input's planned columns, which are public, beside the values seen, which are not.
+Multi-value columns are expanded into one binary column per part, named `{column}_{part}`, where the source column was;
+`sources` keeps the input's planned columns, which are public, beside the values seen, which are not.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from sdsynth.read.plan import ColumnPlan, PlannedColumn
 
 @dataclass(frozen=True)
 class ExpandedColumn:
-    """A column after multi-value expansion (spec §1.7). Names and values are in the escaped (normalised) form."""
+    """A column after multi-value expansion (docs/method.md, "Records"). Names and values are in the escaped
+    (normalised) form."""
 
     name: str
     source: str

@@ -1,5 +1,5 @@
-"""Joining the records of one subject (docs/method.md, "Subject ids"): rows that share a subject id become one record;
-a single-valued column with two values in one subject is refused, naming the columns to declare multi-value.
+"""Joining the records of one subject (docs/method.md, "Subject ids"): rows that share a subject id become one record; a
+single-valued column with two values in one subject is refused, naming the columns to declare multi-value.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _conflicts(long: pl.DataFrame) -> list[int]:
 
 
 def duplicated_ids_message(source_name: str, attributes: AttributeTable, columns: list[int]) -> str:
-    """The error for conflicting columns (spec §1.6), naming each once."""
+    """The error for conflicting columns (docs/method.md, "Subject ids"), naming each once."""
     names = ", ".join(attributes.columns[c].name for c in sorted(set(columns)))
     return (
         f"{source_name}: records with duplicated IDs, please set the following columns as multi value if you want "
@@ -56,7 +56,7 @@ def duplicated_ids_message(source_name: str, attributes: AttributeTable, columns
 
 
 def join_by_subject(data: EncodedData, subject_ids: pl.Series, plan: ColumnPlan) -> EncodedData:
-    """Join records that share a subject id (spec §1.6).
+    """Join records that share a subject id (docs/method.md, "Subject ids").
 
     Records are ordered by id (byte order) like the reference. A single-valued column with two different values in
     one group is a conflict: the error names every such column and suggests declaring them multi-value.

@@ -1,9 +1,9 @@
 """Evaluating a synthetic table: against the sensitive data (private) or against the released aggregates (public).
 
-`evaluate_private` reads both tables with one shared attribute dictionary and computes every metric of spec §5 and
-the cross-tool scores; everything it returns is a function of the sensitive data and belongs in the private folder.
-`evaluate_public` compares the synthetic data with the released aggregates only: no sensitive input, so in DP mode
-it is post-processing and may be published.
+`evaluate_private` reads both tables with one shared attribute dictionary and computes every metric of docs/method.md,
+"Evaluation" and the cross-tool scores; everything it returns is a function of the sensitive data and belongs in the
+private folder. `evaluate_public` compares the synthetic data with the released aggregates only: no sensitive input, so
+in DP mode it is post-processing and may be published.
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ def evaluate_records(
     real_counts: CombinationCounts | None = None,
     statistics: SensitiveStatistics | None = None,
 ) -> Evaluation:
-    """Synthetic against sensitive records sharing one attribute dictionary: spec §5 metrics, marginal TVDs,
-    k-marginal, pMSE, unique matches. Both may be streams: every part works batch by batch."""
+    """Synthetic against sensitive records sharing one attribute dictionary: docs/method.md, "Evaluation" metrics,
+    marginal TVDs, k-marginal, pMSE, unique matches. Both may be streams: every part works batch by batch."""
     progress = context(ctx).progress
     a, b = real.attributes, synthetic.attributes
     if a is not b and not (

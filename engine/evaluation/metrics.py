@@ -1,4 +1,4 @@
-"""Evaluation of synthetic data (spec §5) and scores comparable across tools.
+"""Evaluation of synthetic data (docs/method.md, "Evaluation") and scores comparable across tools.
 
 SDS metrics compare two sets of combination counts, an *original* (the sensitive data, or the released aggregates
 for the public evaluation) and a *target* (the synthetic data re-aggregated), with SDS semantics: an empty cell is
@@ -20,7 +20,7 @@ from sdsynth.count.combinations import _CombinationTable
 
 @dataclass
 class CombinationComparison:
-    """Spec §5.2 metrics between an original and a target set of combination counts."""
+    """docs/method.md, "Combination metrics" metrics between an original and a target set of combination counts."""
 
     resolution: int
     metrics: dict[str, Any]
@@ -30,7 +30,7 @@ class CombinationComparison:
 
 
 def preservation_bins(max_count: int) -> list[int]:
-    """Spec §5.2 / §9.5: 10, 20, 40, ... up to the first bin ≥ the largest target count."""
+    """docs/method.md, "Combination metrics": 10, 20, 40, ... up to the first bin ≥ the largest target count."""
     bins = [10]
     while bins[-1] < max_count:
         bins.append(bins[-1] * 2)
@@ -51,8 +51,8 @@ def compare_combinations(
     original_records: int,
     target_records: int,
 ) -> CombinationComparison:
-    """Spec §5.2, vectorised over the union of both key sets (matched by their combination text, so the two sides
-    may come from different dictionaries, e.g. a release read back and a synthetic file)."""
+    """docs/method.md, "Combination metrics", vectorised over the union of both key sets (matched by their combination
+    text, so the two sides may come from different dictionaries, e.g. a release read back and a synthetic file)."""
     joined = (
         _key_frame(original, "original_count")
         .join(_key_frame(target, "target_count"), on=["combination", "length"], how="full", coalesce=True)
@@ -74,7 +74,8 @@ def compare_combinations(
         "fabricated_combinations": int((in_t & ~in_s).sum()),
     }
     metrics["suppressed_pct"] = 100.0 * metrics["suppressed_combinations"] / n_s if n_s else 0.0
-    metrics["fabricated_pct"] = 100.0 * metrics["fabricated_combinations"] / n_s if n_s else 0.0  # spec §8.10
+    # docs/method.md, "Combination metrics"
+    metrics["fabricated_pct"] = 100.0 * metrics["fabricated_combinations"] / n_s if n_s else 0.0
     err = np.abs(sen - syn).astype(np.float64)
     metrics["mean_absolute_error"] = float(err[common].mean()) if common.any() else 0.0
     metrics["original_count_mean"] = float(sen[in_s].mean()) if n_s else 0.0
@@ -137,7 +138,8 @@ def compare_combinations(
             }
         )
     by_bucket = pl.DataFrame(rows_bucket)
-    metrics["mean_proportional_error"] = float(by_bucket.get_column("mean_proportional_error").mean())  # §8.11
+    # docs/method.md, "Combination metrics"
+    metrics["mean_proportional_error"] = float(by_bucket.get_column("mean_proportional_error").mean())
     metrics["leaked_combinations"] = int(leak.sum())
     return CombinationComparison(resolution, metrics, pl.DataFrame(rows_len), by_bucket.sort("bucket", descending=True),
                                  detail)  # fmt: skip

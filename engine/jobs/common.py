@@ -242,7 +242,8 @@ def write_release_errors(aggs: Aggregates, counts: CombinationCounts, folder: Pa
 
 
 def write_private_statistics(stats: SensitiveStatistics, counts: CombinationCounts, folder: Path) -> None:
-    """Spec §2.4–2.6 statistics of the sensitive data, in the reference's file formats where it has one."""
+    """docs/method.md, "Records analysis" statistics of the sensitive data, in the reference's file formats where it has
+    one."""
     _write_records_analysis(stats.analysis.to_frame(), folder / "records_analysis.tsv")
     _write_records_analysis(stats.protected_analysis.to_frame(), folder / "records_analysis_protected.tsv")
     rare = stats.by_length.select(

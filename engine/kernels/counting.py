@@ -259,7 +259,8 @@ def analyse_csr(
     unique_records_per_source: np.ndarray,  # out: records with a unique combination touching the column
     totals: np.ndarray,  # out: [records with a rare combination, records with a unique combination]
 ) -> None:
-    """Second pass over records, probing final counts: the records analysis of spec §2.4–2.5 without record sets."""
+    """Second pass over records, probing final counts: the records analysis of docs/method.md, "Records analysis"
+    without record sets."""
     shifts = np.empty(slots, dtype=np.uint64)
     for d in range(slots):
         shifts[d] = np.uint64(bits * (slots - 1 - d))

@@ -1,10 +1,10 @@
 """Row sets as bitsets: one bitset of N bits per attribute (and per column), and a running intersection.
 
 The seeded synthesizers need, again and again, "how many sensitive records contain this partial record plus one more
-attribute". The reference intersects sorted row-id lists (quadratic overall, spec §7.2). Here the rows matching the
-current partial record are a bitset `cur` plus the list of its non-zero 64-bit words: counting a candidate is a
-popcount of `cur & bits[a]` over those words only, and adding an attribute ANDs them in place. The list shrinks as the
-record grows, so deep steps cost little.
+attribute". The reference intersects sorted row-id lists (quadratic overall). Here the rows matching the current
+partial record are a bitset `cur` plus the list of its non-zero 64-bit words: counting a candidate is a popcount of
+`cur & bits[a]` over those words only, and adding an attribute ANDs them in place. The list shrinks as the record
+grows, so deep steps cost little.
 """
 
 from __future__ import annotations

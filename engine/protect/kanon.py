@@ -16,7 +16,8 @@ DEFAULT_RESOLUTION = 10
 
 
 def protect_k_anonymity(counts: CombinationCounts, resolution: int = DEFAULT_RESOLUTION) -> Aggregates:
-    """Spec §2.3: round every count down to a multiple of k and drop the zeros; same for the record count."""
+    """docs/method.md, "k-anonymity": round every count down to a multiple of k and drop the zeros; same for the record
+    count."""
     if resolution < 1:
         raise PrivacyParameterError(f"resolution k must be at least 1, got {resolution}")
     rounded = round_down(counts.counts, resolution)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 
 def norm(text: str) -> str:
-    """Spec §1.2: trim, then escape the combination (`;`) and column/value (`:`) delimiters."""
+    """docs/method.md, "Reading the input": trim, then escape the combination (`;`) and column/value (`:`)
+    delimiters."""
     return text.strip().replace(";", "<semicolon>").replace(":", "<colon>")
 
 

@@ -1,7 +1,7 @@
 """Normalising raw cells the way the reference does (docs/method.md, "Reading the input"), with a schema's checks on
-top: trimmed, missing tokens and non-sensitive zeros made absent, `;`/`:` escaped, multi-value cells split into sets
-of parts, numeric cells put into their bins. Each column of a batch is dictionary-encoded, so the work is done once
-per distinct cell. Values the schema does not allow are reported with file, row and column.
+top: trimmed, missing tokens and non-sensitive zeros made absent, `;`/`:` escaped, multi-value cells split into sets of
+parts, numeric cells put into their bins. Each column of a batch is dictionary-encoded, so the work is done once per
+distinct cell. Values the schema does not allow are reported with file, row and column.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class NormalizedColumn:
 
 @dataclass
 class NormalizedBatch:
-    """One batch of records after §1 normalisation, before encoding.
+    """One batch of records after docs/method.md, "Reading the input" normalisation, before encoding.
 
     `subject_ids` holds the `cmp_key`-normalised id per row when a subject id is set. `first_row` is the data row
     number of the batch's first row (rows are counted from 1).
@@ -94,7 +94,8 @@ _Check = tuple[np.ndarray, list[str], str]
 
 
 def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> tuple[list[Any], list[_Check]]:
-    """Normalise the distinct raw cells of a column (spec §1.4) and check them against the schema."""
+    """Normalise the distinct raw cells of a column (docs/method.md, "Reading the input") and check them against the
+    schema."""
     frame = pl.DataFrame({"raw": cells})
     src = pl.col("raw")
     trimmed = src.str.strip_chars()
@@ -174,7 +175,7 @@ def _bin_labels(
 
 
 def normalize_batch(batch: pa.RecordBatch, plan: ColumnPlan, first_row: int, collect: bool = False) -> NormalizedBatch:
-    """Normalise one batch of raw strings (spec §1.4).
+    """Normalise one batch of raw strings (docs/method.md, "Reading the input").
 
     With `collect=False` the first schema violation raises `SchemaError`; with `collect=True` every violation is
     returned in the batch (for `schema validate`) and offending cells are treated as absent.

@@ -29,7 +29,8 @@ FORMAT_VERSION = 1
 
 
 def cmp_key(name: str) -> str:
-    """How user-supplied column names are matched to headers (spec §1.2): trimmed and case-insensitive."""
+    """How user-supplied column names are matched to headers (docs/method.md, "Reading the input"): trimmed and
+    case-insensitive."""
     return name.strip().lower()
 
 

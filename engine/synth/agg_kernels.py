@@ -1,4 +1,5 @@
-"""Numba kernel of aggregate-seeded synthesis (spec §4.9): a batch of records built side by side.
+"""Numba kernel of aggregate-seeded synthesis (docs/method.md, "Aggregate-seeded"): a batch of records built side by
+side.
 
 Aggregates are a sorted key array with counts; a key's *index* is its identity here, so synthetic counts are a plain
 array aligned with it and weights are array lookups. Each partial record keeps, for every candidate attribute a, the
@@ -51,7 +52,8 @@ def _select(values: np.ndarray, n: int, k: int) -> np.int64:
 
 @njit(cache=True)
 def _r8_rounded(values: np.ndarray, n: int, q: float) -> np.int64:
-    """round_half_away(R8 quantile) of values[:n] (spec §3.3, §4.9), by selection rather than sorting."""
+    """round_half_away(R8 quantile) of values[:n] (docs/method.md, "Aggregate-seeded"), by selection rather than
+    sorting."""
     h = (n + 1.0 / 3.0) * q + 1.0 / 3.0
     hf = math.trunc(h)
     if hf <= 0 or q == 0.0:
@@ -195,7 +197,8 @@ def _propose(
     sub_n: np.ndarray, dead: np.ndarray, full: np.ndarray, refused: np.ndarray, key_words: np.ndarray,
     first_record: np.int64,
 ) -> np.int64:  # fmt: skip
-    """Record b's next attribute drawn with the weights of spec §4.9 (−1: no candidate left, the record ends)."""
+    """Record b's next attribute drawn with the weights of docs/method.md, "Aggregate-seeded" (−1: no candidate left,
+    the record ends)."""
     n_attr = available.shape[0]
     n_words = cooc.shape[1]
     allowed = np.empty(n_words, dtype=np.uint64)
@@ -336,7 +339,8 @@ def build_batch(
     synthetic: np.ndarray, use_synthetic: bool, list_capacity: int, kept_size: int, key_words: np.ndarray,
     first_record: np.int64, sequential: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Build `size` records side by side against (and updating) `available` and `synthetic` (spec §4.6, §4.9).
+    """Build `size` records side by side against (and updating) `available` and `synthetic` (docs/method.md,
+    "Aggregate-seeded").
 
     Each step, every unfinished record draws its next attribute (in parallel); the draws are committed one record
     at a time in a uniformly random order; a draw whose attribute ran out meanwhile is refused and redrawn.

@@ -1,4 +1,4 @@
-"""Aggregate-seeded synthesis (spec §4.9–4.10): records rebuilt from released aggregates only.
+"""Aggregate-seeded synthesis (docs/method.md, "Aggregate-seeded"): records rebuilt from released aggregates only.
 
 This is post-processing of a release (k-anonymous or DP): no sensitive data is read. The reference builds records
 one at a time, each attribute drawn with a weight taken from the aggregates (the count of the whole combination while
@@ -42,11 +42,12 @@ AUTO_PILOT_RECORDS = 50_000
 
 @dataclass(frozen=True)
 class AggregateSeededParameters:
-    """The sampling law (`calibrated`, see `calibrated.py`; pac-synth's `reference` law of spec §4.9; or `auto`, the
-    one of the two that fits the released single-column distributions better, see `choose_sampling_law`) and
-    pac-synth's options of the reference law (spec §6.1) plus its batch size. `chosen_by` says how an `auto` law was
-    resolved (for the release's records); `coverage`, the calibrated law's share of records that may be seeded with
-    released combinations a batch lacks (None: calibrated.COVER_SHARE)."""
+    """The sampling law (`calibrated`, see `calibrated.py`; pac-synth's `reference` law of docs/method.md,
+    "Aggregate-seeded"; or `auto`, the one of the two that fits the released single-column distributions better, see
+    `choose_sampling_law`) and pac-synth's options of the reference law (docs/method.md, "Aggregate-seeded") plus its
+    batch size. `chosen_by` says how an `auto` law was resolved (for the release's records); `coverage`, the calibrated
+    law's share of records that may be seeded with released combinations a batch lacks (None:
+    calibrated.COVER_SHARE)."""
 
     use_synthetic_counts: bool = False
     weight_selection_percentile: int = 95
@@ -250,7 +251,7 @@ def _reference_batches(
         if target is not None:
             if produced >= target:
                 break
-            if available.sum() == 0:  # spec §4.6: reset the budget and the synthetic counts
+            if available.sum() == 0:  # docs/method.md, "Aggregate-seeded": reset the budget and the synthetic counts
                 available[:] = initial
                 synthetic[:] = 0
         # a smaller batch as the budget runs low, so its end is reached nearly record by record

@@ -74,7 +74,7 @@ class _KAnonymous:
 
 @dataclass
 class Unseeded(_KAnonymous):
-    """Spec §4.4: N records (or n), each drawn column by column; may contain empty records."""
+    """docs/method.md, "Unseeded": N records (or n), each drawn column by column; may contain empty records."""
 
     name: ClassVar[str] = "unseeded"
 
@@ -84,7 +84,7 @@ class Unseeded(_KAnonymous):
 
 @dataclass
 class RowSeeded(_KAnonymous):
-    """Spec §4.5: a record grown from each sensitive record, then consolidation and suppression."""
+    """docs/method.md, "Row-seeded": a record grown from each sensitive record, then consolidation and suppression."""
 
     name: ClassVar[str] = "row-seeded"
 
@@ -95,8 +95,8 @@ class RowSeeded(_KAnonymous):
 
 @dataclass
 class ValueSeeded(_KAnonymous):
-    """Spec §4.8: records built from the attribute budget, optionally with oversampling control against
-    released aggregates (`oversampling_aggregates`, `oversampling_ratio`, `oversampling_tries`)."""
+    """docs/method.md, "Value-seeded": records built from the attribute budget, optionally with oversampling control
+    against released aggregates (`oversampling_aggregates`, `oversampling_ratio`, `oversampling_tries`)."""
 
     name: ClassVar[str] = "value-seeded"
     oversampling_ratio: float | None = None
@@ -116,13 +116,15 @@ class ValueSeeded(_KAnonymous):
 def _no_count(name: str, n: int | None) -> None:
     if n is not None:
         raise ParameterError(
-            f"{name} decides the number of records itself (spec §4.11); do not ask for a number of records"
+            f"{name} decides the number of records itself (docs/method.md, 'Synthetic output'); do not ask for a "
+            "number of records"
         )
 
 
 @dataclass
 class AggregateSeeded:
-    """Spec §4.9: records built from released aggregates only (k-anonymous, or DP when `dp` is given).
+    """docs/method.md, "Aggregate-seeded": records built from released aggregates only (k-anonymous, or DP when `dp` is
+    given).
 
     fit() computes the aggregates from sensitive data (k-anonymity with `resolution`, or DP marginals with `dp`);
     `from_aggregates` starts from a release instead. sample(n) is post-processing: n records (default: the

@@ -1,4 +1,4 @@
-"""The k-anonymity synthesizers of the reference: unseeded, row-seeded, value-seeded (spec §4.4–4.8).
+"""The k-anonymity synthesizers of the reference: unseeded, row-seeded, value-seeded (docs/method.md, "Synthesis").
 
 Each one builds records attribute by attribute so that every combination in a synthetic record (of any length)
 matches at least k sensitive records. Fitting reads the sensitive data once: exact counts of short combinations
@@ -93,7 +93,8 @@ def _parallel(n_threads: int, jobs: list[Any]) -> None:
 
 
 def unseeded(model: SeededModel, n_records: int | None, seed: int | None) -> EncodedData:
-    """Spec §4.4: `n_records` records (default N), each drawn column by column in a random column order."""
+    """docs/method.md, "Unseeded": `n_records` records (default N), each drawn column by column in a random column
+    order."""
     n = model.n_records if n_records is None else n_records
     if n < 0:
         raise ParameterError(f"the number of records must be >= 0, got {n}")
@@ -157,7 +158,8 @@ def _concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
 
 
 def row_seeded_phase1(model: SeededModel, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Spec §4.5 phase 1: record j is grown from sensitive record j's attributes (CSR, one record per input)."""
+    """docs/method.md, "Row-seeded" phase 1: record j is grown from sensitive record j's attributes (CSR, one record per
+    input)."""
     data = model.data
     n = data.n_records
     out_ids = np.zeros(len(data.ids), dtype=np.int32)
@@ -199,7 +201,8 @@ def row_seeded_phase1(model: SeededModel, seed: int | None) -> tuple[np.ndarray,
 
 
 def row_seeded(model: SeededModel, seed: int | None, diagnostics: dict[str, int] | None = None) -> EncodedData:
-    """Spec §4.5: one record grown from each sensitive record's attributes, consolidation, suppression."""
+    """docs/method.md, "Row-seeded": one record grown from each sensitive record's attributes, consolidation,
+    suppression."""
     data = model.data
     phase1 = row_seeded_phase1(model, seed)
     synthesized = np.bincount(phase1[1], minlength=data.attributes.n_attributes)
@@ -223,11 +226,11 @@ def _prefix_mask(offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 def value_seeded(
     model: SeededModel, seed: int | None, oversampling: tuple[Aggregates, float, int] | None = None
 ) -> EncodedData:
-    """Spec §4.8: consolidation over the whole attribute budget, then suppression.
+    """docs/method.md, "Value-seeded": consolidation over the whole attribute budget, then suppression.
 
-    With oversampling control, records are refused when a sub-combination would exceed its aggregate count by
-    more than the ratio. Deviation: the budget stays round_down(n_a, k); the reference uses
-    round_down(n_a, k) − n_a + A_a, which with k-anonymous aggregates is 2·round_down(n_a, k) − n_a (spec §8.7).
+    With oversampling control, records are refused when a sub-combination would exceed its aggregate count by more than
+    the ratio. Deviation: the budget stays round_down(n_a, k); the reference uses round_down(n_a, k) − n_a + A_a, which
+    with k-anonymous aggregates is 2·round_down(n_a, k) − n_a (docs/method.md, "Value-seeded").
     """
     if oversampling is not None and not (oversampling[1] >= 0):
         raise ParameterError(f"the oversampling ratio must be >= 0, got {oversampling[1]}")

@@ -1,4 +1,4 @@
-"""Numba kernels of the k-anonymity synthesizers (spec §4.3–4.7).
+"""Numba kernels of the k-anonymity synthesizers (docs/method.md, "Row-seeded").
 
 Counts of "the partial record plus one attribute" come from an exact count table while the combination is short
 (length ≤ `table_length`); beyond, the rows matching the partial record are a bitset (`kernels/rowsets.py`, rows in
@@ -179,7 +179,8 @@ def row_seeded_prefix(
     tkeys: np.ndarray, tvals: np.ndarray, kbits: int, kslots: int, key_words: np.ndarray,
     out_ids: np.ndarray, out_len: np.ndarray, prefix_key: np.ndarray,
 ) -> None:  # fmt: skip
-    """Spec §4.5 phase 1, the first `table_length` steps of every walk, from exact counts in the table.
+    """docs/method.md, "Row-seeded" phase 1, the first `table_length` steps of every walk, from exact counts in the
+    table.
 
     Walk r writes its chosen attributes (sorted) at out_ids[offsets[r]:], their number in out_len[r], and, if it is
     still running after `table_length` steps, the packed key of its partial record in prefix_key[r] (else 0)."""
@@ -231,7 +232,8 @@ def row_seeded_groups(
     kbits: int, kslots: int, bits: np.ndarray, word_offsets: np.ndarray, word_ids: np.ndarray, key_words: np.ndarray,
     out_ids: np.ndarray, out_len: np.ndarray,
 ) -> None:  # fmt: skip
-    """Spec §4.5 phase 1 after the first `prefix_depth` steps: walks sharing a partial record advance together.
+    """docs/method.md, "Row-seeded" phase 1 after the first `prefix_depth` steps: walks sharing a partial record advance
+    together.
 
     `walks` lists walk (= record) indices grouped by their partial record after the prefix steps; group g is
     walks[group_starts[g]:group_starts[g+1]]. Each group is explored depth first: at a node (a partial record and
@@ -402,7 +404,7 @@ def unseeded_records(
     single_counts: np.ndarray, n_rows: int, resolution: int,
     state: np.ndarray, out_ids: np.ndarray, out_len: np.ndarray,
 ) -> None:  # fmt: skip
-    """Spec §4.4, one synthetic record per index in [first, first + count).
+    """docs/method.md, "Unseeded", one synthetic record per index in [first, first + count).
 
     For each column (random order) the reference weighs every value by its number of matching rows, folds values
     matched by fewer than k rows into "empty", and draws. Drawing a uniformly random matching row and taking its
@@ -546,7 +548,7 @@ def consolidate(
     agg_keys: np.ndarray, agg_vals: np.ndarray, agg_length: int, subset_bound: int, word_offsets: np.ndarray,
     word_ids: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Spec §4.6 with the attribute-rows sampler of §4.3: records until the budget is spent. Returns CSR.
+    """docs/method.md, "Row-seeded" with its attribute-rows sampler: records until the budget is spent. Returns CSR.
 
     `subset_bound` ≥ Σ_{l < agg_length} C(n_columns, l) sizes the scratch for oversampling checks.
     """
@@ -666,8 +668,8 @@ def consolidate(
 def suppress(
     offsets: np.ndarray, ids: np.ndarray, excess: np.ndarray, state: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Spec §4.7: in a uniformly random record order, drop attributes while they exceed their target; drop records
-    that become empty. `excess` is consumed."""
+    """docs/method.md, "Row-seeded": in a uniformly random record order, drop attributes while they exceed their target;
+    drop records that become empty. `excess` is consumed."""
     n = offsets.shape[0] - 1
     order = np.arange(n)
     for i in range(n - 1, 0, -1):

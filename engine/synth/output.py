@@ -36,9 +36,9 @@ def _cell_matrix(attributes: AttributeTable, offsets: np.ndarray, ids: np.ndarra
 
 
 def reference_order(attributes: AttributeTable, offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Row order of the reference's output (spec §4.1): rows sorted cell by cell (byte order, empty first), then
-    stably by the number of non-empty cells, descending. Cells are compared through integer ranks of their
-    (escaped) values, which orders exactly like the strings."""
+    """Row order of the reference's output (docs/method.md, "Synthetic output"): rows sorted cell by cell (byte order,
+    empty first), then stably by the number of non-empty cells, descending. Cells are compared through integer ranks of
+    their (escaped) values, which orders exactly like the strings."""
     cells = _cell_matrix(attributes, offsets, ids)
     if cells.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)

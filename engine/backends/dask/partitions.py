@@ -159,7 +159,8 @@ class Partition:
             raise CsvRangeError(str(exc)) from None
 
     def normalized(self, plan: ColumnPlan, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[NormalizedBatch]:
-        """Normalised batches (spec §1), rows numbered from `first_row` (from 1 when unknown yet)."""
+        """Normalised batches (docs/method.md, "Reading the input"), rows numbered from `first_row` (from 1 when unknown
+        yet)."""
         row = self.first_row or 1
         for batch in first_rows(self.raw_batches(batch_rows), self.limit):
             yield normalize_batch(batch, plan, row)

@@ -1,4 +1,5 @@
-"""Co-partitioning by subject id for the Dask engine (spec §1.6: rows of one subject are joined into one record).
+"""Co-partitioning by subject id for the Dask engine (docs/method.md, "Subject ids": rows of one subject are joined into
+one record).
 
 Each input partition encodes its rows with the global dictionary and cuts them into buckets by a hash of the
 normalised subject id (`encode_split`); bucket b of every partition goes to one task, which joins the rows of each

@@ -1,4 +1,5 @@
-"""The privacy budget split and the thresholds (spec §3.2, §3.4 g), with exact formulas.
+"""The privacy budget split and the thresholds (docs/method.md, "Budget split" and "Thresholds and fabrication modes"),
+with exact formulas.
 
 The counts are released with zero-concentrated DP: the R percentile selections are each ε_Q-DP (so ε_Q²/2-zCDP)
 and length k's counts carry discrete Gaussian noise of variance σ_k²·Δ_k at L2 sensitivity √Δ_k, i.e.
@@ -36,7 +37,8 @@ class BudgetSplit:
 
 
 def infer_delta(protected_records: int) -> float:
-    """The reference's default δ = 1 / (ln(n) · n), from the *protected* record count (spec §3.2)."""
+    """The reference's default δ = 1 / (ln(n) · n), from the *protected* record count (docs/method.md, "Budget
+    split")."""
     if protected_records < 2:
         raise PrivacyParameterError(
             "cannot infer delta from a protected record count below 2; the dataset is too small for DP"
@@ -45,7 +47,8 @@ def infer_delta(protected_records: int) -> float:
 
 
 def consistency_tolerance(delta: float) -> float:
-    """min(10^-n, 1e-8) where n is how many times δ must be multiplied by 10 to reach 1 (spec §3.2)."""
+    """min(10^-n, 1e-8) where n is how many times δ must be multiplied by 10 to reach 1 (docs/method.md, "Budget
+    split")."""
     n = 0
     d = delta
     while d < 1:
@@ -62,7 +65,8 @@ def split_budget(
     delta: float,
     epsilon_records: float = 0.0,
 ) -> BudgetSplit:
-    """Spec §3.2 given δ (already inferred if needed) and the record-count share already taken out."""
+    """docs/method.md, "Budget split" given δ (already inferred if needed) and the record-count share already taken
+    out."""
     R = reporting_length
     if len(sigma_proportions) != R:
         raise PrivacyParameterError("sigma proportions array size should match the reporting length")
@@ -88,7 +92,7 @@ def continuous_rho1(sigma1: float, delta1_sensitivity: int, delta: float) -> flo
 
 
 def adaptive_threshold(sigma_k: float, sensitivity: int, eta: float) -> float:
-    """ρ_k = σ_k·√Δ_k·Φ⁻¹(1 − min(η/2, 0.5)) (spec §3.4 g; η = 1 gives 0)."""
+    """ρ_k = σ_k·√Δ_k·Φ⁻¹(1 − min(η/2, 0.5)) (docs/method.md, "Thresholds and fabrication modes"; η = 1 gives 0)."""
     return sigma_k * math.sqrt(sensitivity) * float(norm.ppf(1.0 - min(eta / 2.0, 0.5)))
 
 

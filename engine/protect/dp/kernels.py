@@ -1,5 +1,6 @@
-"""Numba kernels of the DP per-length loop (spec §3.4): candidates, per-record sensitivities, bounded counting,
-discrete Gaussian noise (`add_noise`: the Numba sampler within its 64-bit bound, the big-integer one beyond)."""
+"""Numba kernels of the DP per-length loop (docs/method.md, "Differential privacy"): candidates, per-record
+sensitivities, bounded counting, discrete Gaussian noise (`add_noise`: the Numba sampler within its 64-bit bound, the
+big-integer one beyond)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def generate_candidates(
     bits: int,
     slots: int,
 ) -> np.ndarray:
-    """V_k (spec §3.4 a): c ∪ {a} for retained c and a of another column, whose sub-combinations of lengths
+    """V_k (docs/method.md, "Candidates per length"): c ∪ {a} for retained c and a of another column, whose
+    sub-combinations of lengths
     2..k−1 are all retained. Each candidate is generated once, from its prefix c = candidate minus its largest id:
     that prefix is itself a required retained (k−1)-tuple (for k ≥ 3), so nothing is missed."""
     mask = np.uint64(retained_keys.shape[0] - 1)
@@ -97,8 +99,8 @@ def _valid_tuples(
     shifts: np.ndarray,
     buffer: np.ndarray,
 ) -> int:
-    """Write the candidate indices (+1) of the record's k-subsets that are candidates into `buffer`; return how
-    many (|W_j|, spec §3.4 b). `buffer` must hold C(w, k) entries."""
+    """Write the candidate indices (+1) of the record's k-subsets that are candidates into `buffer`; return how many
+    (|W_j|, docs/method.md, "Bounded counting"). `buffer` must hold C(w, k) entries."""
     n = 0
     if w < k:
         return 0
@@ -170,7 +172,7 @@ def bounded_counts(
     buffer_size: int,
 ) -> None:
     """Each record adds 1 to at most `allowed` of its valid tuples, a uniform random subset when it has more
-    (spec §3.4 e; partial Fisher–Yates with exact uniform integers)."""
+    (docs/method.md, "Bounded counting"; partial Fisher–Yates with exact uniform integers)."""
     shifts = np.empty(slots, dtype=np.uint64)
     for d in range(slots):
         shifts[d] = np.uint64(bits * (slots - 1 - d))

@@ -1,9 +1,10 @@
-"""DP marginals: the reference's per-length loop (spec §3.4) with defensible noise (see docs/privacy.md).
+"""DP marginals: the reference's per-length loop (docs/method.md, "Differential privacy") with defensible noise (see
+docs/privacy.md).
 
-For k = 1..R: candidates V_k (single attributes, then extensions of the retained (k−1)-tuples), each record's
-valid k-tuples, a DP percentile of their numbers as the contribution bound Δ_k, a uniformly random subset of at most
-Δ_k tuples per record, discrete Gaussian noise of variance σ_k²·Δ_k on every candidate (zero counts included), a
-threshold, retention. Then post-processing (spec §3.6).
+For k = 1..R: candidates V_k (single attributes, then extensions of the retained (k−1)-tuples), each record's valid
+k-tuples, a DP percentile of their numbers as the contribution bound Δ_k, a uniformly random subset of at most Δ_k
+tuples per record, discrete Gaussian noise of variance σ_k²·Δ_k on every candidate (zero counts included), a threshold,
+retention. Then post-processing (docs/method.md, "Post-processing").
 
 Two deliberate fixes of the reference (docs/deviations.md): the percentile uses a sensitivity-1 score over a public
 range, and the single-attribute domain is built after contribution bounding, so one record brings at most Δ₁
@@ -106,7 +107,8 @@ def undeclared_parts_message(columns: Sequence[str]) -> str:
 def candidate_keys(
     previous: np.ndarray, retained: np.ndarray, attributes: AttributeTable, layout: KeyLayout, k: int
 ) -> np.ndarray:
-    """V_k from the retained (k−1)-tuples `previous` and all retained keys so far (spec §3.4 a), sorted."""
+    """V_k from the retained (k−1)-tuples `previous` and all retained keys so far (docs/method.md, "Candidates per
+    length"), sorted."""
     prev_ids = layout.unpack(previous, k - 1).astype(np.int64)
     rk, rv = build_lookup_table(retained, np.ones(len(retained), dtype=np.int64))
     present = np.unique(prev_ids).astype(np.int64)
@@ -217,7 +219,7 @@ class PartitionStreams:
 @dataclass(frozen=True)
 class BoundedCountJob:
     """Contribution-bounded counts of one length: each record adds 1 to at most `allowed` of its valid k-tuples, a
-    uniformly random subset drawn from the partition's random streams (spec §3.4 e)."""
+    uniformly random subset drawn from the partition's random streams (docs/method.md, "Bounded counting")."""
 
     k: int
     layout: KeyLayout
@@ -463,9 +465,9 @@ def dp_marginals(
     ctx: RunContext | None = None,
     rng: DpRandom | None = None,
 ) -> DpResult:
-    """DP aggregates of all combinations of length ≤ R (docs/method.md, "Differential privacy"). Randomness comes
-    from OS entropy unless a test injects `rng` (`DpRandom._seeded_for_tests`); `ctx` gives the progress display,
-    the threads and the cluster, never a seed.
+    """DP aggregates of all combinations of length ≤ R (docs/method.md, "Differential privacy"). Randomness comes from
+    OS entropy unless a test injects `rng` (`DpRandom._seeded_for_tests`); `ctx` gives the progress display, the threads
+    and the cluster, never a seed.
 
     `records` are local records (on `ctx.threads` threads) or a `backends.local.JobRunner` such as the partitions of
     a Dask cluster: the passes over the records (record count and lengths, sensitivities, bounded counts) run

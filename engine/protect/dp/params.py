@@ -1,7 +1,9 @@
-"""DP parameters, mirroring pac-synth's `DpAggregateSeededParametersBuilder` (spec §6.1) and its defaults.
+"""DP parameters, mirroring pac-synth's `DpAggregateSeededParametersBuilder` (docs/method.md, "Parameters") and its
+defaults.
 
-Every check of the reference (spec §3.2, §3.5) is kept, and so are the ones it forgets (spec §8): a scale factor
-must be positive, percentiles must lie in [0, 100], a DP run needs R ≥ 1, thresholds must name lengths 2..R.
+Every check of the reference (docs/method.md, "Parameters" and "Thresholds and fabrication modes") is kept, and so are
+the ones it forgets (docs/method.md, "Parameters"): a scale factor must be positive, percentiles must lie in [0, 100], a
+DP run needs R ≥ 1, thresholds must name lengths 2..R.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ ThresholdType = Literal["fixed", "adaptive"]
 
 @dataclass(frozen=True)
 class AccuracyMode:
-    """How the Gaussian noise is shared between combination lengths (relative σ per length, spec §3.2)."""
+    """How the Gaussian noise is shared between combination lengths (relative σ per length, docs/method.md,
+    "Parameters")."""
 
     name: str
     proportions: tuple[float, ...] | None = None  # only for "custom"
@@ -61,7 +64,7 @@ class AccuracyMode:
 
 @dataclass(frozen=True)
 class Threshold:
-    """Per-length thresholds on noisy counts for lengths ≥ 2 (spec §3.4 g, §3.5)."""
+    """Per-length thresholds on noisy counts for lengths ≥ 2 (docs/method.md, "Thresholds and fabrication modes")."""
 
     kind: ThresholdType
     values_by_length: Mapping[int, float] = field(default_factory=dict)
@@ -75,7 +78,8 @@ class Threshold:
 
 @dataclass(frozen=True)
 class FabricationMode:
-    """How aggressively fabricated (absent in the data) combinations are filtered (spec §3.5)."""
+    """How aggressively fabricated (absent in the data) combinations are filtered (docs/method.md, "Thresholds and
+    fabrication modes")."""
 
     name: str
     values: Mapping[int, float] | None = None  # only for custom modes
@@ -138,7 +142,7 @@ DEFAULT_DELTA = 1e-6  # a public constant: δ must not depend on the data (docs/
 
 @dataclass(frozen=True)
 class DpParameters:
-    """Everything that defines a DP aggregation; defaults are pac-synth's (spec §6.1), except δ (see
+    """Everything that defines a DP aggregation; defaults are pac-synth's (docs/method.md, "Parameters"), except δ (see
     `resolved_delta`) and the optional explicit bound on attributes per record."""
 
     epsilon: float = 4.0
@@ -155,7 +159,8 @@ class DpParameters:
         self.validate()
 
     def validate(self) -> None:
-        """One clear error per invalid setting (spec §3.2 checks, plus what the reference forgets, §8)."""
+        """One clear error per invalid setting (docs/method.md, "Parameters": the reference's checks and the ones it
+        forgets)."""
         if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
             raise PrivacyParameterError(f"`epsilon` must be > 0, got {self.epsilon}")
         if not isinstance(self.reporting_length, int) or self.reporting_length < 1:

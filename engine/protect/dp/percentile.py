@@ -1,4 +1,4 @@
-"""Choosing each length's contribution bound Δ_k with a DP percentile (spec §3.3).
+"""Choosing each length's contribution bound Δ_k with a DP percentile (docs/method.md, "Contribution bounds").
 
 The reference scores candidates 0..max(sensitivities) with an ad hoc quality function and samples with
 report-noisy-max (exponential noise of rate ε_Q/2). Two things make that not ε_Q-DP, and we fix both:
@@ -45,7 +45,7 @@ EPSILON_DENOMINATOR = 1 << 20
 
 
 def r8_quantile(sorted_values: np.ndarray | list[float], q: float) -> float:
-    """Hyndman–Fan type 8 ("median-unbiased") quantile as statrs computes it (spec §3.3)."""
+    """Hyndman–Fan type 8 ("median-unbiased") quantile as statrs computes it (docs/method.md, "Contribution bounds")."""
     d = sorted_values
     n = len(d)
     if n == 0:
@@ -60,7 +60,8 @@ def r8_quantile(sorted_values: np.ndarray | list[float], q: float) -> float:
 
 
 def reference_quality_scores(sensitivities: list[int], percentage: int) -> list[int]:
-    """The reference's quality scores on 0..max(s), exactly (spec §3.3). Not used for selection (see above)."""
+    """The reference's quality scores on 0..max(s), exactly (docs/method.md, "Contribution bounds"). Not used for
+    selection (see above)."""
     if not sensitivities:
         return []
     d = sorted(sensitivities)

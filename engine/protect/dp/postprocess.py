@@ -1,5 +1,5 @@
-"""Post-processing of retained noisy counts into released aggregates (spec §3.6). Pure functions of the DP output,
-so they cost no privacy."""
+"""Post-processing of retained noisy counts into released aggregates (docs/method.md, "Post-processing"). Pure functions
+of the DP output, so they cost no privacy."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def _missing_parents(
 def add_missing_parent_combinations(
     keys: np.ndarray, counts: np.ndarray, layout: KeyLayout, max_length: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Spec §3.6 step 3: create absent sub-combinations of length ≥ 2 with the max count of their supersets.
-    Single attributes are never re-added."""
+    """docs/method.md, "Post-processing" step 3: create absent sub-combinations of length ≥ 2 with the max count of
+    their supersets. Single attributes are never re-added."""
     if len(keys) == 0:
         return keys, counts
     tkeys, tvals = build_lookup_table(keys, np.ones(len(keys), dtype=np.int64))
@@ -108,8 +108,8 @@ def _normalize(
 def normalize_noisy_combinations(
     keys: np.ndarray, counts: np.ndarray, layout: KeyLayout, max_length: int
 ) -> np.ndarray:
-    """Spec §3.6 step 4: every count becomes at most the smallest count of its present proper sub-combinations
-    (one pass over the counts as they were before the step)."""
+    """docs/method.md, "Post-processing" step 4: every count becomes at most the smallest count of its present proper
+    sub-combinations (one pass over the counts as they were before the step)."""
     if len(keys) == 0:
         return counts
     tkeys, tvals = build_lookup_table(keys, counts)
@@ -121,7 +121,8 @@ def normalize_noisy_combinations(
 def post_process(
     keys: np.ndarray, noisy: np.ndarray, layout: KeyLayout, max_length: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Round, drop zeros, complete parents, normalise (spec §3.6 steps 1–4). Keys must be sorted."""
+    """Round, drop zeros, complete parents, normalise (docs/method.md, "Post-processing" steps 1–4). Keys must be
+    sorted."""
     counts = round_half_away(noisy)
     keep = counts > 0
     keys, counts = keys[keep], counts[keep]

@@ -1,0 +1,104 @@
+"""Numba kernels of iterative proportional fitting, used twice by the law: the completion of the model's joint
+tables from their margins (`fit_to_margins`, step 1) and the weights that calibrate a draw to the released
+single-column shares (`calibration_factors`, step 5; the pilots of several orders in parallel with
+`calibration_factors_in_parts`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, nogil=True)
+def fit_to_margins(
+    free: np.ndarray, capped: np.ndarray, dims: np.ndarray, targets: np.ndarray, bound: float, iterations: int,
+    tolerance: float,
+) -> np.ndarray:  # fmt: skip
+    """Iterative proportional fitting, in place (and returned), of the flat table `free` (C order over `dims`) so
+    that its sums over each axis a reach the flat table of the other axes at targets[Σ_{b<a} n / dims[b]:] (n
+    cells), cells where `capped` held at most `bound`: sweeps over the axes until no cell moves by more than
+    `tolerance` or `iterations` sweeps. A slice summing to 0 holds only zeros, so its ratio is moot. The joint
+    tables of the model are small and many (one per column set), so a loop here beats NumPy's per-call cost."""
+    n = free.shape[0]
+    n_axes = dims.shape[0]
+    strides = np.ones(n_axes, dtype=np.int64)
+    for a in range(n_axes - 2, -1, -1):
+        strides[a] = strides[a + 1] * dims[a + 1]
+    sums = np.empty(n)
+    before = np.empty(n)
+    for _ in range(iterations):
+        before[:] = free
+        offset = 0
+        for a in range(n_axes):
+            inner = strides[a]
+            outer = inner * dims[a]
+            m = n // dims[a]
+            sums[:m] = 0.0
+            for i in range(n):
+                sums[(i // outer) * inner + i % inner] += free[i]
+            for i in range(n):
+                j = (i // outer) * inner + i % inner
+                free[i] *= targets[offset + j] / max(sums[j], 1e-300)
+                if capped[i] and free[i] > bound:
+                    free[i] = bound
+            offset += m
+        largest_move = 0.0
+        for i in range(n):
+            largest_move = max(largest_move, abs(free[i] - before[i]))
+        if largest_move < tolerance:
+            break
+    return free
+
+
+@njit(cache=True, nogil=True)
+def calibration_factors(
+    categories: np.ndarray, targets: np.ndarray, target_offset: np.ndarray, iterations: int, tolerance: float,
+    cap: float,
+) -> np.ndarray:  # fmt: skip
+    """Iterative proportional fitting of one factor per (column, category), in [1/cap, cap], so that the rows of
+    `categories` weighted by the product of their factors have each column's shares targets[target_offset[c]:]:
+    sweeps over the columns until no share moves by more than `tolerance` (relative) or `iterations` sweeps."""
+    n_rows, n_columns = categories.shape
+    factors = np.ones(targets.shape[0])
+    weights = np.ones(n_rows)
+    current = np.empty(targets.shape[0])
+    ratio = np.empty(targets.shape[0])
+    for _ in range(iterations):
+        largest_change = 0.0
+        for c in range(n_columns):
+            base = target_offset[c]
+            k = target_offset[c + 1] - base
+            current[base : base + k] = 0.0
+            total = 0.0
+            for r in range(n_rows):
+                current[base + categories[r, c]] += weights[r]
+                total += weights[r]
+            for j in range(base, base + k):
+                share = current[j] / total
+                change = targets[j] / share if share > 0.0 and targets[j] > 0.0 else 1.0
+                largest_change = max(largest_change, abs(change - 1.0))
+                capped = min(max(factors[j] * change, 1.0 / cap), cap)
+                ratio[j] = capped / factors[j]
+                factors[j] = capped
+            for r in range(n_rows):
+                weights[r] *= ratio[base + categories[r, c]]
+        if largest_change < tolerance:
+            break
+    return factors
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def calibration_factors_in_parts(
+    categories: np.ndarray, bounds: np.ndarray, targets: np.ndarray, target_offset: np.ndarray, iterations: int,
+    tolerance: float, cap: float,
+) -> np.ndarray:  # fmt: skip
+    """`calibration_factors` of each part of `categories` (rows bounds[p]..bounds[p + 1] − 1) on its own, one row of
+    the result per part: the pilots of several orders are calibrated in parallel, each as if alone."""
+    n_parts = bounds.shape[0] - 1
+    out = np.empty((n_parts, targets.shape[0]))
+    for p in prange(n_parts):
+        out[p] = calibration_factors(
+            categories[bounds[p] : bounds[p + 1]], targets, target_offset, iterations, tolerance, cap
+        )
+    return out
