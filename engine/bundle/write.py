@@ -126,6 +126,12 @@ def release_info_rows(
         "released_combinations": aggs.n_combinations,
     }
     info.update(aggs.parameters)
+    # the parameters hold the length asked for; the release holds combinations up to the one it reached (min(R, W)
+    # under DP), which readers of the release need
+    asked = info.get("reporting_length")
+    info["reporting_length"] = aggs.reporting_length
+    if asked != aggs.reporting_length:
+        info["reporting_length_requested"] = asked
     if extra:
         info.update(extra)
     return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in info.items()]

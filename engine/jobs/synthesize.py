@@ -133,7 +133,12 @@ def synthesize(
     with ctx.progress.stage(f"synthesizing ({settings.method})"):
         in_memory = records if isinstance(records, EncodedData) else encode(data, options, ctx)
         synthesizer = create(settings.method, resolution=settings.k, n_threads=ctx.threads, **extra).fit(in_memory)
-        n = settings.records if settings.method == "unseeded" else None
+        # unseeded makes the released record count by default: the true count is not public under k-anonymity
+        n = (
+            (settings.records if settings.records is not None else aggs.record_count)
+            if settings.method == "unseeded"
+            else None
+        )
         return synthesizer.sample_records(n, seed=ctx.seed), None
 
 

@@ -137,11 +137,12 @@ def _check_schema_columns(header: _Header, options: IngestOptions, subject_index
 def _used_columns(header: _Header, options: IngestOptions, subject_index: int | None) -> set[int]:
     if options.use_columns is not None and len(options.use_columns) > 0:
         return header.resolve(options.use_columns, "`use_columns`")
+    not_subject = set(range(len(header.headers))) - ({subject_index} if subject_index is not None else set())
     if options.schema is not None:
-        return header.where(options.schema, lambda s: s.use)
+        return header.where(options.schema, lambda s: s.use) & not_subject
     # Deviation from the reference (docs/deviations.md): the subject id is an identifier, not an attribute, unless
     # listed in `use_columns`. Kept as an attribute it would make every record unique.
-    return set(range(len(header.headers))) - ({subject_index} if subject_index is not None else set())
+    return not_subject
 
 
 def _multi_value_columns(header: _Header, options: IngestOptions) -> dict[int, str]:

@@ -242,3 +242,24 @@ def test_sigterm_removes_the_partial_folders(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     assert not list(tmp_path.glob(".*partial")) and not (tmp_path / "priv").exists()
+
+
+def test_unseeded_synthesis_makes_the_released_record_count_not_the_true_one(tmp_path: Path) -> None:
+    data = tmp_path / "c.csv"
+    pl.DataFrame({"A": ["a", "b", "c"] * 7 + ["a", "b"], "B": ["x", "y"] * 11 + ["x"]}).write_csv(data)  # 23 rows
+    result = invoke("synthesize", data, "--method", "unseeded", "-k", "10", "--seed", "1", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert pl.read_csv(tmp_path / "o" / "synthetic.csv").height == 20  # round_down(23, 10), never 23
+
+
+def test_release_info_states_the_length_released_and_the_one_asked_for(tmp_path: Path) -> None:
+    data = tmp_path / "c.csv"
+    generate_ctdc(2000, seed=3).select("gender", "majorityStatus").write_csv(data)  # W = 2 attributes per record
+    result = invoke("aggregate", data, "--dp", "--epsilon", "4", "-r", "3", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "o" / "release.duckdb"), read_only=True)
+    info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
+    con.close()
+    assert (info["reporting_length"], info["reporting_length_requested"]) == ("2", "3")

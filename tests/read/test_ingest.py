@@ -125,6 +125,15 @@ def test_subject_id_is_not_an_attribute_unless_listed() -> None:
         IngestOptions(subject_id="ID", use_columns=None, multi_value={"A": ";", "B": ";", "C": ";", "D": "|"}),
     )
     assert "ID" not in [c.name for c in data.attributes.columns]
+    # nor when a schema lists the id column as an ordinary (used) column
+    multi = [
+        ColumnSpec(n, kind="multi_value", delimiter=d) for n, d in (("A", ";"), ("B", ";"), ("C", ";"), ("D", "|"))
+    ]
+    schema = Schema(columns=(*multi, ColumnSpec("F"), ColumnSpec("G"), ColumnSpec("ID")), subject_id="ID")
+    with_schema = encode(DATA / "duplicated_id_valid.csv", IngestOptions(schema=schema))
+    assert "ID" not in [c.name for c in with_schema.attributes.columns]
+    listed = encode(DATA / "duplicated_id_valid.csv", IngestOptions(schema=schema, use_columns=["ID", "A"]))
+    assert "ID" in [c.name for c in listed.attributes.columns]
 
 
 def test_missing_subject_id_is_an_error_with_its_row() -> None:

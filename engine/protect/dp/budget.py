@@ -36,16 +36,6 @@ class BudgetSplit:
         return len(self.sigmas)
 
 
-def infer_delta(protected_records: int) -> float:
-    """The reference's default δ = 1 / (ln(n) · n), from the *protected* record count (docs/method.md, "Budget
-    split")."""
-    if protected_records < 2:
-        raise PrivacyParameterError(
-            "cannot infer delta from a protected record count below 2; the dataset is too small for DP"
-        )
-    return 1.0 / (math.log(protected_records) * protected_records)
-
-
 def consistency_tolerance(delta: float) -> float:
     """min(10^-n, 1e-8) where n is how many times δ must be multiplied by 10 to reach 1 (docs/method.md, "Budget
     split")."""

@@ -3,8 +3,8 @@
 The reference scores candidates 0..max(sensitivities) with an ad hoc quality function and samples with
 report-noisy-max (exponential noise of rate ε_Q/2). Two things make that not ε_Q-DP, and we fix both:
 
-1. The candidate range 0..max depends on the data. We use a public range 0..C(W, k), where W is the most attributes
-   a record can have (from the schema).
+1. The candidate range 0..max depends on the data. We use a public range 0..min(C(W, k), 2²⁰), where W is the most
+   attributes a record can have (the schema's declared parts, or an explicit bound).
 2. The reference's quality function does not have sensitivity 1: adding one record can move a candidate's score by
    several units (for sensitivities [1,8,2,3,9,8,4,9,9,9,9,9] and Q = 50, adding a 9 moves the score of 1 from −5 to
    −12; `tests/test_dp_percentile.py` checks this counterexample). The exponential mechanism's guarantee assumes
