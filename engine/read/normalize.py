@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sdsynth.errors import InputError, SchemaError, location
-from sdsynth.read.escape import norm
+from sdsynth.read.escape import ESCAPES, norm
 from sdsynth.read.plan import ColumnPlan, PlannedColumn
 from sdsynth.read.sources import DEFAULT_BATCH_ROWS, TableSource
 from sdsynth.schema.model import ColumnSpec
@@ -67,7 +67,9 @@ class NormalizedBatch:
 
 
 def _escape(expr: pl.Expr) -> pl.Expr:
-    return expr.str.replace_all(";", "<semicolon>", literal=True).str.replace_all(":", "<colon>", literal=True)
+    for raw, token in ESCAPES:
+        expr = expr.str.replace_all(raw, token, literal=True)
+    return expr
 
 
 def _full_match(pattern: str) -> str:

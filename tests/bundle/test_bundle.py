@@ -92,3 +92,21 @@ def test_private_statistics_go_to_their_own_folder(tmp_path: Path, example_92: P
     # the release holds the protected record count, never the true one
     assert run_query(out, "SELECT value FROM release_info WHERE key = 'record_count'").item() == "10"
     assert "11" not in [v for (v,) in run_query(out, "SELECT value FROM release_info").rows()]
+
+
+def test_a_value_with_a_line_break_or_tab_keeps_one_combination_per_line(tmp_path: Path) -> None:
+    """aggregates.tsv escapes newline, carriage return and tab as it escapes `;` and `:`; Parquet and DuckDB hold
+    the value itself."""
+    data = tmp_path / "odd.csv"
+    data.write_text('A,B\n"multi\nline",x\n"multi\nline",x\n"t\tab\r",y\n', encoding="utf-8")
+    out = tmp_path / "rel"
+    run_aggregate(data, IngestOptions(), JobSettings(out, reporting_length=2, resolution=1))
+    lines = (out / "aggregates.tsv").read_text(encoding="utf-8").split("\n")
+    assert "A:multi<newline>line\t2" in lines and "A:t<tab>ab\t1" in lines  # the trailing \r is trimmed
+    assert all(len(line.split("\t")) == 2 for line in lines if line)
+    assert (
+        run_query(out, "SELECT count FROM aggregates WHERE length = 1 AND A = 'multi' || chr(10) || 'line'").item() == 2
+    )
+    assert pl.read_parquet(out / "aggregates.parquet").get_column("A").drop_nulls().unique().sort().to_list() == [
+        "multi\nline", "t\tab",
+    ]  # fmt: skip
