@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from sdsynth._utils import threads as _threads  # noqa: F401  (first: sizes the thread pool before any kernel runs)
+from sdsynth._utils.cache import use_user_numba_cache
 from sdsynth._version import __version__
 from sdsynth.errors import (
     BudgetExceededError,
@@ -24,6 +25,8 @@ from sdsynth.errors import (
     SchemaError,
     SdsynthError,
 )
+
+use_user_numba_cache()  # before any kernel: compiled kernels go to the per-user cache, never into the package
 
 # imported on first use, so `import sdsynth` (and `sdsynth --help`) does not load Numba and its kernels
 _LAZY = {

@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from numba import njit
 
+from sdsynth._utils.cache import cache_dir
 from sdsynth._utils.tables import write_table
 from sdsynth.errors import ParameterError
 
@@ -216,8 +217,7 @@ def write_ctdc(path: str | Path, rows: int, seed: int = SAMPLE_SEED, suffix: str
 
 def embedded_sample_path() -> Path:
     """The bundled sample (CTDC layout, 17,000 rows), generated deterministically on first use into a cache."""
-    base = Path(os.environ.get("SDSYNTH_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = base / "sdsynth" / f"ctdc-sample-v{GENERATOR_VERSION}-{SAMPLE_ROWS}-{SAMPLE_SEED}.csv"
+    path = cache_dir() / f"ctdc-sample-v{GENERATOR_VERSION}-{SAMPLE_ROWS}-{SAMPLE_SEED}.csv"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.partial")
