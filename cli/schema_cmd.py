@@ -61,26 +61,33 @@ def validate(
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
     max_report: Annotated[
-        int, typer.Option("--max-report", min=0, help="Print at most this many violations (0 = all).")
-    ] = 0,
+        int,
+        typer.Option("--max-report", min=0, help="Print at most this many offending values (0 = all of them)."),
+    ] = 20,
 ) -> None:
-    """Report every cell the schema does not allow (file, row, column, value); exit 1 if there is any.
+    """Check a table against a schema; exit 1 if any cell is not allowed.
 
+    Prints one line per offending value of a column (how many rows hold it, the first rows, the allowed value it most
+    likely meant), hints for columns that hold joined values the schema does not declare multi-value, and a count.
     Rows are data rows counted from 1 (the header is not counted).
     """
-    from sdsynth.read.validate import validate_table
+    from sdsynth.read.validate import validation_report
 
     options = ingest_options(
         {"schema": schema, "use_columns": use_columns, "multi_value": multi_value, "missing_values": missing_values,
          "delimiter": delimiter}
     )  # fmt: skip
-    n = 0
-    for violation in validate_table(input, options):
-        n += 1
-        if not max_report or n <= max_report:
-            out_console.print(str(violation), markup=False, highlight=False)
-    if n:
-        shown = f" (first {max_report} shown)" if max_report and n > max_report else ""
-        err_console.print(f"{n} violation(s) of schema {schema}{shown}")
-        raise typer.Exit(1)
-    err_console.print(f"{input}: matches schema {schema}")
+    report = validation_report(input, options)
+    if not report.violations:
+        err_console.print(f"{input}: matches schema {schema}", markup=False)
+        return
+    shown = report.groups if not max_report else report.groups[:max_report]
+    for group in shown:
+        out_console.print(str(group), markup=False, highlight=False)
+    for hint in report.hints:
+        out_console.print(f"hint: {hint}", markup=False, highlight=False)
+    more = len(report.groups) - len(shown)
+    tail = f"; {more:,} more (--max-report 0 lists them all)" if more else ""
+    err_console.print(f"{report.violations:,} cell(s) of {report.file} violate schema {schema}: {len(report.groups):,} "
+                      f"distinct value(s){tail}", markup=False)  # fmt: skip
+    raise typer.Exit(1)

@@ -123,7 +123,8 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
             bad = out.get_column("bad")
             mask = (bad.list.len() > 0).to_numpy()
             if mask.any():
-                checks.append((mask, bad.list.join(", ").to_list(), _NOT_ALLOWED))
+                # the offending parts as the cell writes them (joined by the column's own delimiter)
+                checks.append((mask, bad.list.join(col.multi_delimiter).to_list(), _NOT_ALLOWED))
                 if collect:
                     out = out.with_columns(pl.col("parts").list.set_difference(pl.col("bad")))
         values = out.select(pl.col("parts").list.eval(_escape(pl.element())).list.unique(maintain_order=True))
