@@ -106,3 +106,16 @@ def test_commands_are_thin() -> None:
                 if node.end_lineno - first + 1 > 80:  # type: ignore[operator]
                     long.append(f"{path.name}:{node.name}")
     assert not long, long
+
+
+def test_every_package_is_listed_for_installation() -> None:
+    """setuptools installs only the packages pyproject.toml names: a new sub-package left out imports from the clone
+    and fails from a wheel."""
+    import tomllib
+
+    root = ENGINE.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    present = {"sdsynth.cli", "sdsynth.schemas"}
+    for init in ENGINE.rglob("__init__.py"):
+        present.add(".".join(("sdsynth", *init.parent.relative_to(ENGINE).parts)))
+    assert listed == present

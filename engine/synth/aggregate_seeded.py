@@ -42,7 +42,7 @@ AUTO_PILOT_RECORDS = 50_000
 
 @dataclass(frozen=True)
 class AggregateSeededParameters:
-    """The sampling law (`calibrated`, see `calibrated.py`; pac-synth's `reference` law of docs/method.md,
+    """The sampling law (`calibrated`, see the `calibrated` package; pac-synth's `reference` law of docs/method.md,
     "Aggregate-seeded"; or `auto`, the one of the two that fits the released single-column distributions better, see
     `choose_sampling_law`) and pac-synth's options of the reference law (docs/method.md, "Aggregate-seeded") plus its
     batch size. `chosen_by` says how an `auto` law was resolved (for the release's records); `coverage`, the calibrated

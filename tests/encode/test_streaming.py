@@ -21,6 +21,7 @@ from sdsynth.sample_data import generate_ctdc
 from sdsynth.synth import aggregate_seeded as aggregate_seeded_module
 from sdsynth.synth import calibrated as calibrated_module
 from sdsynth.synth import output as synthetic_output
+from sdsynth.synth.calibrated import CalibratedParameters
 
 OPTIONS = IngestOptions(schema=load_schema("ctdc-victim-perpetrator"))
 
@@ -46,7 +47,7 @@ def test_spilled_records_count_like_the_originals(cases: Path, tmp_path: Path) -
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stream anything above 500 records, in batches of 300 (calibrated) or about 200 (reference)."""
     monkeypatch.setattr(synthetic_output, "IN_MEMORY_RECORDS", 500)
-    monkeypatch.setattr(calibrated_module, "BATCH_RECORDS", 300)
+    monkeypatch.setattr(calibrated_module.parameters, "DEFAULT_PARAMETERS", CalibratedParameters(batch_records=300))
     monkeypatch.setattr(aggregate_seeded_module, "OUTPUT_BATCH_RECORDS", 200)
 
 

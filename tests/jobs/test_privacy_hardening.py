@@ -95,11 +95,11 @@ def test_an_explicit_bound_sets_w_and_counts_cut_records_privately() -> None:
 
 def test_cli_refuses_undeclared_parts_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
-    _multi_value_frame().write_csv(path)
+    pl.concat([_multi_value_frame()] * 40).write_csv(path)  # 2,000 records: the noisy count stays far above zero
     result = invoke("aggregate", path, "--multi-value", "M=;", "--dp", "--epsilon", "2", "--out", tmp_path / "o")
     assert_clean_error(result, "--max-attributes-per-record")
     assert not (tmp_path / "o").exists()
-    ok = invoke("aggregate", path, "--multi-value", "M=;", "--dp", "--epsilon", "2", "--out", tmp_path / "o",
+    ok = invoke("aggregate", path, "--multi-value", "M=;", "--dp", "--epsilon", "4", "--out", tmp_path / "o",
                 "--max-attributes-per-record", "4", "--private-out", tmp_path / "p", "-r", "2")  # fmt: skip
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "p" / "dp_private.json").is_file()

@@ -120,10 +120,11 @@ def test_validate_reports_every_violation_and_exits_non_zero(tmp_path: Path) -> 
     result = runner.invoke(app, ["schema", "validate", str(path), "--schema", str(schema)])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        f"{path}, row 2, column 'gender': value not allowed by the schema: 'X'",
-        f"{path}, row 2, column 'IP_Gender': value not allowed by the schema: 'Y'",
-        f"{path}, row 3, column 'IP_Gender': value not allowed by the schema: 'Z'",
+        "column 'gender': value not allowed by the schema: 'X' (1 row: 2)",
+        "column 'IP_Gender': value not allowed by the schema: 'Y' (1 row: 2)",
+        "column 'IP_Gender': value not allowed by the schema: 'Z' (1 row: 3)",
     ]
+    assert f"3 cell(s) of {path} violate schema {schema}: 3 distinct value(s)" in result.stderr
     ok = runner.invoke(app, ["schema", "validate", str(path), "--schema", "ctdc-victim-perpetrator"])
     assert ok.exit_code == 2 and "missing from the input" in ok.stderr
 

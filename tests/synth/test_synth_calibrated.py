@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -20,18 +21,23 @@ from sdsynth._utils.context import RunContext
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, ParameterError, count_combinations, load_schema, protect_k_anonymity
 from sdsynth.kernels.counting import table_lookup
-from sdsynth.synth import calibrated as calibrated_module
-from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded
+from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, aggregate_seeded, concat_records
 from sdsynth.synth.calibrated import (
+    DEFAULT_PARAMETERS,
+    CalibratedParameters,
     CalibratedSampler,
-    _direct_index,
-    _Model,
+    ReleaseModel,
     _regroup,
     build_network,
     build_networks,
+    calibrated_batches,
+    coverage_share,
     release_fit,
+    to_records,
 )
-from sdsynth.synth.calibrated_kernels import fit_to_margins, pick_seeds, rebalance_keeping
+from sdsynth.synth.calibrated.coverage_kernels import pick_seeds, rebalance_keeping
+from sdsynth.synth.calibrated.drawing import _direct_index
+from sdsynth.synth.calibrated.fitting_kernels import fit_to_margins
 from sdsynth.testing import categorical_tables
 
 CALIBRATED = AggregateSeededParameters(sampling_law="calibrated")
@@ -48,7 +54,7 @@ def _released(aggs) -> set[frozenset[int]]:  # type: ignore[no-untyped-def]
     R=st.integers(1, 3),
     k=st.integers(1, 3),
     target=st.integers(0, 40),
-    cover_share=st.sampled_from([calibrated_module.COVER_SHARE, 0.5]),
+    cover_share=st.sampled_from([DEFAULT_PARAMETERS.cover_share, 0.5]),
 )
 def test_only_released_combinations(
     table: tuple[pl.DataFrame, dict[str, str]], R: int, k: int, target: int, cover_share: float
@@ -62,9 +68,8 @@ def test_only_released_combinations(
         with pytest.raises(ParameterError) if target else _no_error():
             aggregate_seeded(aggs, target, CALIBRATED, RunContext(seed=1))
         return
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(calibrated_module, "COVER_SHARE", cover_share)
-        out = aggregate_seeded(aggs, target, CALIBRATED, RunContext(threads=2, seed=1))
+    parameters = CalibratedParameters(cover_share=cover_share)
+    out = concat_records(aggs.attributes, calibrated_batches(aggs, target, 1, parameters=parameters))
     assert out.n_records == target
     released = _released(aggs)
     for r in range(out.n_records):
@@ -161,12 +166,11 @@ def test_fixed_order_stays_where_the_free_order_gains_nothing_visible() -> None:
     from sdsynth.protect.dp.params import DpParameters
     from sdsynth.protect.dp.random import DpRandom
     from sdsynth.sample_data import generate_ctdc
-    from sdsynth.synth.calibrated import FREE_ORDER_MIN_GAIN
 
     data = encode(generate_ctdc(17_000, seed=3), IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
     aggs = dp_marginals(data, DpParameters(epsilon=4.0), rng=DpRandom._seeded_for_tests(7, 3)).aggregates
     sampler = CalibratedSampler(aggs, 17_000, seed=1)
-    assert abs(sum(sampler.fits["free"]) - sum(sampler.fits["fixed"])) < FREE_ORDER_MIN_GAIN
+    assert abs(sum(sampler.fits["free"]) - sum(sampler.fits["fixed"])) < DEFAULT_PARAMETERS.free_order_min_gain
     assert sampler.network is not None and not sampler.network.free_order
 
 
@@ -182,7 +186,7 @@ def test_direct_index_draws_the_records_of_hashed_lookups(
     if aggs.record_count == 0 or not len(aggs.keys):
         return
     sampler = CalibratedSampler(aggs, 10, seed=1)
-    single, pair = _direct_index(aggs)
+    single, pair = _direct_index(aggs, DEFAULT_PARAMETERS.direct_index_attributes)
     n = aggs.attributes.n_attributes
     assert single.shape == (n,) and pair.shape == (n, n)
     released = _released(aggs)
@@ -193,30 +197,32 @@ def test_direct_index_draws_the_records_of_hashed_lookups(
             assert set(ids[single[a]].tolist()) - {-1} == {a}
         for b in range(n):
             assert (pair[a, b] >= 0) == (a != b and frozenset([a, b]) in released)
+    assert np.array_equal(sampler.lookups.single, single) and np.array_equal(sampler.lookups.pair, pair)
+    indexed_lookups = sampler.lookups
+    hashed_lookups = replace(indexed_lookups, single=np.zeros(0, dtype=np.int32), pair=np.zeros((0, 0), dtype=np.int32))
     for network in build_networks(aggs):
         indexed = sampler._draw(network, 0, 80)
-        sampler.single, sampler.pair = np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.int32)
+        sampler.lookups = hashed_lookups
         hashed = sampler._draw(network, 0, 80)
-        sampler.single, sampler.pair = single, pair
+        sampler.lookups = indexed_lookups
         assert np.array_equal(indexed, hashed)
 
 
-def test_larger_pool_fits_nist_better(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_larger_pool_fits_nist_better() -> None:
     """NIST at ε = 4: blocking leaves cells empty that real records fill; selecting the output from a pool of
-    POOL_FACTOR = 8 candidates per record instead of 2 lets the calibration weights reach the released shares
-    (measured release fit 0.158 / 0.285 -> 0.137 / 0.262)."""
+    pool_factor = 8 candidates per record (the default) instead of 2 lets the calibration weights reach the released
+    shares (measured release fit 0.158 / 0.285 -> 0.137 / 0.262)."""
     from sdsynth.protect.dp.marginals import dp_marginals
     from sdsynth.protect.dp.params import DpParameters
     from sdsynth.protect.dp.random import DpRandom
-    from sdsynth.synth import calibrated as calibrated_module
 
     data = encode(shared_file("nist_national2019.csv"), IngestOptions(schema=load_schema("nist-diverse-communities")))
     aggs = dp_marginals(data, DpParameters(epsilon=4.0), rng=DpRandom._seeded_for_tests(7, 3)).aggregates
-    assert calibrated_module.POOL_FACTOR == 8
+    assert DEFAULT_PARAMETERS.pool_factor == 8
     fits = {}
     for factor in (2, 8):
-        monkeypatch.setattr(calibrated_module, "POOL_FACTOR", factor)
-        fits[factor] = release_fit(aggs, CalibratedSampler(aggs, 10_000, seed=1).batch(0, 10_000))
+        sampler = CalibratedSampler(aggs, 10_000, seed=1, parameters=CalibratedParameters(pool_factor=factor))
+        fits[factor] = release_fit(aggs, sampler.batch(0, 10_000))
     assert fits[8][0] + 0.01 < fits[2][0] and fits[8][1] + 0.01 < fits[2][1]
 
 
@@ -241,7 +247,7 @@ def test_joint_tables_by_moebius_inversion_match_a_brute_force_count() -> None:
     frame = _table(300, 1)
     data = encode(frame, IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 1)  # k = 1: the exact counts
-    model = _Model(_regroup(aggs, aggs.counts.astype(float)), max_parents=2)
+    model = ReleaseModel(_regroup(aggs, aggs.counts.astype(float)), max_parents=2, parameters=DEFAULT_PARAMETERS)
     attrs = aggs.attributes
     records = [set(data.record(r).tolist()) for r in range(data.n_records)]
     n_cols = len(attrs.columns)
@@ -279,8 +285,8 @@ def test_tables_with_unreleased_triples_are_completed_from_their_margins() -> No
     options = IngestOptions(schema=load_schema("adult-uci"), record_limit=5000)
     data = encode(shared_file("adult_uci_strings.csv"), options)
     aggs = protect_k_anonymity(count_combinations(data, 3), 10)
-    model = _Model(_regroup(aggs, aggs.counts.astype(float)), max_parents=2)
-    assert model.r.unreleased_bound == (9.0, 9.0, 9.0)
+    model = ReleaseModel(_regroup(aggs, aggs.counts.astype(float)), max_parents=2, parameters=DEFAULT_PARAMETERS)
+    assert model.released.unreleased_bound == (9.0, 9.0, 9.0)
     categories, n_categories = _category_matrix(data)
     errors, margin_errors = np.zeros(2), np.zeros(2)
     triples = list(itertools.combinations(range(len(n_categories)), 3))
@@ -312,7 +318,7 @@ def test_completed_tables_keep_the_release_and_its_bounds(table: tuple[pl.DataFr
     aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions(multi_value=multi)), 3), k)
     if aggs.record_count == 0 or not len(aggs.keys):
         return
-    model = _Model(_regroup(aggs, aggs.counts.astype(float)), max_parents=2)
+    model = ReleaseModel(_regroup(aggs, aggs.counts.astype(float)), max_parents=2, parameters=DEFAULT_PARAMETERS)
     n_columns = len(aggs.attributes.columns)
     for size in (2, 3):
         for cols in itertools.combinations(range(n_columns), size):
@@ -416,13 +422,13 @@ def test_empty_cells_keep_their_rate() -> None:
 
 
 def test_options_of_the_reference_law_are_refused() -> None:
-    with pytest.raises(ParameterError, match="sampling-law reference"):
+    with pytest.raises(ParameterError, match="`sampling_law` reference"):
         AggregateSeededParameters(use_synthetic_counts=True)
     with pytest.raises(ParameterError, match="unknown sampling law"):
         AggregateSeededParameters(sampling_law="fast")
     data = encode(_table(100, 6))
     aggs = protect_k_anonymity(count_combinations(data, 2), 2)
-    with pytest.raises(ParameterError, match="only --sampling-law reference has"):
+    with pytest.raises(ParameterError, match="only `sampling_law` reference has"):
         aggregate_seeded(aggs, None, CALIBRATED)
 
 
@@ -533,13 +539,39 @@ def test_auto_law_keeps_the_better_fitting_law(dataset: str) -> None:
     assert choose_sampling_law(aggs, aggs.record_count, CALIBRATED) == CALIBRATED  # explicit laws stay
 
 
-def test_pool_shrinks_for_large_outputs_only() -> None:
-    from sdsynth.synth.calibrated import MIN_POOL_FACTOR, POOL_CANDIDATES, POOL_FACTOR, pool_factor
+def test_parameters_are_checked_and_default_to_the_measured_values() -> None:
+    """The law's tuning is one frozen object: the defaults are those docs/synthesis.md measured, a value out of its
+    range is refused when the object is built, and `coverage` given explicitly wins over the default share."""
+    p = DEFAULT_PARAMETERS
+    assert p == CalibratedParameters()
+    assert (p.pool_factor, p.balance_rounds, p.cover_share, p.batch_records) == (8, 20, 0.15, 250_000)
+    assert (p.dense_part, p.dense_draws, p.rebalance_rounds, p.free_order_min_gain) == (2 / 3, 4, 50, 0.005)
+    assert coverage_share(None) == 0.15 and coverage_share(0.3) == 0.3
+    assert coverage_share(None, CalibratedParameters(cover_share=0.05)) == 0.05
+    with pytest.raises(AttributeError):
+        p.cover_share = 0.5  # type: ignore[misc]
+    for wrong, message in [
+        ({"cover_share": 1.5}, "between 0 and 1"), ({"dense_part": -0.1}, "at least 0"),
+        ({"pool_factor": 0}, "at least 1"), ({"batch_records": 0}, "at least 1"),
+        ({"balance_rounds": -1}, "at least 0"), ({"factor_cap": 0.5}, "at least 1"),
+        ({"pool_factor": 2, "min_pool_factor": 3}, "exceeds pool_factor"), ({"free_order_gain": 0.0}, "above 0"),
+        ({"min_pilot_records": 200_000}, "exceeds max_pilot_records"), ({"ipf_tolerance": float("nan")}, "finite"),
+        ({"dense_draws": 2.5}, "integer"), ({"cover_tries": True}, "integer"),
+    ]:  # fmt: skip
+        with pytest.raises(ParameterError, match=message):
+            CalibratedParameters(**wrong)
 
-    assert [pool_factor(n) for n in (0, 1, 10_000, POOL_CANDIDATES // POOL_FACTOR)] == [POOL_FACTOR] * 4
-    assert pool_factor(POOL_CANDIDATES // 4) == 4
-    assert pool_factor(100_000_000) == MIN_POOL_FACTOR
-    assert all(pool_factor(n) * n <= POOL_CANDIDATES for n in range(1, 10**8, 999_983) if pool_factor(n) > 2)
+
+def test_pool_shrinks_for_large_outputs_only() -> None:
+    from sdsynth.synth.calibrated import pool_factor
+
+    p = DEFAULT_PARAMETERS
+    assert [pool_factor(n) for n in (0, 1, 10_000, p.pool_candidates // p.pool_factor)] == [p.pool_factor] * 4
+    assert pool_factor(p.pool_candidates // 4) == 4
+    assert pool_factor(100_000_000) == p.min_pool_factor
+    assert all(pool_factor(n) * n <= p.pool_candidates for n in range(1, 10**8, 999_983) if pool_factor(n) > 2)
+    small = CalibratedParameters(pool_factor=6, min_pool_factor=3, pool_candidates=60_000)
+    assert [pool_factor(n, small) for n in (1, 10_000, 15_000, 10**6)] == [6, 6, 4, 3]
 
 
 def _l1_to_targets(
@@ -566,7 +598,7 @@ def _balance(
 ) -> np.ndarray:
     """`balance_selection` on tables given as (column, −1) or (column, column) with dense target arrays."""
     from sdsynth.kernels.chacha import key_words, stream_key
-    from sdsynth.synth.calibrated_kernels import balance_selection
+    from sdsynth.synth.calibrated.balancing_kernels import balance_selection
 
     sizes = [t.size for t in targets]
     return balance_selection(
@@ -619,7 +651,7 @@ def test_balancing_in_parts_is_each_part_balanced_alone_whatever_the_threads() -
     import numba
 
     from sdsynth.kernels.chacha import key_words, stream_key
-    from sdsynth.synth.calibrated_kernels import balance_in_parts
+    from sdsynth.synth.calibrated.balancing_kernels import balance_in_parts
 
     rng = np.random.default_rng(11)
     pool = rng.integers(0, 3, size=(300, 3)).astype(np.int16)
@@ -672,7 +704,7 @@ def _ipf_oracle(categories: np.ndarray, targets: list[np.ndarray], iterations: i
 def test_calibration_factors_are_capped_proportional_fitting(rows: int, k: int, columns: int, seed: int) -> None:
     """The IPF kernel against a plain implementation (weights recomputed from the factors each step), run for a fixed
     number of sweeps; without a cap biting, the weighted shares reach targets that are reachable."""
-    from sdsynth.synth.calibrated_kernels import calibration_factors
+    from sdsynth.synth.calibrated.fitting_kernels import calibration_factors
 
     rng = np.random.default_rng(seed)
     categories = rng.integers(0, k, size=(rows, columns)).astype(np.int16)
@@ -685,7 +717,7 @@ def test_calibration_factors_are_capped_proportional_fitting(rows: int, k: int, 
 
 def test_calibration_factors_reach_reachable_shares() -> None:
     """Two independent columns, every combination present: IPF reaches the target shares of both."""
-    from sdsynth.synth.calibrated_kernels import calibration_factors
+    from sdsynth.synth.calibrated.fitting_kernels import calibration_factors
 
     categories = np.array(list(itertools.product(range(3), range(2))) * 5, dtype=np.int16)
     targets = np.array([0.5, 0.3, 0.2, 0.7, 0.3])
@@ -703,7 +735,7 @@ def test_least_harm_insertion_replaces_the_row_the_targets_miss_least() -> None:
     from sdsynth.kernels.chacha import key_words, stream_key
     from sdsynth.kernels.counting import build_lookup_table
     from sdsynth.kernels.keys import KeyLayout
-    from sdsynth.synth.calibrated_kernels import insert_least_harm
+    from sdsynth.synth.calibrated.coverage_kernels import insert_least_harm
 
     rng = np.random.default_rng(4)
     rows = np.array([[1, 1], [1, 1], [2, 1], [2, 2], [1, 2], [1, 2], [0, 1], [2, 1]], dtype=np.int16)
@@ -762,29 +794,32 @@ def _clustered_table(n: int, seed: int) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cover_brings_the_released_combinations_a_batch_lacks() -> None:
     """Packed coverage (the dense step and the balancing after it off): 400 records drawn without it lack 170 of the
     release's 1,450 combinations. With 5 % of the records to seed, the same batch gains the missing combinations with
     the largest released counts (brute force), loses none it had, keeps its size and only released combinations,
     and differs by at most 20 records; seeds packed with several missing combinations (the default) cover more than
-    twice as many as the 20 records and clearly more than seeds of one combination each (COVER_WINDOW = 0: 41 here,
+    twice as many as the 20 records and clearly more than seeds of one combination each (cover_window = 0: 41 here,
     packed 87)."""
-    monkeypatch.setattr(calibrated_module, "DENSE_PART", 0.0)
-    monkeypatch.setattr(calibrated_module, "REBALANCE_ROUNDS", 0)
+    packed_only = CalibratedParameters(dense_part=0.0, rebalance_rounds=0)
     aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(2000, 1), IngestOptions()), 3), 3)
-    outputs = {}
-    for share in (0.0, 0.05):
-        outputs[share] = aggregate_seeded(
-            aggs, 400, AggregateSeededParameters(sampling_law="calibrated", coverage=share), RunContext(seed=3)
-        )
-    monkeypatch.setattr(calibrated_module, "COVER_SHARE", 0.05)  # the default share is the module's
-    assert np.array_equal(aggregate_seeded(aggs, 400, CALIBRATED, RunContext(seed=3)).ids, outputs[0.05].ids)
+
+    def calibrated(parameters: CalibratedParameters, coverage: float | None = None):  # type: ignore[no-untyped-def]
+        return concat_records(aggs.attributes, calibrated_batches(aggs, 400, 3, coverage, parameters))
+
+    outputs = {share: calibrated(packed_only, share) for share in (0.0, 0.05)}
+    # the default share is the parameters'; the calibrated law's `coverage` option reaches the sampler
+    assert np.array_equal(calibrated(replace(packed_only, cover_share=0.05)).ids, outputs[0.05].ids)
+    explicit = aggregate_seeded(
+        aggs, 400, AggregateSeededParameters(sampling_law="calibrated", coverage=0.05), RunContext(seed=3)
+    )
+    assert np.array_equal(explicit.ids, calibrated(DEFAULT_PARAMETERS, 0.05).ids)
+    assert not np.array_equal(explicit.ids, calibrated(DEFAULT_PARAMETERS).ids)
     with pytest.raises(ParameterError, match="between 0 and 1"):
         AggregateSeededParameters(coverage=-0.1)
     with pytest.raises(ParameterError, match="belongs to the calibrated law"):
         AggregateSeededParameters(sampling_law="reference", coverage=0.1)
-    monkeypatch.setattr(calibrated_module, "COVER_WINDOW", 0)
-    unpacked = aggregate_seeded(aggs, 400, CALIBRATED, RunContext(seed=3))
+    unpacked = calibrated(replace(packed_only, cover_share=0.05, cover_window=0))
     before, after = (_missing_released(aggs, outputs[s]) for s in (0.0, 0.05))
     count = {frozenset(int(x) for x in row if x >= 0): int(n) for row, n in zip(aggs.ids(), aggs.counts, strict=True)}
     budget = int(0.05 * 400)
@@ -802,54 +837,55 @@ def test_cover_brings_the_released_combinations_a_batch_lacks(monkeypatch: pytes
 
 
 def _never_empty_cells(sampler: CalibratedSampler, categories: np.ndarray) -> int:
-    """Cells left empty in the columns whose released empty share is below DENSE_EMPTY_SHARE."""
+    """Cells left empty in the columns whose released empty share is below dense_empty_share."""
     tables = sampler.balance
     assert tables is not None
     single = np.flatnonzero(tables.second < 0)
-    never = tables.first[single][tables.shares[tables.cell_offset[single]] < calibrated_module.DENSE_EMPTY_SHARE]
+    never = tables.first[single][tables.shares[tables.cell_offset[single]] < sampler.parameters.dense_empty_share]
     return int((categories[:, never] == 0).sum())
 
 
-def test_dense_seeds_fill_the_never_empty_columns_on_adult(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dense_seeds_fill_the_never_empty_columns_on_adult() -> None:
     """The dense step on adult (k-anonymous, k = 10, R = 3; 12 of its 15 columns never empty in the release): at the
     same 15 % budget, coverage with dense seeds first leaves 31 % fewer cells of those columns empty than packed
     seeds alone (7,454 against 10,798; 1,396 before coverage), and both bring every released combination into the
     batch. Each dense seed holds a combination the batch lacked, in order of fewest such cells, no two seeds for one;
-    the best of DENSE_DRAWS draws per combination leaves fewer of those cells empty than a single draw."""
+    the best of dense_draws (4) draws per combination leaves fewer of those cells empty than a single draw."""
     data = encode(shared_file("adult_uci_strings.csv"), IngestOptions(schema=load_schema("adult-uci")))
     aggs = protect_k_anonymity(count_combinations(data, 3), 10)
     released = _released(aggs)
-    monkeypatch.setattr(calibrated_module, "REBALANCE_ROUNDS", 0)  # the seeds' own effect
     outcome = {}
-    for part in (0.0, calibrated_module.DENSE_PART):
-        monkeypatch.setattr(calibrated_module, "DENSE_PART", part)
-        sampler = CalibratedSampler(aggs, data.n_records, seed=1, coverage=0.15)
+    for part in (0.0, DEFAULT_PARAMETERS.dense_part):
+        parameters = replace(DEFAULT_PARAMETERS, dense_part=part, rebalance_rounds=0)  # the seeds' own effect
+        sampler = CalibratedSampler(aggs, data.n_records, seed=1, coverage=0.15, parameters=parameters)
         assert sampler.network is not None
         pool = sampler._draw(sampler.network, 0, sampler.pool_factor * data.n_records)
         rows = sampler._select(pool, sampler.factors, 0, data.n_records)
         chosen = pool[rows]
         covered = sampler._cover(pool, rows, 0)
-        held = _missing_released(aggs, calibrated_module._to_records(aggs, sampler.network, covered))
+        held = _missing_released(aggs, to_records(aggs, sampler.network, covered))
         outcome[part] = (_never_empty_cells(sampler, covered), len(held), _never_empty_cells(sampler, chosen))
     (packed, packed_missing, before), (dense, dense_missing, _) = outcome.values()
     assert packed_missing == dense_missing == 0
     assert dense < 0.75 * packed and before < dense, outcome
     # the seeds themselves: drawn again from the same batch (the step is a function of its inputs)
     counts = np.zeros(len(aggs.keys), dtype=np.int64)
-    missing = _missing_released(aggs, calibrated_module._to_records(aggs, sampler.network, chosen))
+    missing = _missing_released(aggs, to_records(aggs, sampler.network, chosen))
     index = {frozenset(int(x) for x in row if x >= 0): i for i, row in enumerate(aggs.ids())}
     counts[[i for key, i in index.items() if key not in missing]] = 1
-    seeds = sampler._dense_seeds(counts, data.n_records, 0, 500)
+    coverage = sampler._coverage()
+    assert coverage is not None and coverage.parameters.dense_draws == 4
+    seeds = coverage.dense_seeds(counts, data.n_records, 0, 500)
     assert 0 < len(seeds) <= 500
-    monkeypatch.setattr(calibrated_module, "DENSE_DRAWS", 1)  # one draw per combination: 262 such cells, not 240
+    one_draw = replace(coverage, parameters=replace(coverage.parameters, dense_draws=1))  # 262 such cells, not 240
     assert _never_empty_cells(sampler, seeds) < _never_empty_cells(
-        sampler, sampler._dense_seeds(counts, data.n_records, 0, 500)
+        sampler, one_draw.dense_seeds(counts, data.n_records, 0, 500)
     )
     empties = [_never_empty_cells(sampler, seeds[i : i + 1]) for i in range(len(seeds))]
     assert empties == sorted(empties)
     gained: set[frozenset[int]] = set()
     for i in range(len(seeds)):
-        rec = calibrated_module._to_records(aggs, sampler.network, seeds[i : i + 1]).record(0).tolist()
+        rec = to_records(aggs, sampler.network, seeds[i : i + 1]).record(0).tolist()
         subs = {frozenset(t) for n in (1, 2, 3) for t in itertools.combinations(rec, n)}
         assert subs <= released and subs & missing - gained  # each brings a combination no earlier seed held
         gained |= subs & missing
@@ -867,7 +903,7 @@ def test_pick_seeds_matches_a_greedy_set_oracle(order_seed: int, budget: int, he
     rng = np.random.default_rng(order_seed)
     keys = [frozenset(int(x) for x in row if x >= 0) for row in aggs.ids()]
     rows = sampler._draw(network, 7, 80)
-    records = calibrated_module._to_records(aggs, network, rows)
+    records = to_records(aggs, network, rows)
     holds = [{frozenset(t) for n in (1, 2, 3) for t in itertools.combinations(records.record(r).tolist(), n)}
              for r in range(len(rows))]  # fmt: skip
     targets = np.array([keys.index(sorted(h, key=len)[-1]) for h in holds], dtype=np.int64)
@@ -881,7 +917,7 @@ def test_pick_seeds_matches_a_greedy_set_oracle(order_seed: int, budget: int, he
             held |= holds[i]
     got = pick_seeds(
         rows, targets, order, budget, counts.copy(), network.value_ids, network.value_offset, 3, aggs.layout.bits,
-        aggs.layout.slots, sampler.tkeys, sampler.tidx,
+        aggs.layout.slots, sampler.lookups.tkeys, sampler.lookups.tidx,
     )  # fmt: skip
     assert got.tolist() == expected
 
@@ -902,9 +938,9 @@ def test_balancing_after_coverage_keeps_seeds_and_combinations(seed: int, fixed:
     movable = np.sort(rng.choice(120, size=120 - fixed, replace=False)).astype(np.int64)
 
     def counted(r: np.ndarray) -> np.ndarray:
-        present = count_combinations(calibrated_module._to_records(aggs, network, r), 3)
+        present = count_combinations(to_records(aggs, network, r), 3)
         counts = np.zeros(len(aggs.keys), dtype=np.int64)
-        counts[table_lookup(sampler.tkeys, sampler.tidx, present.keys) - 1] = present.counts
+        counts[table_lookup(sampler.lookups.tkeys, sampler.lookups.tidx, present.keys) - 1] = present.counts
         return counts
 
     def l1(r: np.ndarray) -> float:
@@ -918,7 +954,7 @@ def test_balancing_after_coverage_keeps_seeds_and_combinations(seed: int, fixed:
     out = rebalance_keeping(
         rows, movable, spare, tables.first, tables.second, tables.cell_offset, tables.n_categories,
         120 * tables.shares, proposals, sampler.words, np.int64(seed), network.value_ids, network.value_offset, 3,
-        aggs.layout.bits, aggs.layout.slots, sampler.tkeys, sampler.tidx, counts,
+        aggs.layout.bits, aggs.layout.slots, sampler.lookups.tkeys, sampler.lookups.tidx, counts,
     )  # fmt: skip
     held = np.setdiff1d(np.arange(120), movable)
     assert np.array_equal(out[held], rows[held])
@@ -984,12 +1020,13 @@ def test_pack_seeds_matches_a_greedy_set_oracle(order: int, budget: int, window:
                                                 unreleased: int) -> None:  # fmt: skip
     """The packing kernel against the same greedy written with Python sets, on a k-anonymous release (R = 3) of
     clustered records; `unreleased` combinations whose pair was not released (so they fit nowhere) are mixed in."""
-    from sdsynth.synth.calibrated_kernels import pack_seeds
+    from sdsynth.synth.calibrated.coverage_kernels import pack_seeds
 
     aggs = protect_k_anonymity(count_combinations(encode(_clustered_table(600, 2), IngestOptions()), 3), 3)
     sampler = CalibratedSampler(aggs, 50, seed=1)
     count = {frozenset(int(x) for x in row if x >= 0): int(n) for row, n in zip(aggs.ids(), aggs.counts, strict=True)}
-    column = {a: int(c) for a, c in enumerate(sampler.attribute_column)}
+    lookups = sampler.lookups
+    column = {a: int(c) for a, c in enumerate(lookups.attribute_column)}
     rng = np.random.default_rng(order)
     combos = [c for c in count if rng.random() < 0.3]
     pairs = [frozenset(p) for p in itertools.combinations(range(len(column)), 2)]
@@ -999,26 +1036,27 @@ def test_pack_seeds_matches_a_greedy_set_oracle(order: int, budget: int, window:
     for i, c in enumerate(combos):
         rows[i, : len(c)] = sorted(c)
     offsets, ids = pack_seeds(
-        rows, budget, window, floor, len(sampler.network.order), sampler.attribute_column,
-        sampler.attribute_category, sampler.ext, sampler.ext_empty, 3, aggs.layout.bits, aggs.layout.slots,
-        sampler.tkeys, sampler.tidx, sampler.single, sampler.pair, aggs.counts.astype(np.float64),
+        rows, budget, window, floor, len(sampler.network.order), lookups.attribute_column, lookups.attribute_category,
+        lookups.ext, lookups.ext_empty, 3, aggs.layout.bits, aggs.layout.slots, lookups.tkeys, lookups.tidx,
+        lookups.single, lookups.pair, aggs.counts.astype(np.float64),
     )  # fmt: skip
     got = [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
     assert got == _pack_oracle(combos, budget, window, floor, count, column, 3)
 
 
-def test_balancing_brings_the_output_closer_to_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_balancing_brings_the_output_closer_to_the_release() -> None:
     """The weighted draw matches the released tables only in expectation; exchanges with the rest of the pool bring
-    the output's 1- and 2-way distributions closer to them (k = 5, 3,000 records, one seed)."""
-    from sdsynth.synth import calibrated as calibrated_module
-
+    the output's 1- and 2-way distributions closer to them (k = 5, 3,000 records, one seed; the default rounds are
+    what the calibrated law of `aggregate_seeded` draws with)."""
     data = encode(_table(3000, 6), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 5)
     fits = {}
-    for rounds in (0, calibrated_module.BALANCE_ROUNDS):
-        monkeypatch.setattr(calibrated_module, "BALANCE_ROUNDS", rounds)
-        fits[rounds] = release_fit(aggs, aggregate_seeded(aggs, 3000, CALIBRATED, RunContext(seed=2)))
-    unbalanced, balanced = fits[0], fits[calibrated_module.BALANCE_ROUNDS]
+    for rounds in (0, DEFAULT_PARAMETERS.balance_rounds):
+        batches = calibrated_batches(aggs, 3000, 2, parameters=CalibratedParameters(balance_rounds=rounds))
+        fits[rounds] = release_fit(aggs, concat_records(aggs.attributes, batches))
+    default = aggregate_seeded(aggs, 3000, CALIBRATED, RunContext(seed=2))
+    assert release_fit(aggs, default) == fits[DEFAULT_PARAMETERS.balance_rounds]
+    unbalanced, balanced = fits[0], fits[DEFAULT_PARAMETERS.balance_rounds]
     assert balanced[0] < 0.5 * unbalanced[0] and balanced[1] < 0.7 * unbalanced[1], fits
 
 
@@ -1038,7 +1076,7 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(aggregate_seeded_module, "CalibratedSampler", Counting)
-    monkeypatch.setattr("sdsynth.synth.calibrated.CalibratedSampler", Counting)
+    monkeypatch.setattr("sdsynth.synth.calibrated.sampler.CalibratedSampler", Counting)  # calibrated_batches's
     params, drawn = aggregate_seeded_module.resolve_sampling_law(aggs, 2500, AggregateSeededParameters(), seed=5)
     assert params.sampling_law == "calibrated" and drawn is not None
     auto = aggregate_seeded(aggs, 2500, AggregateSeededParameters(), RunContext(seed=5))
@@ -1047,32 +1085,28 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
         assert np.array_equal(records.ids, explicit.ids) and np.array_equal(records.offsets, explicit.offsets)
 
 
-def test_pilots_are_calibrated_and_selected_each_as_if_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pilots_are_calibrated_and_selected_each_as_if_alone() -> None:
     """The pilots of both orders go through calibration and balancing together (one parallel call each), and each
     gets what the kernels give it on its own rows: `calibration_factors`, then `balance_in_parts` with its parts'
     streams following those of the pools before it (BALANCE_STREAM + index + p·2^40). Pools are cut into 4 parts
     each here; a pool taken whole is left as drawn and does not stop the others' balancing."""
-    from sdsynth.synth.calibrated import (
-        BALANCE_ROUNDS,
-        BALANCE_STREAM,
-        FACTOR_CAP,
-        IPF_ITERATIONS,
-        IPF_TOLERANCE,
-        _calibration_weights,
-    )
-    from sdsynth.synth.calibrated_kernels import balance_in_parts, calibration_factors
+    from sdsynth.synth.calibrated import calibration_weights
+    from sdsynth.synth.calibrated.balancing_kernels import balance_in_parts
+    from sdsynth.synth.calibrated.fitting_kernels import calibration_factors
+    from sdsynth.synth.calibrated.streams import BALANCE_STREAM
 
-    monkeypatch.setattr(calibrated_module, "BALANCE_PART_ROWS", 500)
+    p = CalibratedParameters(balance_part_rows=500)
     data = encode(_table(400, 6), IngestOptions(multi_value={"M": ";"}))
     aggs = protect_k_anonymity(count_combinations(data, 3), 2)
-    sampler = CalibratedSampler(aggs, 300, seed=3)
+    sampler = CalibratedSampler(aggs, 300, seed=3, parameters=p)
     networks = build_networks(aggs)
     pools = [sampler._draw(network, 0, 2000) for network in networks]
     targets = networks[0].targets
-    factors = _calibration_weights(pools, targets)
+    factors = calibration_weights(pools, targets, p)
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in targets])]).astype(np.int64)
     for pool, got in zip(pools, factors, strict=True):
-        alone = calibration_factors(pool, np.concatenate(targets), offsets, IPF_ITERATIONS, IPF_TOLERANCE, FACTOR_CAP)
+        alone = calibration_factors(pool, np.concatenate(targets), offsets, p.ipf_iterations, p.ipf_tolerance,
+                                    p.factor_cap)  # fmt: skip
         np.testing.assert_array_equal(np.concatenate(got), alone)
     size, index = 300, 9
     t = sampler.balance
@@ -1084,7 +1118,7 @@ def test_pilots_are_calibrated_and_selected_each_as_if_alone(monkeypatch: pytest
         part_sizes = np.diff(np.searchsorted(drawn, bounds))
         out = balance_in_parts(
             pool, drawn, bounds, t.first, t.second, t.cell_offset, t.n_categories, np.outer(part_sizes, t.shares),
-            BALANCE_ROUNDS, sampler.words, np.int64(BALANCE_STREAM + index + first_part * (1 << 40)),
+            p.balance_rounds, sampler.words, np.int64(BALANCE_STREAM + index + first_part * (1 << 40)),
         )  # fmt: skip
         assert not np.array_equal(out, drawn)
         return out

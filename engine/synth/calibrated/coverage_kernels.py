@@ -252,7 +252,9 @@ def _join(
         if record[attribute_column[a]] != 0 or not has_bit(allowed, a):
             fits = False
             break
-        restrict_allowed(allowed, rec, m, a, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair)
+        restrict_allowed(
+            allowed, rec, m, a, max_length, bits, slots, tkeys, tidx, mask, ext, scratch, pos, single, pair
+        )
         m = insert_sorted(rec, m, a)
         record[attribute_column[a]] = attribute_category[a]
     if fits and 0 < n < m:
