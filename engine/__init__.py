@@ -52,6 +52,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    """The lazy names too, so tab completion and `dir(sdsynth)` show the API before its first use."""
+    return sorted(set(globals()) | set(_LAZY))
+
+
 if TYPE_CHECKING:
     from sdsynth._utils.context import RunContext
     from sdsynth.api import Release, Synthesizer, create, evaluate, load_release, release
