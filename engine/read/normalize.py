@@ -91,6 +91,13 @@ def _accept_expr(value: pl.Expr, spec: ColumnSpec | None, sensitive_zeros: bool)
     return ok
 
 
+def _canonical(value: pl.Expr, spec: ColumnSpec | None) -> pl.Expr:
+    """The schema's value for a spelling it lists as an alias (`48+` → `48 +`); other values as they are."""
+    if spec is None or not spec.aliases:
+        return value
+    return value.replace(spec.alias_map)
+
+
 # a check: (bad mask over distinct cells, the offending text per cell, reason)
 _Check = tuple[np.ndarray, list[str], str]
 
@@ -108,7 +115,7 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
             pl.when(missing)
             .then(pl.lit([], dtype=pl.List(pl.String)))
             .otherwise(src.str.split(col.multi_delimiter, literal=True))
-            .list.eval(pl.element().str.strip_chars())
+            .list.eval(_canonical(pl.element().str.strip_chars(), col.spec))
         )
         drop = pl.element().eq("") | (pl.element().is_in(sorted(col.missing)) if col.missing else pl.lit(False))
         if not col.sensitive_zeros:
@@ -133,6 +140,7 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
     absent = (trimmed == "") | missing
     if not col.sensitive_zeros:
         absent = absent | (trimmed == "0")
+    trimmed = _canonical(trimmed, col.spec)
     if col.is_numeric:
         assert col.spec is not None and col.spec.bins is not None
         out = frame.select(

@@ -40,6 +40,7 @@ _COLUMN_KEYS = {
     "missing_values",
     "description",
     "drafted",
+    "aliases",
 }
 _SCHEMA_KEYS = {"format_version", "name", "description", "subject_id", "missing_values", "columns"}
 
@@ -54,6 +55,15 @@ def _scalar_str(v: Any, where: str) -> str:
     if isinstance(v, bool) or v is None or isinstance(v, list | dict):
         raise SchemaError(f"{where}: {v!r} is not a text value (quote it in YAML)")
     return str(v)
+
+
+def _aliases(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """`aliases: {published spelling: canonical value}`, in the file's order."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise SchemaError(f"{where} must be a mapping from the spelling in the data to the schema's value")
+    return tuple((_scalar_str(k, where), _scalar_str(v, where)) for k, v in value.items())
 
 
 def schema_from_dict(data: Mapping[str, Any], source: str | None = None) -> Schema:
@@ -105,6 +115,7 @@ def schema_from_dict(data: Mapping[str, Any], source: str | None = None) -> Sche
                     missing_values=_str_list(raw.get("missing_values", []), f"{cw} missing_values"),
                     description=str(raw.get("description", "")),
                     drafted=bool(raw.get("drafted", False)),
+                    aliases=_aliases(raw.get("aliases"), f"{cw} aliases"),
                 )
             )
         except SchemaError as exc:

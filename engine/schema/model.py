@@ -94,6 +94,7 @@ class ColumnSpec:
     missing_values: tuple[str, ...] = ()
     description: str = ""
     drafted: bool = False  # `values` (or multi-value parts) were listed from the data by `schema infer`
+    aliases: tuple[tuple[str, str], ...] = ()  # (published spelling, canonical value), read as the canonical value
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -113,6 +114,36 @@ class ColumnSpec:
                 re.compile(self.pattern)
             except re.error as exc:
                 raise SchemaError(f"column {self.name!r}: invalid pattern {self.pattern!r}: {exc}") from None
+        self._check_aliases()
+
+    def _check_aliases(self) -> None:
+        """An alias maps a spelling the data uses to one value the column allows, and nothing is ambiguous: no alias
+        spells an allowed value, a missing token or another alias, and none leads to a value the column refuses."""
+        if not self.aliases:
+            return
+        where = f"column {self.name!r}"
+        if self.kind == "numeric":
+            raise SchemaError(f"{where}: a numeric column takes bins, not aliases")
+        seen: set[str] = set()
+        allowed = self.allowed_values or frozenset()
+        for spelling, value in self.aliases:
+            if spelling != spelling.strip() or not spelling:
+                raise SchemaError(f"{where}: alias {spelling!r} must be non-empty without surrounding spaces")
+            if spelling in seen:
+                raise SchemaError(f"{where}: alias {spelling!r} is listed twice")
+            seen.add(spelling)
+            if spelling in allowed or spelling in self.missing_values:
+                kind = "an allowed value" if spelling in allowed else "a missing token"
+                raise SchemaError(f"{where}: alias {spelling!r} is {kind} of this column")
+            if spelling == value or value in dict(self.aliases):
+                raise SchemaError(f"{where}: alias {spelling!r} must lead to a value, not to an alias")
+            if not self.accepts(value):
+                raise SchemaError(f"{where}: alias {spelling!r} leads to {value!r}, which the column does not allow")
+
+    @property
+    def alias_map(self) -> dict[str, str]:
+        """Published spelling → canonical value."""
+        return dict(self.aliases)
 
     @property
     def allowed_values(self) -> frozenset[str] | None:
@@ -124,7 +155,9 @@ class ColumnSpec:
         return frozenset(self.values)
 
     def accepts(self, value: str) -> bool:
-        """Whether a trimmed, non-missing value (or multi-value part) is allowed by this column."""
+        """Whether a trimmed, non-missing value (or multi-value part), read through the aliases, is allowed by this
+        column."""
+        value = self.alias_map.get(value, value)
         allowed = self.allowed_values
         if allowed is None and self.pattern is None:
             return True
@@ -151,6 +184,9 @@ class Schema:
             if key in seen:
                 raise SchemaError(f"schema lists column {col.name!r} twice")
             seen[key] = col.name
+            clash = sorted(set(col.alias_map) & set(self.missing_values))
+            if clash:
+                raise SchemaError(f"column {col.name!r}: alias {clash[0]!r} is a missing token of the schema")
 
     def column(self, name: str) -> ColumnSpec | None:
         """The spec of a column, matched as headers are (trimmed, case-insensitive)."""
@@ -203,6 +239,8 @@ def _column_to_dict(col: ColumnSpec) -> dict[str, Any]:
             d["drafted"] = True
     if col.pattern:
         d["pattern"] = col.pattern
+    if col.aliases:
+        d["aliases"] = dict(col.aliases)
     if col.bins is not None:
         d["bins"] = {
             "edges": [_edge_out(e) for e in col.bins.edges],

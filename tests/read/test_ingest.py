@@ -167,6 +167,26 @@ def test_missing_tokens_and_schema_values() -> None:
         encode(bad, IngestOptions(schema=schema))
 
 
+def test_aliases_read_published_spellings_as_the_schema_values() -> None:
+    schema = Schema(
+        columns=(
+            ColumnSpec("A", values=("0-29", "48 +"), aliases=(("0--29", "0-29"), ("48+", "48 +"))),
+            ColumnSpec("M", kind="multi_value", delimiter=";", values=("x", "y"), aliases=(("X", "x"),)),
+            ColumnSpec("F", kind="flag", aliases=(("Yes", "1"),)),
+        ),
+    )
+    frame = pl.DataFrame({"A": [" 48+ ", "0--29", "48 +"], "M": ["X;x", "y; X", ""], "F": ["Yes", "1", ""]})
+    data = encode(frame, IngestOptions(schema=schema))
+    assert headers(data) == ["A", "M_x", "M_y", "F"]
+    assert records(data) == [
+        [(0, "48 +"), (1, "1"), (3, "1")],  # `X;x` is one part: x
+        [(0, "0-29"), (1, "1"), (2, "1"), (3, "1")],
+        [(0, "48 +")],
+    ]
+    with pytest.raises(SchemaError, match=r"row 1, column 'A'.*'48'"):
+        encode(pl.DataFrame({"A": ["48"], "M": ["x"], "F": ["1"]}), IngestOptions(schema=schema))
+
+
 def test_numeric_bins_put_values_in_left_closed_intervals() -> None:
     from sdsynth.schema.model import Bins
 

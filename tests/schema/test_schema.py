@@ -25,12 +25,14 @@ def test_shipped_ctdc_schema_encodes_the_codebook() -> None:
     assert [c.name for c in schema.columns][:3] == ["yearRegister", "gender", "majorityStatus"]
     assert len(schema.columns) == 16
     multi = {c.name for c in schema.columns if c.kind == "multi_value"}
-    assert multi == {"IP_Relation", "IP_Gender", "IP_ageBroad", "IP_PayMoney"}
+    assert multi == {"IP_Relation", "IP_Gender", "IP_ageBroad", "IP_citizen_UNRegion", "IP_PayMoney"}
     year = schema.column("yearregister")
     assert year is not None
     assert all(year.accepts(v) for v in ["2005-2013", "2021-2022", "2023", "2024", "2031"])
     assert not any(year.accepts(v) for v in ["2022", "2010", "1999", "2023-2024"])
-    assert schema.column("IP_ageBroad").accepts("48 +")  # type: ignore[union-attr]
+    age = schema.column("IP_ageBroad")
+    assert age is not None and all(age.accepts(v) for v in ["48 +", "48+", "0--29", "30--38", "39--47"])
+    assert not age.accepts("48") and not age.accepts("0---29")
 
 
 def test_shipped_adult_schema_reads_the_real_file() -> None:
@@ -47,10 +49,11 @@ def test_shipped_adult_schema_reads_the_real_file() -> None:
     assert not schema.inferred_bin_columns
 
 
-def test_schema_round_trips_through_yaml(tmp_path: Path) -> None:
-    schema = load_schema("adult-uci")
+@pytest.mark.parametrize("name", ["adult-uci", "ctdc-victim-perpetrator"])
+def test_schema_round_trips_through_yaml(name: str) -> None:
+    schema = load_schema(name)
     again = schema_from_dict(yaml.safe_load(schema.to_yaml()))
-    assert again.columns == schema.columns and again.missing_values == ("?",)
+    assert again.columns == schema.columns and again.missing_values == schema.missing_values
 
 
 @pytest.mark.parametrize(
@@ -64,6 +67,15 @@ def test_schema_round_trips_through_yaml(tmp_path: Path) -> None:
         ({"columns": [{"name": "a"}, {"name": " A "}]}, "twice"),
         ({"columns": [{"name": "a", "colour": 1}]}, "unknown key"),
         ({"columns": [{"name": "a", "pattern": "("}]}, "invalid pattern"),
+        ({"columns": [{"name": "a", "values": ["x"], "aliases": ["y"]}]}, "must be a mapping"),
+        ({"columns": [{"name": "a", "values": ["x", "y"], "aliases": {"y": "x"}}]}, "'y' is an allowed value"),
+        ({"columns": [{"name": "a", "values": ["x"], "aliases": {"y": "z"}}]}, "leads to 'z', which the column"),
+        ({"columns": [{"name": "a", "values": ["x"], "aliases": {"y": "w", "w": "x"}}]}, "not to an alias"),
+        ({"columns": [{"name": "a", "values": ["x"], "aliases": {" y": "x"}}]}, "without surrounding spaces"),
+        ({"columns": [{"name": "a", "values": ["x"], "missing_values": ["?"], "aliases": {"?": "x"}}]}, "missing"),
+        ({"missing_values": ["N"], "columns": [{"name": "a", "aliases": {"N": "x"}}]}, "missing token of the schema"),
+        ({"columns": [{"name": "a", "kind": "numeric", "bins": {"edges": [0, 1]}, "aliases": {"o": "0"}}]}, "bins"),
+        ({"columns": [{"name": "a", "kind": "flag", "aliases": {"Yes": "1", "No": "0"}}]}, "leads to '0'"),
     ],
 )
 def test_bad_schemas_are_explained(doc: dict, message: str) -> None:
