@@ -28,9 +28,10 @@ def query(
 
     Tables: aggregates (one column per data column, NULL = not in the combination; length; count), synthetic (the
     synthetic records), release_info (key, value: every parameter used), release_levels (per combination length:
-    σ, Δ, threshold), release_columns, evaluation (synthetic vs released aggregates). Views:
-    aggregates_by_source_column (multi-value parts folded back into their column) and, in DP releases,
-    aggregates_with_error (each count with its noise standard deviation and 95 % margin of error).
+    σ, Δ, threshold), release_columns, evaluation (synthetic vs released aggregates). Views: release_parameters
+    (release_info as one typed row), aggregates_by_source_column (multi-value parts folded back into their column)
+    and aggregates_with_error (DP: each count with its noise standard deviation and 95 % margin of error;
+    k-anonymity: the interval holding the true count). Tables and columns carry comments (duckdb_columns()).
 
     The SQL sees only the release: files (COPY, read_csv, read_parquet, ATTACH), extensions (INSTALL, LOAD) and
     settings (SET, RESET, PRAGMA) are refused with exit code 2.

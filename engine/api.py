@@ -226,7 +226,14 @@ class Release:
 
     @property
     def info(self) -> dict[str, str]:
+        """Every parameter of the release, as text (the `release_info` table)."""
         return dict(self.query("SELECT key, value FROM release_info").iter_rows())
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter of the release, typed (the `release_parameters` view; releases written before it existed:
+        `info`)."""
+        return self.query("SELECT * FROM release_parameters").row(0, named=True)
 
     @property
     def aggregates(self) -> pl.DataFrame:

@@ -202,6 +202,14 @@ def _database_differences(
         tables_a, tables_b = both("SELECT table_name, table_type FROM information_schema.tables ORDER BY 1")
         if tables_a != tables_b:
             return [f"{fa.name}: tables differ"]
+        comments = (
+            "SELECT table_name, comment FROM duckdb_tables() UNION ALL SELECT view_name, comment FROM duckdb_views() "
+            "WHERE NOT internal UNION ALL SELECT table_name || '.' || column_name, comment FROM duckdb_columns() "
+            "WHERE NOT internal ORDER BY ALL"
+        )
+        comments_a, comments_b = both(comments)
+        if comments_a != comments_b:
+            found.append(f"{fa.name}: comments differ")
         for table, _ in tables_a:
             quoted = '"' + table.replace('"', '""') + '"'
             cols_a, cols_b = both(f"SELECT column_name, data_type FROM information_schema.columns "
@@ -211,11 +219,16 @@ def _database_differences(
                 continue
             if table in _ROW_TABLES or table.startswith("aggregates"):
                 continue
-            if table == "release_info":
-                info_a, info_b = (dict(rows) for rows in both("SELECT key, value FROM release_info"))
+            if table in ("release_info", "release_parameters"):
+                sql = "SELECT key, value FROM release_info" if table == "release_info" else "SELECT * FROM " + quoted
+                if table == "release_info":
+                    info_a, info_b = (dict(rows) for rows in both(sql))
+                else:
+                    names = [c for c, _ in cols_a]
+                    info_a, info_b = (dict(zip(names, rows[0], strict=True)) for rows in both(sql))
                 for key in sorted(set(info_a) | set(info_b)):
                     if key not in noisy_info and info_a.get(key) != info_b.get(key):
-                        found.append(f"{fa.name}: release_info.{key} differs")
+                        found.append(f"{fa.name}: {table}.{key} differs")
                 continue
             keep = [c for c, _ in cols_a if not (table == "release_levels" and c in noisy_levels)]
             select = ", ".join('"' + c.replace('"', '""') + '"' for c in keep)

@@ -18,10 +18,14 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from sdsynth._utils.duckdb_files import connect_writable, sql_identifier, sql_literal
 from sdsynth._version import __version__
+from sdsynth.bundle.codebook import public_codebook
+from sdsynth.bundle.comments import comment_release
 from sdsynth.bundle.database import RELEASE_DB
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.read.escape import unescape
+from sdsynth.schema.model import Schema
 
 AGGREGATES_TSV = "aggregates.tsv"
 AGGREGATES_PARQUET = "aggregates.parquet"
@@ -84,27 +88,19 @@ def source_column_sql(aggs: Aggregates, available: list[str]) -> list[str]:
     for position, source in enumerate(attrs.sources):
         name = unescape(source.name)
         if not source.is_multi_value:
-            items.append(_quote(name))
+            items.append(sql_identifier(name))
             continue
         parts = [c for c in attrs.columns if c.source_position == position and unescape(c.name) in available]
         if not parts:
-            items.append(f"CAST(NULL AS VARCHAR) AS {_quote(name)}")
+            items.append(f"CAST(NULL AS VARCHAR) AS {sql_identifier(name)}")
             continue
         delim = (source.delimiter or ";").replace("'", "''")
         pieces = ", ".join(
-            f"CASE WHEN {_quote(unescape(p.name))} IS NOT NULL THEN {_literal(unescape(p.part or ''))} END"
+            f"CASE WHEN {sql_identifier(unescape(p.name))} IS NOT NULL THEN {sql_literal(unescape(p.part or ''))} END"
             for p in parts
         )
-        items.append(f"NULLIF(concat_ws('{delim}', {pieces}), '') AS {_quote(name)}")
+        items.append(f"NULLIF(concat_ws('{delim}', {pieces}), '') AS {sql_identifier(name)}")
     return items
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 # ------------------------------------------------------------------------------------------------------------ DuckDB
@@ -114,9 +110,10 @@ def release_date() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
 
-def release_info_rows(
+def release_info_values(
     aggs: Aggregates, extra: Mapping[str, Any] | None = None, created_at: str | None = None
-) -> list[tuple[str, str]]:
+) -> dict[str, Any]:
+    """Every parameter of the release, with its Python type (`release_info` holds them as text)."""
     info: dict[str, Any] = {
         "software": f"sdsynth {__version__}",
         "created_at": created_at or release_date(),
@@ -134,7 +131,40 @@ def release_info_rows(
         info["reporting_length_requested"] = asked
     if extra:
         info.update(extra)
-    return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in info.items()]
+    return info
+
+
+def release_info_rows(
+    aggs: Aggregates, extra: Mapping[str, Any] | None = None, created_at: str | None = None
+) -> list[tuple[str, str]]:
+    """`release_info`'s rows: key, value as text (JSON for anything but text)."""
+    return [(k, _as_text(v)) for k, v in release_info_values(aggs, extra, created_at).items()]
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _sql_type(value: Any) -> str:
+    """The SQL type of a parameter in `release_parameters`."""
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return "BIGINT"
+    if isinstance(value, int | float):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def release_parameters_sql(info: Mapping[str, Any]) -> str:
+    """A one-row view of `release_info` with one typed column per key, read from the text table (one source of
+    truth): `SELECT epsilon, delta FROM release_parameters`."""
+    items = []
+    for key, value in info.items():
+        text = f"(SELECT value FROM release_info WHERE key = {sql_literal(key)})"
+        cast = "CAST(NULL AS VARCHAR)" if value is None else f"CAST({text} AS {_sql_type(value)})"
+        items.append(f"{cast} AS {sql_identifier(key)}")
+    return "CREATE VIEW release_parameters AS SELECT " + ", ".join(items)
 
 
 def release_columns_frame(aggs: Aggregates, available: list[str]) -> pl.DataFrame:
@@ -167,10 +197,10 @@ def release_columns_frame(aggs: Aggregates, available: list[str]) -> pl.DataFram
 def _create_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame | Path, order_by: str = "") -> None:
     """A table from a frame, or from a Parquet file (streamed by DuckDB, for tables larger than memory)."""
     if isinstance(frame, Path):
-        con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM read_parquet(?) {order_by}", [str(frame)])
+        con.execute(f"CREATE TABLE {sql_identifier(name)} AS SELECT * FROM read_parquet(?) {order_by}", [str(frame)])
         return
     con.register("incoming_frame", frame.to_arrow())
-    con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM incoming_frame {order_by}")
+    con.execute(f"CREATE TABLE {sql_identifier(name)} AS SELECT * FROM incoming_frame {order_by}")
     con.unregister("incoming_frame")
 
 
@@ -180,12 +210,15 @@ def write_duckdb(
     info_extra: Mapping[str, Any] | None = None,
     tables: Mapping[str, pl.DataFrame | Path] | None = None,
     created_at: str | None = None,
+    codebook: Schema | None = None,
 ) -> None:
-    """The release database: `aggregates`, `aggregates_by_source_column`, `release_info`, `release_levels`,
-    `release_columns`, and any extra released tables (for example `synthetic`)."""
+    """The release database: `aggregates`, `aggregates_by_source_column`, `release_info` (and typed,
+    `release_parameters`), `release_levels`, `release_columns`, and any extra released tables (for example
+    `synthetic`), every table and column commented (data columns from the public `codebook`). Written in a storage
+    format DuckDB ≥ 1.1 reads."""
     wide = aggregates_wide_frame(aggs)
     available = [c for c in wide.columns if c not in ("length", "count")]
-    con = duckdb.connect(str(path))
+    con = connect_writable(path)
     try:
         _create_table(con, "aggregates", wide)
         items = source_column_sql(aggs, available)
@@ -194,11 +227,14 @@ def write_duckdb(
             + ", ".join([*items, '"length"', '"count"'])
             + " FROM aggregates"
         )
-        info = pl.DataFrame(release_info_rows(aggs, info_extra, created_at), schema=["key", "value"], orient="row")
+        values = release_info_values(aggs, info_extra, created_at)
+        info = pl.DataFrame([(k, _as_text(v)) for k, v in values.items()], schema=["key", "value"], orient="row")
         _create_table(con, "release_info", info)
+        con.execute(release_parameters_sql(values))
         levels = pl.DataFrame(aggs.levels) if aggs.levels else pl.DataFrame({"length": []}, schema={"length": pl.Int32})
         _create_table(con, "release_levels", levels, "ORDER BY length")
-        _create_table(con, "release_columns", release_columns_frame(aggs, available), "ORDER BY position")
+        released_columns = release_columns_frame(aggs, available)
+        _create_table(con, "release_columns", released_columns, "ORDER BY position")
         if aggs.mode == "dp" and "noise_sd" in levels.columns:
             # the noise added at each length (before post-processing) and a 95 % margin of error from it
             con.execute(
@@ -213,6 +249,7 @@ def write_duckdb(
             )
         for name, frame in (tables or {}).items():
             _create_table(con, name, frame)
+        comment_release(con, codebook, released_columns)
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -224,12 +261,14 @@ def write_aggregates_release(
     info_extra: Mapping[str, Any] | None = None,
     tables: Mapping[str, pl.DataFrame | Path] | None = None,
     created_at: str | None = None,
+    schema: Schema | None = None,
 ) -> list[Path]:
-    """Write `aggregates.tsv`, `aggregates.parquet` and `release.duckdb` into an (already temporary) folder."""
+    """Write `aggregates.tsv`, `aggregates.parquet` and `release.duckdb` into an (already temporary) folder; the
+    database's comments describe the data columns from the public codebook of `schema`."""
     tsv = out_dir / AGGREGATES_TSV
     write_aggregates_tsv(aggs, tsv)
     parquet = out_dir / AGGREGATES_PARQUET
     aggregates_wide_frame(aggs).write_parquet(parquet)
     db = out_dir / RELEASE_DB
-    write_duckdb(db, aggs, info_extra, tables, created_at)
+    write_duckdb(db, aggs, info_extra, tables, created_at, public_codebook(aggs, schema))
     return [tsv, parquet, db]

@@ -66,7 +66,9 @@ def run_aggregate(
                     stats, _ = write_private_figures(records, local, protected, settings, Path(tmp), ctx)
             with ctx.progress.stage("writing release"):
                 info = {**input_description(options, ctx), "release_id": release_id}
-                write_aggregates_release(protected.aggregates, Path(tmp_out), info_extra=info, created_at=created_at)
+                write_aggregates_release(
+                    protected.aggregates, Path(tmp_out), info_extra=info, created_at=created_at, schema=options.schema
+                )
         complete(entry, release_id, protected.aggregates, settings.out)
     warn_default_delta(protected.aggregates, settings.dp, ctx)
     return AggregateResult(protected.aggregates, stats, release_id)

@@ -103,7 +103,9 @@ def run_release(
             with progress.stage("writing the public release"):
                 info = {**input_description(options, ctx), "release_id": release_id, **made}
                 tables = {"synthetic": written.parquet, "evaluation": summary_rows(public_eval)}
-                write_aggregates_release(aggs, out, info_extra=info, tables=tables, created_at=created_at)
+                write_aggregates_release(
+                    aggs, out, info_extra=info, tables=tables, created_at=created_at, schema=options.schema
+                )
                 levels = pl.DataFrame(aggs.levels) if aggs.levels else None
                 _report(out, public_eval, f"{settings.title} — public report", levels)
                 (out / "codebook.yaml").write_text(public_codebook(aggs, options.schema).to_yaml(), encoding="utf-8")

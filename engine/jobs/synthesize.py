@@ -38,6 +38,7 @@ from sdsynth.jobs.common import (
 from sdsynth.jobs.settings import AGGREGATE_SEEDED, JobSettings
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.read.options import IngestOptions
+from sdsynth.schema.model import Schema
 from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, synthesize_from_aggregates, target_records
 from sdsynth.synth.base import create
 from sdsynth.synth.calibrated import coverage_share
@@ -87,7 +88,8 @@ def run_synthesize(
             aggs = protected.aggregates
             synthetic, law = synthesize(aggs, records, data, options, settings, ctx)
             info = {**input_description(options, ctx), "release_id": release_id, **_oversampling_info(settings)}
-            written = write_synthetic_release(aggs, synthetic, Path(tmp_out), settings, law, info, ctx, created_at)
+            written = write_synthetic_release(aggs, synthetic, Path(tmp_out), settings, law, info, ctx, created_at,
+                                              options.schema)  # fmt: skip
             stats = None
             if settings.private_out is not None:
                 with atomic_directory(settings.private_out, settings.overwrite, private=True, inputs=inputs) as tmp:
@@ -166,16 +168,17 @@ def write_synthetic_release(
     info: dict[str, Any],
     ctx: RunContext,
     created_at: str | None = None,
+    schema: Schema | None = None,
 ) -> int:
-    """synthetic.csv/.parquet plus the aggregates, with a `synthetic` table in release.duckdb; returns the number of
-    synthetic records."""
+    """synthetic.csv/.parquet plus the aggregates, with a `synthetic` table in release.duckdb (its columns described
+    from the public codebook of `schema`); returns the number of synthetic records."""
     with tempfile.TemporaryDirectory(prefix=".synthetic-", dir=folder.parent) as scratch:
         output = write_synthetic_files(synthetic, aggs.attributes, folder, Path(scratch), ctx.progress,
                                        target_records(aggs, None))  # fmt: skip
         with ctx.progress.stage("writing release"):
             info = {**info, **synthesis_info(settings, law, output.n_records, output.streamed, ctx.seed)}
             write_aggregates_release(aggs, folder, info_extra=info, tables={"synthetic": output.parquet},
-                                     created_at=created_at)  # fmt: skip
+                                     created_at=created_at, schema=schema)  # fmt: skip
     return output.n_records
 
 

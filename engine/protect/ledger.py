@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from sdsynth._utils.duckdb_files import connect_writable
 from sdsynth.errors import BudgetExceededError, ParameterError
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
     pause = 0.005
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=True) if read_only else connect_writable(path)
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise ParameterError(f"{path}: not a usable ledger ({str(exc).splitlines()[0]})") from None
