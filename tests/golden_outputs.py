@@ -64,6 +64,8 @@ def file_digests(folder: Path) -> dict[str, str]:
                     frame = pl.from_arrow(con.sql(f"SELECT * FROM {quoted}").to_arrow_table())
                     if table == "release_info":
                         frame = frame.filter(~pl.col("key").is_in(sorted(VOLATILE_KEYS)))
+                    elif table == "release_parameters":
+                        frame = frame.drop(*(c for c in frame.columns if c in VOLATILE_KEYS))
                     out[f"{name}:{table}"] = _digest(_table_text(frame))
             finally:
                 con.close()
