@@ -6,13 +6,23 @@ import functools
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,24 +100,28 @@ def _escape_markup(text: str) -> str:
 
 
 class RichProgress:
-    """Progress bars on stderr for long stages (engine `Progress` protocol); silent when quiet."""
+    """The engine's `Progress` on stderr: on a terminal, a bar per long stage (percentage and time left when the total
+    is known; the total itself only when it is public) and a line when it ends; elsewhere (cron, CI logs) one plain
+    line per stage with its time. `quiet` shows only warnings (privacy and data) and errors."""
 
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet or (not sys.stderr.isatty() and os.environ.get("SDSYNTH_PROGRESS") != "1")
-        self.notes_quiet = quiet
+    def __init__(self, quiet: bool = False, terminal: bool | None = None) -> None:
+        self.quiet = quiet
+        self.terminal = sys.stderr.isatty() if terminal is None else terminal
+        if os.environ.get("SDSYNTH_PROGRESS") == "1":  # bars even when stderr is not a terminal
+            self.terminal = True
 
     @contextmanager
-    def stage(self, name: str, total: float | None = None, unit: str = "") -> Iterator[Any]:
-        if self.quiet:
-            from sdsynth._utils.progress import NullProgress
+    def stage(self, name: str, total: float | None = None, unit: str = "", shown: bool = False) -> Iterator[Any]:
+        from sdsynth._utils.progress import NullProgress
 
+        started = time.perf_counter()
+        if self.quiet or not self.terminal:
             with NullProgress().stage(name) as bar:
                 yield bar
+            if not self.quiet:
+                err_console.print(f"{name}: {_summary(started, total, unit, shown)}", markup=False)
             return
-        columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
-        columns += [MofNCompleteColumn()] if total else []
-        columns += [TextColumn(unit), TimeElapsedColumn()]
-        with Progress(*columns, console=err_console, transient=True) as progress:
+        with Progress(*_columns(total is not None, unit, shown), console=err_console, transient=True) as progress:
             task = progress.add_task(name, total=total)
 
             class _Bar:
@@ -118,8 +132,30 @@ class RichProgress:
                     progress.update(task, total=new_total)
 
             yield _Bar()
-        err_console.print(f"[green]✓[/] {name}", markup=True)
+        err_console.print(f"[green]✓[/] {_escape_markup(name)} ({_summary(started, total, unit, shown)})", markup=True)
 
     def note(self, message: str) -> None:
-        if not self.notes_quiet:
+        if not self.quiet:
             err_console.print(_escape_markup(flag_names(message)))
+
+    def warn(self, message: str) -> None:
+        err_console.print(_escape_markup(flag_names(message)))
+
+
+def _columns(has_total: bool, unit: str, shown: bool) -> list[Any]:
+    """Spinner and name; with a total a bar, the percentage and the time left, and the counts only when public."""
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if has_total:
+        columns += [BarColumn(), TaskProgressColumn()]
+        columns += [MofNCompleteColumn(), TextColumn(unit)] if shown else []
+        columns += [TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
+    else:
+        columns += [TimeElapsedColumn()]
+    return columns
+
+
+def _summary(started: float, total: float | None, unit: str, shown: bool) -> str:
+    """`12.3 s`, or `300,000 records, 12.3 s` when the total is public."""
+    elapsed = time.perf_counter() - started
+    took = f"{elapsed:.1f} s" if elapsed < 120 else f"{elapsed / 60:.1f} min"
+    return f"{int(total):,} {unit}, {took}".replace(" ,", ",") if shown and total is not None else took

@@ -137,7 +137,9 @@ OverwriteOpt = Annotated[
     bool,
     typer.Option("--overwrite", help="Replace an existing output written by sdsynth (never one holding an input)."),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only errors and privacy warnings: no progress, notes or summary.")
+]
 
 
 # ------------------------------------------------------------------------------------------------ option groups

@@ -1,14 +1,22 @@
 """Progress reporting without tying the engine to a terminal.
 
-Engine functions take an optional `Progress`; the CLI passes one that draws rich progress bars, tests and library
-users get `NullProgress`. A stage has a name, an optional total and a unit, and is advanced as work completes.
+Engine functions take an optional `Progress`; the CLI passes one that draws progress bars on a terminal and prints
+one line per stage otherwise (logs), tests and library users get `NullProgress`. A stage has a name, an optional
+total and a unit, and is advanced as work completes. A total may be displayed only when it is public (`shown`:
+the released record count, a number of partitions); a count of the sensitive data (its rows, its records) drives a
+bar or an ETA but is never printed.
+
+`note` is a remark (quiet runs drop it); `warn` is a privacy or data warning, shown even in quiet runs.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
+
+logger = logging.getLogger("sdsynth")
 
 
 class ProgressBar(Protocol):
@@ -18,10 +26,18 @@ class ProgressBar(Protocol):
 
 
 class Progress(Protocol):
-    def stage(self, name: str, total: float | None = None, unit: str = "") -> AbstractContextManager[ProgressBar]: ...
+    def stage(
+        self, name: str, total: float | None = None, unit: str = "", shown: bool = False
+    ) -> AbstractContextManager[ProgressBar]:
+        """A stage of work; `shown=True` lets the display print `total` (only for public totals)."""
+        ...
 
     def note(self, message: str) -> None:
         """A one-line remark for the user (never data values or true counts)."""
+        ...
+
+    def warn(self, message: str) -> None:
+        """A privacy or data warning the user must see even in a quiet run (never data values or true counts)."""
         ...
 
 
@@ -34,11 +50,17 @@ class _NullBar:
 
 
 class NullProgress:
-    """Reports nothing."""
+    """Shows no progress and no notes; warnings go to the `sdsynth` logger (Python prints warnings of a logger
+    nobody configured on stderr)."""
 
     @contextmanager
-    def stage(self, name: str, total: float | None = None, unit: str = "") -> Iterator[ProgressBar]:
+    def stage(
+        self, name: str, total: float | None = None, unit: str = "", shown: bool = False
+    ) -> Iterator[ProgressBar]:
         yield _NullBar()
 
     def note(self, message: str) -> None:
         pass
+
+    def warn(self, message: str) -> None:
+        logger.warning(message)

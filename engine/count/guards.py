@@ -42,7 +42,7 @@ def check_counting(
     single = {unescape(c.name): int(k) for c, k in zip(attributes.columns, cardinality, strict=True) if not c.is_part}
     identifiers = identifier_like(single, n_records)
     if identifiers:
-        progress.note(
+        progress.warn(
             f"warning: {', '.join(identifiers)} ha{'s' if len(identifiers) == 1 else 've'} a distinct value in "
             "nearly every record: an identifier, not an attribute (every combination including it is unique); "
             "drop it (`use_columns`) or bin it in the schema"

@@ -158,20 +158,20 @@ def check_dp_inputs(data: Any, options: IngestOptions, dp: DpParameters, ctx: Ru
             raise PrivacyParameterError(undeclared_parts_message(undeclared))
     schema = options.schema
     if schema is not None and schema.inferred_bin_columns:
-        progress.note(
+        progress.warn(
             "warning: the bins of " + ", ".join(schema.inferred_bin_columns) + " were inferred from the data "
             "(inferred: true in the schema); bin edges computed from the sensitive data leak information in a DP "
             "release: replace them with public edges"
         )
     if schema is not None and schema.drafted_value_columns:
-        progress.note(
+        progress.warn(
             "warning: the values of " + ", ".join(schema.drafted_value_columns) + " were drafted from the data "
             "(drafted: true in the schema); review each list, then remove `drafted: true` (until then the release "
             "does not treat them as declared: the codebook shows released values only and multi-value parts do "
             "not bound the attributes per record)"
         )
     if dp.delta is None:
-        progress.note(
+        progress.warn(
             f"note: δ not given: using the public default δ = {DEFAULT_DELTA:g} (δ must not depend on the data; "
             "choose it below 1/n for your number of records n, see docs/privacy.md: `delta`)"
         )
@@ -181,7 +181,7 @@ def warn_default_delta(aggs: Aggregates, dp: DpParameters | None, ctx: RunContex
     """The default δ on data so large that it is above 1/(10·n), the least docs/privacy.md recommends (n: the
     released, noisy record count)."""
     if dp is not None and dp.delta is None and aggs.record_count * DEFAULT_DELTA > 0.1:
-        ctx.progress.note(
+        ctx.progress.warn(
             f"warning: δ = {DEFAULT_DELTA:g} (the default) is not far below 1/n for about {aggs.record_count:,} "
             f"records; pass a smaller `delta` next time, e.g. {aggs.record_count**-1.5:.0e}"
         )

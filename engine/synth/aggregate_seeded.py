@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from sdsynth._utils.context import RunContext, context
+from sdsynth._utils.progress import NullProgress, Progress, ProgressBar
 from sdsynth.encode.attributes import AttributeTable
 from sdsynth.encode.records import EncodedData, _concat_csr
 from sdsynth.errors import ParameterError
@@ -159,7 +160,7 @@ def aggregate_seeded_batches(
     ctx = context(ctx)
     if ctx.threads is not None:
         numba.set_num_threads(max(1, min(ctx.threads, numba.config.NUMBA_NUM_THREADS)))
-    params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed)
+    params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed, ctx.progress)
     if params.sampling_law == "calibrated":
         params.check_target(target)
         return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, ctx.seed, params.coverage)
@@ -177,11 +178,16 @@ def choose_sampling_law(
 
 
 def resolve_sampling_law(
-    aggs: Aggregates, target: int | None, params: AggregateSeededParameters, seed: int | None = None
+    aggs: Aggregates,
+    target: int | None,
+    params: AggregateSeededParameters,
+    seed: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[AggregateSeededParameters, EncodedData | None]:
     """`choose_sampling_law`, and the calibrated law's pilot records when that law wins and its pilot is the whole
     output in one batch (target ≤ AUTO_PILOT_RECORDS): they are `calibrated_batches(aggs, target, seed)`, so
-    drawing them again (model, order choice, pool, balancing) would only repeat the work."""
+    drawing them again (model, order choice, pool, balancing) would only repeat the work. `progress` shows the
+    pilot records drawn by both laws (a public number: at most the released record count)."""
     if params.sampling_law != "auto":
         return params, None
     if target is None:
@@ -190,13 +196,16 @@ def resolve_sampling_law(
     pilot = min(target, AUTO_PILOT_RECORDS)
     if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
         return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare"), None
-    model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
-    sampler = CalibratedSampler(aggs, pilot, seed, model, params.coverage)
-    drawn = sampler.batch(0, pilot)
-    calibrated = release_fit(aggs, drawn, model)
-    reference_params = replace(params, sampling_law="reference", coverage=None)
-    reference = release_fit(aggs, concat_records(aggs.attributes, _reference_batches(aggs, pilot, reference_params,
-                                                                                     seed)), model)  # fmt: skip
+    with (progress or NullProgress()).stage("choosing the sampling law (pilot draws)", total=2 * pilot,
+                                            unit="records", shown=True) as bar:  # fmt: skip
+        model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
+        sampler = CalibratedSampler(aggs, pilot, seed, model, params.coverage)
+        drawn = sampler.batch(0, pilot)
+        bar.advance(pilot)
+        calibrated = release_fit(aggs, drawn, model)
+        reference_params = replace(params, sampling_law="reference", coverage=None)
+        reference_batches = counted(_reference_batches(aggs, pilot, reference_params, seed), bar)
+        reference = release_fit(aggs, concat_records(aggs.attributes, reference_batches), model)
     law = "calibrated" if sum(calibrated) <= sum(reference) else "reference"
     how = (f"auto: mean 1-/2-way TVD to the release over {pilot:,} records, calibrated {calibrated[0]:.4f} / "
            f"{calibrated[1]:.4f}, reference {reference[0]:.4f} / {reference[1]:.4f}")  # fmt: skip
@@ -302,8 +311,7 @@ def synthesize_from_aggregates(
     from sdsynth.synth.output import streamed
 
     target = target_records(aggs, records)
-    with ctx.progress.stage("choosing the sampling law"):
-        params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed)
+    params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed, ctx.progress)
     if drawn is not None:  # the calibrated law's pilot was the whole output
         return drawn, params
     if ctx.cluster is not None and params.sampling_law == "calibrated" and target is not None:
@@ -314,5 +322,12 @@ def synthesize_from_aggregates(
         batches = aggregate_seeded_batches(aggs, target, params, ctx)
     if streamed(target if target is not None else aggs.record_count):
         return batches, params
-    with ctx.progress.stage("synthesizing (aggregate-seeded)"):
-        return concat_records(aggs.attributes, batches), params
+    with ctx.progress.stage("synthesizing (aggregate-seeded)", total=target, unit="records", shown=True) as bar:
+        return concat_records(aggs.attributes, counted(batches, bar)), params
+
+
+def counted(batches: Iterable[EncodedData], bar: ProgressBar) -> Iterator[EncodedData]:
+    """The batches, advancing `bar` by the records of each as it comes."""
+    for batch in batches:
+        bar.advance(batch.n_records)
+        yield batch

@@ -178,7 +178,7 @@ def write_synthetic_files(
         return SyntheticOutput(synthetic, synthetic.n_records, folder / "synthetic.parquet", streamed=False)
     writer = SyntheticWriter(folder, SpilledRecords(attributes, scratch, "synthetic"))
     try:
-        with progress.stage("synthesizing and writing records", total=expected, unit="records") as bar:
+        with progress.stage("synthesizing and writing records", total=expected, unit="records", shown=True) as bar:
             for batch in prefetched(synthetic):  # the next batch is drawn while this one is written
                 writer.add(batch)
                 bar.advance(batch.n_records)

@@ -19,7 +19,7 @@ class _Notes(NullProgress):
     def __init__(self) -> None:
         self.notes: list[str] = []
 
-    def note(self, message: str) -> None:
+    def warn(self, message: str) -> None:
         self.notes.append(message)
 
 

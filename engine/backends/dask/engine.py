@@ -347,7 +347,7 @@ def _load(engine: DaskEngine, data: str | Path, options: IngestOptions, progress
     plan = plan_columns(headers, options, str(data) if file.is_url else str(Path(data)))
     parts = plan_partitions(file, engine.partition_rows, engine.total_threads())
     if plan.record_limit and any(p.rows is None for p in parts):
-        with progress.stage("counting rows (Dask)", total=len(parts), unit="partitions"):
+        with progress.stage("counting rows (Dask)", total=len(parts), unit="partitions", shown=True):
             counts = client.gather([client.submit(_count_rows, p, pure=False) for p in parts])
         parts = _with_rows(parts, counts, plan.record_limit)
     elif plan.record_limit:
@@ -355,7 +355,7 @@ def _load(engine: DaskEngine, data: str | Path, options: IngestOptions, progress
     [plan_future] = client.scatter([plan], broadcast=True, hash=False)
     subjects = plan.subject_id_index is not None
     keep = engine.persist or subjects
-    with progress.stage("reading values (Dask)", total=len(parts), unit="partitions") as bar:
+    with progress.stage("reading values (Dask)", total=len(parts), unit="partitions", shown=True) as bar:
         if keep:
             normalized = [client.submit(_read_normalized, p, plan_future, engine.batch_rows, pure=False) for p in parts]
             summaries = [client.submit(_summary, n, plan_future, pure=False) for n in normalized]
@@ -381,7 +381,7 @@ def _load(engine: DaskEngine, data: str | Path, options: IngestOptions, progress
     [attributes_future] = client.scatter([attributes], broadcast=True, hash=False)
     if not keep:
         return DaskRecords(engine, attributes, plan.source_name, parts, rows, False, plan_future, attributes_future)
-    with progress.stage("encoding (Dask)", total=len(parts), unit="partitions") as bar:
+    with progress.stage("encoding (Dask)", total=len(parts), unit="partitions", shown=True) as bar:
         if subjects:
             encoded, rows = _co_partition(engine, normalized, plan, plan_future, attributes, attributes_future)
         else:

@@ -1,0 +1,84 @@
+"""Progress you can trust: one line per stage with its time when stderr is not a terminal, public totals only,
+`--quiet` showing only warnings and errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from golden_outputs import seeded_dp_stream
+from helpers import STAGE_LINE, invoke
+
+from sdsynth.cli._common import RichProgress
+from sdsynth.sample_data import generate_ctdc
+
+ROWS = 1537  # an odd number of records, easy to spot if a count of the sensitive data were printed
+
+
+@pytest.fixture
+def seeded() -> object:
+    """The test-only DP stream, so that whether a noisy count happens to equal the true one is fixed."""
+    undo = seeded_dp_stream()
+    yield
+    undo()
+
+
+@pytest.fixture
+def cases(tmp_path: Path) -> Path:
+    path = tmp_path / "cases.csv"
+    generate_ctdc(ROWS, seed=9).write_csv(path)
+    return path
+
+
+def test_outside_a_terminal_each_stage_prints_one_line_with_its_time(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = RichProgress(terminal=False)
+    with progress.stage("reading", total=ROWS, unit="rows") as bar:
+        bar.advance(ROWS)
+    with progress.stage("synthesizing", total=2000, unit="records", shown=True) as bar:
+        bar.advance(2000)
+    progress.note("a remark")
+    progress.warn("warning: a privacy matter")
+    lines = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(r"reading: \d+\.\d s", lines[0]), lines
+    assert re.fullmatch(r"synthesizing: 2,000 records, \d+\.\d s", lines[1]), lines
+    assert lines[2:] == ["a remark", "warning: a privacy matter"]
+
+
+def test_quiet_shows_warnings_only(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = RichProgress(quiet=True, terminal=False)
+    with progress.stage("synthesizing", total=2000, unit="records", shown=True):
+        pass
+    progress.note("a remark")
+    progress.warn("warning: a privacy matter")
+    assert capsys.readouterr().err == "warning: a privacy matter\n"
+
+
+def test_a_terminal_bar_ends_with_a_line_and_never_shows_a_hidden_total(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = RichProgress(terminal=True)
+    with progress.stage("reading", total=ROWS, unit="rows") as bar:
+        bar.advance(ROWS)
+    err = capsys.readouterr().err
+    assert "✓ reading (" in err and str(ROWS) not in err and f"{ROWS:,}" not in err
+
+
+def test_a_dp_release_logs_its_stages_and_no_true_count(cases: Path, tmp_path: Path, seeded: object) -> None:
+    result = invoke("release", cases, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "4",
+                    "--out", tmp_path / "r", "--private-out", tmp_path / "p", "--seed", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stages = [ln for ln in result.stderr.splitlines() if STAGE_LINE.match(ln)]
+    names = {ln.rsplit(": ", 1)[0] for ln in stages}
+    assert {"DP: record count", "choosing the sampling law (pilot draws)", "writing the public release"} <= names
+    pilot = next(ln for ln in stages if ln.startswith("choosing the sampling law"))
+    released = int(re.search(r"([\d,]+) records", pilot).group(1).replace(",", "")) // 2  # type: ignore[union-attr]
+    assert f"and {released:,} synthetic records" in result.stderr  # the pilot draws the released (noisy) count
+    assert released != ROWS and str(ROWS) not in result.stderr and f"{ROWS:,}" not in result.stderr
+
+
+def test_quiet_release_prints_only_privacy_warnings(cases: Path, tmp_path: Path, seeded: object) -> None:
+    result = invoke("release", cases, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "4", "-q",
+                    "--out", tmp_path / "r", "--private-out", tmp_path / "p")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("note: δ not given"), lines
