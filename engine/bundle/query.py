@@ -58,14 +58,18 @@ def _constrained_columns(sql: str, columns: list[str]) -> set[str]:
     return found
 
 
+_READS_SYNTHETIC = re.compile(r'\b(?:from|join)\s+(?:"synthetic"|synthetic)\b', re.IGNORECASE)
+
+
 def query_notes(release: str | Path, sql: str, result: pl.DataFrame) -> list[str]:
-    """Plain-language notes for SQL users, e.g. when a query asks for combinations longer than the release holds."""
+    """Plain-language notes for SQL users: a query asks for combinations longer than the release holds, or asks the
+    sampled `synthetic` table what the released aggregates answer directly."""
     con = open_release_readonly(release)
     try:
         info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        columns = (
-            [r[0] for r in con.execute('SELECT DISTINCT "column" FROM release_columns').fetchall()]
+        mapped = (
+            con.execute('SELECT DISTINCT "column", source_column FROM release_columns').fetchall()
             if "release_columns" in tables
             else []
         )
@@ -78,7 +82,9 @@ def query_notes(release: str | Path, sql: str, result: pl.DataFrame) -> list[str
     R = int(info["reporting_length"])
     code = _STRING_LITERAL.sub("''", sql)  # values may contain anything; only look at the SQL itself
     if "aggregates" not in code.lower():
-        return []
+        sources = sorted({source for _, source in mapped if source})
+        return _synthetic_note(code, sources, R, info.get("mode")) if "synthetic" in tables else []
+    columns = [column for column, _ in mapped if column]
     longer = (
         f"the aggregates hold combinations of at most {R} attributes (reporting length {R}); longer combinations "
         "are not released. Count them in the `synthetic` table instead (an estimate, not a released count)."
@@ -89,3 +95,23 @@ def query_notes(release: str | Path, sql: str, result: pl.DataFrame) -> list[str
     if len(pinned) > R and result.height == 0:
         return [f"this query fixes {len(pinned)} columns; " + longer]
     return []
+
+
+def _synthetic_note(code: str, sources: list[str], R: int, mode: str | None) -> list[str]:
+    """A question of 1 to R columns asked of `synthetic`: the aggregates release its answer (with a margin of error
+    under DP); the synthetic records only sample it."""
+    if not _READS_SYNTHETIC.search(code):
+        return []
+    asked = [name for name in sources if _mentions(code, name)]
+    if not 1 <= len(asked) <= R:
+        return []
+    error = "its margin of error" if mode == "dp" else "the interval holding the true count"
+    return [
+        f"this question involves {len(asked)} column(s), no more than the reporting length {R}: the released counts in "
+        f"`aggregates` answer it directly (`aggregates_with_error` adds {error}); `synthetic` gives a sampled "
+        "estimate that can differ from them by more than that"
+    ]
+
+
+def _mentions(code: str, name: str) -> bool:
+    return re.search(rf'(?:"{re.escape(name)}"|\b{re.escape(name)}\b)', code, re.IGNORECASE) is not None

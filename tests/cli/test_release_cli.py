@@ -188,6 +188,22 @@ def test_query_note_for_combinations_longer_than_r(sensitive: Path, tmp_path: Pa
     assert "at most" not in text.output  # string literals are not SQL
 
 
+def test_query_note_when_synthetic_answers_what_aggregates_release(sensitive: Path, tmp_path: Path) -> None:
+    assert _release(sensitive, tmp_path, "--resolution", "5", "-q").exit_code == 0  # R = 2
+    pub = tmp_path / "pub"
+    pair = invoke("query", pub, 'SELECT gender, "majorityStatus", count(*) FROM synthetic GROUP BY ALL')
+    assert pair.exit_code == 0 and "involves 2 column(s), no more than the reporting length 2" in pair.stderr
+    assert "`aggregates_with_error` adds the interval holding the true count" in pair.stderr
+    assert pair.stdout.count("involves") == 0  # the note goes to stderr, the result stays clean for scripts
+    three = invoke("query", pub, "SELECT count(*) FROM synthetic WHERE gender = 'Male' AND majorityStatus = 'Adult' "
+                                 "AND isForcedLabour = '1'")  # fmt: skip
+    assert "involves" not in three.output  # longer than R: only synthetic can answer it
+    total = invoke("query", pub, "SELECT count(*) FROM synthetic WHERE 'gender' <> ''")
+    assert "involves" not in total.output  # no column asked (a string literal is not a column)
+    released = invoke("query", pub, "SELECT gender, count FROM aggregates WHERE length = 1 AND gender IS NOT NULL")
+    assert "involves" not in released.output
+
+
 def test_evaluate_command(sensitive: Path, tmp_path: Path) -> None:
     assert _release(sensitive, tmp_path, "--resolution", "5", "-q", "--seed", "2").exit_code == 0
     out = tmp_path / "ev"
