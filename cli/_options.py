@@ -153,13 +153,19 @@ def _group(**params: tuple[Any, Any]) -> list[inspect.Parameter]:
     return [inspect.Parameter(n, kind, annotation=a, default=d) for n, (a, d) in params.items()]
 
 
+def _shipped_schemas() -> str:
+    from sdsynth.schema.files import builtin_schemas
+
+    return ", ".join(builtin_schemas())
+
+
+SCHEMA_HELP = (
+    f"Schema file (YAML/JSON) or the name of a shipped schema ({_shipped_schemas()}; `sdsynth schema show NAME` "
+    "prints one to copy and edit)."
+)
+
 INPUT = _group(
-    schema=_opt(
-        str | None,
-        "--schema",
-        help="Schema file (YAML/JSON) or the name of a shipped schema (ctdc-victim-perpetrator, adult-uci, "
-        "htcds-victim, nist-diverse-communities). Explicit options below override it.",
-    ),
+    schema=_opt(str | None, "--schema", help=SCHEMA_HELP + " Explicit options below override it."),
     use_columns=_opt(
         list[str] | None,
         "--use-columns",

@@ -9,9 +9,22 @@ import typer
 
 from ._build import ingest_options
 from ._common import err_console, handle_errors, out_console
-from ._options import DelimiterOpt, MissingOpt, MultiValueOpt, OverwriteOpt, UseColumnsOpt
+from ._options import SCHEMA_HELP, DelimiterOpt, MissingOpt, MultiValueOpt, OverwriteOpt, UseColumnsOpt
 
-app = typer.Typer(help="Draft a schema from data, or check data against a schema.", no_args_is_help=True)
+app = typer.Typer(help="Draft a schema from data, check data against a schema, print a shipped schema.",
+                  no_args_is_help=True)  # fmt: skip
+
+
+@app.command("show")
+@handle_errors
+def show(
+    name: Annotated[str, typer.Argument(help="A shipped schema's name (see --schema in any command), or a file.")],
+) -> None:
+    """Print a shipped schema, comments included, to copy and edit: `sdsynth schema show adult-uci > my.yaml`."""
+    from sdsynth.schema.files import load_schema, schema_text
+
+    load_schema(name)  # a clear error, listing the shipped schemas, for an unknown name or an invalid file
+    out_console.print(schema_text(name), end="", markup=False, highlight=False)
 
 
 @app.command("infer")
@@ -44,6 +57,15 @@ def infer(
     with atomic_file(out, overwrite=overwrite, private=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
     err_console.print(f"wrote {out} ({len(schema.columns)} columns)")
+    identifiers = [c.name for c in schema.columns if not c.use and "identifier" in c.description]
+    if identifiers:
+        verb = "looks like an identifier" if len(identifiers) == 1 else "look like identifiers"
+        err_console.print(f"note: {', '.join(identifiers)} {verb} (a distinct value in half of the rows or more): "
+                          "marked `use: false` (dropped)", markup=False)  # fmt: skip
+    zeros = [c.name for c in schema.columns if c.sensitive_zeros]
+    if zeros:
+        err_console.print(f"note: 0 is a value (sensitive_zeros: true), not 'absent', in {', '.join(zeros)}",
+                          markup=False)  # fmt: skip
     if schema.inferred_bin_columns:
         err_console.print(
             "note: bins of " + ", ".join(schema.inferred_bin_columns) + " were inferred from the data "
@@ -55,7 +77,7 @@ def infer(
 @handle_errors
 def validate(
     input: Annotated[Path, typer.Argument(help="Table to check: CSV, TSV or Parquet.")],
-    schema: Annotated[str, typer.Option("--schema", help="Schema file or shipped schema name.")],
+    schema: Annotated[str, typer.Option("--schema", help=SCHEMA_HELP)],
     use_columns: UseColumnsOpt = None,
     multi_value: MultiValueOpt = None,
     missing_values: MissingOpt = None,

@@ -139,22 +139,26 @@ def builtin_schemas() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_schema(path_or_name: str | Path) -> Schema:
-    """Load a schema from a YAML/JSON file, or a shipped schema by name (e.g. `ctdc-victim-perpetrator`)."""
+def schema_text(path_or_name: str | Path) -> str:
+    """The text of a schema file, or of a shipped schema by name (comments included)."""
+    return _schema_source(path_or_name)[0]
+
+
+def _schema_source(path_or_name: str | Path) -> tuple[str, str]:
     path = Path(path_or_name)
     if path.is_file():
-        text = _read_text(path)
-        source = str(path)
-    else:
-        name = str(path_or_name).removesuffix(".yaml")
-        if name in builtin_schemas():
-            text = resources.files("sdsynth.schemas").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-            source = name
-        else:
-            raise SchemaError(
-                f"schema {str(path_or_name)!r} is neither a file nor a shipped schema "
-                f"(shipped: {', '.join(builtin_schemas())})"
-            )
+        return _read_text(path), str(path)
+    name = str(path_or_name).removesuffix(".yaml")
+    if name in builtin_schemas():
+        return resources.files("sdsynth.schemas").joinpath(f"{name}.yaml").read_text(encoding="utf-8"), name
+    raise SchemaError(
+        f"schema {str(path_or_name)!r} is neither a file nor a shipped schema (shipped: {', '.join(builtin_schemas())})"
+    )
+
+
+def load_schema(path_or_name: str | Path) -> Schema:
+    """Load a schema from a YAML/JSON file, or a shipped schema by name (e.g. `ctdc-victim-perpetrator`)."""
+    text, source = _schema_source(path_or_name)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

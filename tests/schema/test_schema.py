@@ -92,7 +92,7 @@ def test_infer_drafts_kinds_bins_and_missing_tokens(tmp_path: Path) -> None:
     rows = ["id,age,flag,tags,colour,notes"]
     for i in range(300):
         rows.append(
-            f"id{i},{18 + i % 60},{i % 2},{'a;b' if i % 3 == 0 else 'a'},{['red', 'blue', '?'][i % 3]},"
+            f"id{i},{18 + i % 60},{'1' if i % 2 else ''},{'a;b' if i % 3 == 0 else 'a'},{['red', 'blue', '?'][i % 3]},"
             f"{'?' if i % 5 == 0 else 'x'}"
         )
     path = tmp_path / "t.csv"
@@ -146,3 +146,23 @@ def test_schema_infer_cli_writes_a_loadable_file(tmp_path: Path, example_92: Pat
     result = runner.invoke(app, ["schema", "infer", str(example_92), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert [c.name for c in load_schema(out).columns] == ["A", "B", "C", "F", "G", "D"]
+
+
+@pytest.mark.parametrize("name", ["adult-uci", "ctdc-victim-perpetrator", "htcds-victim", "nist-diverse-communities"])
+def test_schema_show_prints_a_shipped_schema_to_copy(tmp_path: Path, name: str) -> None:
+    result = runner.invoke(app, ["schema", "show", name])
+    assert result.exit_code == 0 and result.stdout.startswith("#")  # comments included
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(result.stdout, encoding="utf-8")
+    assert load_schema(copy).columns == load_schema(name).columns
+
+
+def test_every_schema_option_names_every_shipped_schema() -> None:
+    from sdsynth.schema.files import builtin_schemas
+
+    assert len(builtin_schemas()) == 4
+    for command in (["schema", "validate"], ["release"], ["aggregate"], ["synthesize"]):
+        text = " ".join(runner.invoke(app, [*command, "--help"], terminal_width=400).stdout.split())
+        assert all(name in text for name in builtin_schemas()), command
+    missing = runner.invoke(app, ["schema", "show", "nope"])
+    assert missing.exit_code == 2 and "shipped: adult-uci, ctdc-victim-perpetrator" in missing.stderr
