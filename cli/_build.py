@@ -55,6 +55,7 @@ def ingest_options(values: dict[str, Any]) -> Any:
     return IngestOptions(
         schema=load_schema(schema) if schema else None,
         use_columns=split_names(values.get("use_columns")),
+        drop_columns=split_names(values.get("drop_columns")),
         sensitive_zeros=split_names(values.get("sensitive_zeros")),
         multi_value=multi or None,
         subject_id=values.get("subject_id"),

@@ -172,6 +172,12 @@ INPUT = _group(
         help="Columns to use (repeat or comma-separate); default: all.",
         show_default=False,
     ),
+    drop_columns=_opt(
+        list[str] | None,
+        "--drop-columns",
+        help="Columns to leave out (repeat or comma-separate), e.g. identifiers; with --use-columns, of those.",
+        show_default=False,
+    ),
     sensitive_zeros=_opt(
         list[str] | None,
         "--sensitive-zeros",
@@ -366,6 +372,7 @@ def _annotation(group: list[inspect.Parameter], name: str) -> Any:
 
 # single input options for commands that take a few of them (schema validate, schema infer)
 UseColumnsOpt = _annotation(INPUT, "use_columns")
+DropColumnsOpt = _annotation(INPUT, "drop_columns")
 MultiValueOpt = _annotation(INPUT, "multi_value")
 MissingOpt = _annotation(INPUT, "missing_values")
 DelimiterOpt = _annotation(INPUT, "delimiter")

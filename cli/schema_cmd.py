@@ -9,7 +9,15 @@ import typer
 
 from ._build import ingest_options
 from ._common import err_console, handle_errors, out_console
-from ._options import SCHEMA_HELP, DelimiterOpt, MissingOpt, MultiValueOpt, OverwriteOpt, UseColumnsOpt
+from ._options import (
+    SCHEMA_HELP,
+    DelimiterOpt,
+    DropColumnsOpt,
+    MissingOpt,
+    MultiValueOpt,
+    OverwriteOpt,
+    UseColumnsOpt,
+)
 
 app = typer.Typer(help="Draft a schema from data, check data against a schema, print a shipped schema.",
                   no_args_is_help=True)  # fmt: skip
@@ -79,6 +87,7 @@ def validate(
     input: Annotated[Path, typer.Argument(help="Table to check: CSV, TSV or Parquet.")],
     schema: Annotated[str, typer.Option("--schema", help=SCHEMA_HELP)],
     use_columns: UseColumnsOpt = None,
+    drop_columns: DropColumnsOpt = None,
     multi_value: MultiValueOpt = None,
     missing_values: MissingOpt = None,
     delimiter: DelimiterOpt = None,
@@ -96,8 +105,8 @@ def validate(
     from sdsynth.read.validate import validation_report
 
     options = ingest_options(
-        {"schema": schema, "use_columns": use_columns, "multi_value": multi_value, "missing_values": missing_values,
-         "delimiter": delimiter}
+        {"schema": schema, "use_columns": use_columns, "drop_columns": drop_columns, "multi_value": multi_value,
+         "missing_values": missing_values, "delimiter": delimiter}
     )  # fmt: skip
     report = validation_report(input, options)
     if not report.violations:

@@ -46,8 +46,8 @@ _DP_OPTIONS = (
     "delta", "percentile", "percentile_epsilon_proportion", "record_count_epsilon_proportion", "accuracy_mode",
     "sigma_proportions", "fabrication_mode", "thresholds", "max_attributes_per_record",
 )  # fmt: skip
-_READ_OPTIONS = ("use_columns", "sensitive_zeros", "multi_value", "subject_id", "record_limit", "missing_values",
-                 "delimiter")  # fmt: skip
+_READ_OPTIONS = ("use_columns", "drop_columns", "sensitive_zeros", "multi_value", "subject_id", "record_limit",
+                 "missing_values", "delimiter")  # fmt: skip
 
 
 def _is_pandas(data: Any) -> bool:

@@ -15,6 +15,7 @@ class IngestOptions:
 
     schema: Schema | None = None
     use_columns: Sequence[str] | None = None
+    drop_columns: Sequence[str] | None = None  # read everything else (with `use_columns`: those but these)
     sensitive_zeros: Sequence[str] | None = None
     multi_value: Mapping[str, str] | None = None
     subject_id: str | None = None

@@ -119,30 +119,35 @@ def _check_schema_columns(header: _Header, options: IngestOptions, subject_index
     schema = options.schema
     assert schema is not None
     by_key = header.by_key
-    missing_cols = [c.name for c in schema.columns if cmp_key(c.name) not in by_key]
+    # a column the schema does not use need not be there (a release's synthetic file has no dropped columns)
+    missing_cols = [c.name for c in schema.columns if c.use and cmp_key(c.name) not in by_key]
     if missing_cols:
         raise SchemaError(
             f"{header.source_name}: column(s) {', '.join(map(repr, missing_cols))} of schema "
             f"{schema.name or schema.source!r} are missing from the input"
         )
-    extra = [h.strip() for i, h in enumerate(header.headers) if schema.column(h) is None and i != subject_index]
+    dropped = header.resolve(options.drop_columns, "`drop_columns`") if options.drop_columns else set()
+    extra = [h.strip() for i, h in enumerate(header.headers)
+             if schema.column(h) is None and i != subject_index and i not in dropped]  # fmt: skip
     if extra and options.use_columns is None:
         raise SchemaError(
             f"{header.source_name}: column(s) {', '.join(map(repr, extra))} are not in schema "
             f"{schema.name or schema.source!r}; add them to the schema (use: false to ignore them) "
-            "or choose columns with `use_columns`"
+            "or choose columns with `use_columns` or leave them out with `drop_columns`"
         )
 
 
 def _used_columns(header: _Header, options: IngestOptions, subject_index: int | None) -> set[int]:
+    """`use_columns` (or every column the schema uses, or every column), less `drop_columns`."""
+    dropped = header.resolve(options.drop_columns, "`drop_columns`") if options.drop_columns else set()
     if options.use_columns is not None and len(options.use_columns) > 0:
-        return header.resolve(options.use_columns, "`use_columns`")
+        return header.resolve(options.use_columns, "`use_columns`") - dropped
     not_subject = set(range(len(header.headers))) - ({subject_index} if subject_index is not None else set())
     if options.schema is not None:
-        return header.where(options.schema, lambda s: s.use) & not_subject
+        return header.where(options.schema, lambda s: s.use) & not_subject - dropped
     # Deviation from the reference (docs/deviations.md): the subject id is an identifier, not an attribute, unless
     # listed in `use_columns`. Kept as an attribute it would make every record unique.
-    return not_subject
+    return not_subject - dropped
 
 
 def _multi_value_columns(header: _Header, options: IngestOptions) -> dict[int, str]:

@@ -231,3 +231,22 @@ def test_parquet_and_csv_inputs_agree(tmp_path: Path) -> None:
     frame.write_parquet(tmp_path / "x.parquet")
     options = IngestOptions(multi_value={"IP_Gender": ";"})
     assert records(encode(tmp_path / "x.csv", options)) == records(encode(tmp_path / "x.parquet", options))
+
+
+def test_drop_columns_leaves_columns_out_with_or_without_a_schema() -> None:
+    frame = pl.DataFrame({"id": ["1", "2"], "a": ["x", "y"], "b": ["u", "v"], "c": ["p", "q"]})
+    assert headers(encode(frame, IngestOptions(drop_columns=["id", "C"]))) == ["a", "b"]
+    assert headers(encode(frame, IngestOptions(use_columns=["a", "b", "c"], drop_columns=["b"]))) == ["a", "c"]
+    schema = Schema(columns=(ColumnSpec("a"), ColumnSpec("b"), ColumnSpec("c")))
+    with pytest.raises(SchemaError, match="`drop_columns`"):  # id is not in the schema: drop it or list it
+        encode(frame, IngestOptions(schema=schema))
+    assert headers(encode(frame, IngestOptions(schema=schema, drop_columns=["id"]))) == ["a", "b", "c"]
+    with pytest.raises(ParameterError, match=r"`drop_columns` name\(s\) 'idd' are not columns"):
+        encode(frame, IngestOptions(drop_columns=["idd"]))
+
+
+def test_a_schema_column_not_used_may_be_absent_from_the_input() -> None:
+    schema = Schema(columns=(ColumnSpec("a"), ColumnSpec("weight", use=False)))
+    assert headers(encode(pl.DataFrame({"a": ["x", "y"]}), IngestOptions(schema=schema))) == ["a"]
+    with pytest.raises(SchemaError, match="'b'.*missing from the input"):
+        encode(pl.DataFrame({"a": ["x"]}), IngestOptions(schema=Schema(columns=(ColumnSpec("a"), ColumnSpec("b")))))
