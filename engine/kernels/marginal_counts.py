@@ -119,16 +119,19 @@ class MarginalHistograms:
 
     def l1(self, other: MarginalHistograms, upto: int | None = None, other_upto: int | None = None) -> np.ndarray:
         """Per column set, Σ|p − q| between the densities of this table (layers ≤ upto) and `other` (layers ≤
-        other_upto). Both must have been built with the same sizes and column sets. TVD is half of it."""
+        other_upto). Both must have been built with the same sizes and column sets; they may count a set densely
+        on one side and sparsely on the other (the dense budget depends on the number of layers). TVD is half."""
         n_self = max(self.rows_upto(upto), 1)
         n_other = max(other.rows_upto(other_upto), 1)
         out = np.empty(len(self.combos), dtype=np.float64)
-        if len(self.dense_idx):
+        same_split = np.array_equal(self.dense_idx, other.dense_idx)
+        if same_split and len(self.dense_idx):
             diff = np.abs(self.dense_layers(upto) / n_self - other.dense_layers(other_upto) / n_other)
             out[self.dense_idx] = np.add.reduceat(diff, self.offsets[:-1])
-        for i, t in enumerate(self.sparse_idx):
-            keys, counts = self._sparse_layers(i, upto)
-            other_keys, other_counts = other._sparse_layers(i, other_upto)
+        dense_self, dense_other = self.dense_layers(upto), other.dense_layers(other_upto)
+        for t in self.sparse_idx if same_split else range(len(self.combos)):
+            keys, counts = self._occupied(int(t), dense_self, upto)
+            other_keys, other_counts = other._occupied(int(t), dense_other, other_upto)
             union = np.union1d(keys, other_keys)
             p = np.zeros(len(union))
             q = np.zeros(len(union))
@@ -136,6 +139,16 @@ class MarginalHistograms:
             q[np.searchsorted(union, other_keys)] = other_counts / n_other
             out[t] = np.abs(p - q).sum()
         return out
+
+    def _occupied(self, t: int, dense: np.ndarray, upto: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """The occupied cells of column set t and their counts, however it was counted (`dense`: the dense counts
+        summed over the layers asked for)."""
+        i = int(np.searchsorted(self.dense_idx, t))
+        if i < len(self.dense_idx) and self.dense_idx[i] == t:
+            flat = dense[self.offsets[i] : self.offsets[i + 1]]
+            cells = np.flatnonzero(flat)
+            return cells, flat[cells]
+        return self._sparse_layers(int(np.searchsorted(self.sparse_idx, t)), upto)
 
     def table(self, t: int, upto: int | None = None) -> np.ndarray:
         """The counts of column set t as a dense array (dense sets only)."""

@@ -301,3 +301,27 @@ def test_evaluation_of_identical_tables(example_92: Path) -> None:
     assert s["suppressed_combinations"] == s["fabricated_combinations"] == 0 and s["mean_absolute_error"] == 0
     assert s["unique_exact_unique_real_records"] > 0 and s["unique_exact_matched_pct"] == 100.0
     assert not [w for w in ev.warnings if "k-marginal" in w]
+
+
+def test_l1_between_histograms_counted_densely_on_one_side_and_sparsely_on_the_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dense budget depends on the number of layers: a subsampled real table (several layers) may count a pair
+    sparsely that the synthetic table (one layer) counts densely; the distances must not care."""
+    import sdsynth.kernels.marginal_counts as mc
+
+    rng = np.random.default_rng(4)
+    sizes, combos = [30, 40, 50], [(0, 1), (0, 2), (1, 2)]
+    real_codes = np.stack([rng.integers(0, s, 3000) for s in sizes]).astype(np.int32)
+    syn_codes = np.stack([rng.integers(0, s, 2000) for s in sizes]).astype(np.int32)
+    layer = rng.integers(0, 3, 3000)
+    dense_real = mc.MarginalHistograms(sizes, combos, 3).add(real_codes, layer)
+    dense_syn = mc.histograms(syn_codes, sizes, combos)
+    expected, expected_first_layer = dense_real.l1(dense_syn), dense_real.l1(dense_syn, upto=0)
+    monkeypatch.setattr(mc, "DENSE_CELLS_TOTAL", 2500)  # room for one or two dense pairs, depending on the layers
+    real = mc.MarginalHistograms(sizes, combos, 3).add(real_codes, layer)
+    syn = mc.histograms(syn_codes, sizes, combos)
+    assert not np.array_equal(real.dense_idx, syn.dense_idx)
+    assert real.l1(syn) == pytest.approx(expected)
+    assert syn.l1(real) == pytest.approx(expected)
+    assert real.l1(syn, upto=0) == pytest.approx(expected_first_layer)
