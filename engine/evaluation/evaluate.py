@@ -22,6 +22,7 @@ from sdsynth.count.analysis import SensitiveStatistics, sensitive_statistics
 from sdsynth.count.combinations import CombinationCounts, count_combinations
 from sdsynth.encode.records import EncodedData, Records
 from sdsynth.encode.tables import encode_together
+from sdsynth.errors import InputError
 from sdsynth.evaluation.marginals import mean_tvd_by_order, tvd_from_profiles
 from sdsynth.evaluation.metrics import CombinationComparison, compare_combinations
 from sdsynth.evaluation.profile import SourceColumns, encoded_profile
@@ -29,7 +30,9 @@ from sdsynth.evaluation.scores import SUBSAMPLE_FRACTIONS, cross_tool_scores_fro
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.read.escape import unescape
 from sdsynth.read.options import IngestOptions
-from sdsynth.schema.model import Schema
+from sdsynth.read.plan import open_and_plan
+from sdsynth.read.sources import open_table
+from sdsynth.schema.model import Schema, cmp_key
 
 
 @dataclass
@@ -78,19 +81,40 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def synthetic_side_options(options: IngestOptions) -> IngestOptions:
-    """How to read a synthetic table written by sdsynth: numeric columns already hold bin labels, there is no
-    subject id, and the record limit does not apply."""
+def synthetic_side_options(options: IngestOptions, synthetic: Any = None) -> IngestOptions:
+    """How to read a synthetic table: there is no subject id and the record limit does not apply; a numeric column
+    of the schema that holds its bin labels (a release made with the schema) is read as those labels, one that holds
+    numbers (a release made without it, another tool) is binned as the sensitive table is."""
     schema = options.schema
     if schema is not None and any(c.kind == "numeric" for c in schema.columns):
+        labelled = _labelled_columns(synthetic, schema) if synthetic is not None else None
         columns = [
             replace(c, kind="categorical", bins=None, values=c.bins.labels if c.bins else None)
-            if c.kind == "numeric"
+            if c.kind == "numeric" and (labelled is None or cmp_key(c.name) in labelled)
             else c
             for c in schema.columns
         ]
         schema = Schema(columns=tuple(columns), name=schema.name, missing_values=schema.missing_values)
     return replace(options, schema=schema, subject_id="", record_limit=0)
+
+
+def _labelled_columns(synthetic: Any, schema: Schema) -> set[str]:
+    """The numeric columns of `schema` whose cells, in the synthetic table's first batch, are all bin labels."""
+    source = open_table(synthetic)
+    batch = next(iter(source.iter_batches()), None)
+    if batch is None:
+        return {cmp_key(c.name) for c in schema.columns if c.kind == "numeric"}
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    labelled = set()
+    for name in frame.columns:
+        spec = schema.column(name)
+        if spec is None or spec.kind != "numeric" or spec.bins is None:
+            continue
+        cells = set(frame.get_column(name).cast(pl.String).str.strip_chars().drop_nulls().to_list()) - {""}
+        if cells <= set(spec.bins.labels) | set(schema.missing_values) | set(spec.missing_values):
+            labelled.add(cmp_key(name))
+    return labelled
 
 
 def _single_attributes(original: Any, synthetic: Any) -> pl.DataFrame:
@@ -205,9 +229,39 @@ def evaluate_private(
     privacy: dict[str, Any] | None = None,
     ctx: RunContext | None = None,
 ) -> Evaluation:
-    """A synthetic table (file or frame, as sdsynth writes it) against the sensitive one, read with one dictionary."""
-    real, syn = encode_together([(sensitive, options), (synthetic, synthetic_side_options(options))], ctx)
-    return evaluate_records(real, syn, reporting_length, resolution, privacy, ctx)
+    """A synthetic table (file or frame, as sdsynth writes it) against the sensitive one, read with one dictionary,
+    over the columns both hold (the others are named in the evaluation's warnings)."""
+    syn_options = synthetic_side_options(options, synthetic)
+    options, syn_options, skipped = _shared_columns(sensitive, options, synthetic, syn_options)
+    real, syn = encode_together([(sensitive, options), (synthetic, syn_options)], ctx)
+    evaluation = evaluate_records(real, syn, reporting_length, resolution, privacy, ctx)
+    evaluation.warnings[:0] = skipped
+    return evaluation
+
+
+def _shared_columns(
+    sensitive: Any, options: IngestOptions, synthetic: Any, syn_options: IngestOptions
+) -> tuple[IngestOptions, IngestOptions, list[str]]:
+    """Both tables restricted to the columns both hold (in the sensitive table's order), and what was left out: a
+    release may drop columns (`--drop-columns`, `use: false`), and a synthetic table from another tool may have
+    more or fewer."""
+    _, plan = open_and_plan(sensitive, options)
+    syn_headers = {cmp_key(h) for h in open_table(synthetic, delimiter=syn_options.delimiter).headers}
+    used = [c.header.strip() for c in plan.columns]
+    shared = [name for name in used if cmp_key(name) in syn_headers]
+    only_sensitive = [name for name in used if cmp_key(name) not in syn_headers]
+    only_synthetic = sorted(syn_headers - {cmp_key(n) for n in used})
+    if not shared:
+        raise InputError("the synthetic table holds none of the sensitive table's columns: nothing to compare")
+    if not only_sensitive and not only_synthetic:
+        return options, syn_options, []
+    notes = [f"compared the {len(shared)} columns both tables hold"]
+    if only_sensitive:
+        notes.append(f"not compared (not in the synthetic table): {', '.join(only_sensitive)}")
+    if only_synthetic:
+        notes.append(f"not compared (not used in the sensitive table): {', '.join(only_synthetic)}")
+    restrict = {"use_columns": shared, "drop_columns": None}
+    return replace(options, **restrict), replace(syn_options, **restrict), ["; ".join(notes)]
 
 
 def evaluate_public(

@@ -60,7 +60,7 @@ def run_evaluate(
         (Path(tmp) / "report.html").write_text(render_report(evaluation, "Evaluation (private)"), encoding="utf-8")
         public = None
         if released is not None:
-            public = evaluate_public(released, encode(synthetic, synthetic_side_options(options)), privacy)
+            public = evaluate_public(released, encode(synthetic, synthetic_side_options(options, synthetic)), privacy)
             write_evaluation(public, Path(tmp), prefix="aggregates_")
             (Path(tmp) / "aggregates_report.html").write_text(
                 render_report(public, "Synthetic data against the released aggregates"), encoding="utf-8"

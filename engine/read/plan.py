@@ -119,8 +119,11 @@ def _check_schema_columns(header: _Header, options: IngestOptions, subject_index
     schema = options.schema
     assert schema is not None
     by_key = header.by_key
-    # a column the schema does not use need not be there (a release's synthetic file has no dropped columns)
-    missing_cols = [c.name for c in schema.columns if c.use and cmp_key(c.name) not in by_key]
+    # a column the schema does not use, or that `use_columns` leaves out, need not be there (a release's synthetic
+    # file has no dropped columns)
+    chosen = {cmp_key(n) for n in options.use_columns} if options.use_columns else None
+    wanted = [c for c in schema.columns if c.use and (chosen is None or cmp_key(c.name) in chosen)]
+    missing_cols = [c.name for c in wanted if cmp_key(c.name) not in by_key]
     if missing_cols:
         raise SchemaError(
             f"{header.source_name}: column(s) {', '.join(map(repr, missing_cols))} of schema "
