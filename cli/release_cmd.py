@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ._build import run_context, settings, the_input
-from ._common import err_console, handle_errors, out_console
+from ._common import err_console, flag_names, handle_errors, out_console
 from ._options import (
     DP,
     INPUT,
@@ -105,9 +105,15 @@ def release(
     job = settings(values)
     data, options = the_input(input, values)
     if dry_run:
-        from sdsynth.jobs.dry_run import describe_release
+        from sdsynth.jobs.dry_run import dry_run_release
 
-        out_console.print(describe_release(data, options, job), markup=False, highlight=False)
+        checked = dry_run_release(data, options, job)
+        out_console.print(str(checked), markup=False, highlight=False)
+        for refusal in checked.refusals:
+            err_console.print(f"error: {flag_names(refusal)}", markup=False)
+        if checked.refusals:
+            err_console.print(f"dry run: the release would stop ({len(checked.refusals)} problem(s) above)")
+            raise typer.Exit(1)
         return
     with run_context(values) as run:
         result = run_release(data, options, job, run)

@@ -7,12 +7,15 @@ inputs only (ε, δ, R, the schema and the options), as in the run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sdsynth._utils.context import RunContext
+from sdsynth._utils.files import check_output_dir
 from sdsynth.count.estimate import estimate_combinations, human_bytes, identifier_like, memory_estimate_bytes
 from sdsynth.encode.attributes import collect_uniques, planned_source
-from sdsynth.jobs.common import check_dp_inputs
+from sdsynth.errors import SdsynthError
+from sdsynth.jobs.common import check_dp_inputs, run_inputs
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import split_budget
@@ -22,10 +25,27 @@ from sdsynth.read.plan import open_and_plan
 from sdsynth.read.sources import DEFAULT_BATCH_ROWS
 
 
-def describe_release(data: Any, options: IngestOptions, settings: JobSettings) -> str:
-    """What `run_release(data, options, settings)` would read, spend and need, without computing it."""
+@dataclass
+class DryRun:
+    """What a release would read, spend and need (`lines`), and every reason it would stop (`refusals`)."""
+
+    lines: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def dry_run_release(data: Any, options: IngestOptions, settings: JobSettings) -> DryRun:
+    """What `run_release(data, options, settings)` would read, spend and need, and every check it would fail (output
+    folders, schema violations, DP inputs, the budget ledger), without computing anything."""
     s = settings
-    lines = [f"dry run: nothing is computed or written (outputs would go to {s.out}/ and {s.private_out}/)"]
+    result = DryRun([f"dry run: nothing is computed or written (outputs would go to {s.out}/ and {s.private_out}/)"])
+    inputs = run_inputs(data, options, settings)
+    for folder in (s.out, s.private_out):
+        if folder is not None:
+            _check(result, check_output_dir, folder, s.overwrite, inputs)
+    lines = result.lines
     source, plan = open_and_plan(data, options)
     violations = 0
     n_records = 0
@@ -40,7 +60,9 @@ def describe_release(data: Any, options: IngestOptions, settings: JobSettings) -
             filled += sum(1 for i in column.indices.tolist() if values[i] not in (None, []))  # rough, per column
     uniques = collect_uniques(iter(batches), plan)
     if violations:
-        lines.append(f"input: {violations} cell(s) violate the schema — run `sdsynth schema validate` to list them")
+        lines.append(f"input: {violations} cell(s) violate the schema")
+        result.refusals.append(f"{source.name}: {violations} cell(s) violate the schema; `sdsynth schema validate` "
+                               "lists them by column and value")  # fmt: skip
     else:
         lines.append(f"input: {source.name} reads cleanly ({len(plan.columns)} columns used)")
     cardinalities = {
@@ -62,7 +84,8 @@ def describe_release(data: Any, options: IngestOptions, settings: JobSettings) -
         lines.append(f"warning: column {name!r} looks like an identifier (nearly every value is unique); drop it")
     if s.dp is not None:
         p = s.dp
-        check_dp_inputs(data, options, p, RunContext())  # refused here as the run would refuse it
+        if not _check(result, check_dp_inputs, data, options, p, RunContext()):  # as the run would refuse it
+            return result
         eps_records = p.number_of_records_epsilon_proportion * p.epsilon
         delta = p.resolved_delta
         b = split_budget(p.epsilon, p.reporting_length, p.percentile_epsilon_proportion, p.sigma_proportions, delta,
@@ -93,4 +116,17 @@ def describe_release(data: Any, options: IngestOptions, settings: JobSettings) -
         lines.append(f"ledger: dataset {s.ledger.dataset_id!r} has spent ε = {before.epsilon:g} in "
                      f"{before.releases} entries; after this release ε = {after:g}{budget}")  # fmt: skip
         lines.append(f"  {ledger.ENFORCEMENT}")
-    return "\n".join(lines)
+        if verdict == "OVER":
+            result.refusals.append(f"the release would bring dataset {s.ledger.dataset_id!r} to ε = {after:g}, above "
+                                   f"the budget {s.ledger.budget:g}")  # fmt: skip
+    return result
+
+
+def _check(result: DryRun, check: Any, *args: Any) -> bool:
+    """Run one of the run's own checks; a refusal is recorded instead of raised, so every one is reported."""
+    try:
+        check(*args)
+    except SdsynthError as exc:
+        result.refusals.append(str(exc))
+        return False
+    return True

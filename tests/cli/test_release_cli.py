@@ -126,6 +126,28 @@ def test_dry_run_reports_input_problems(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "bad.csv" in result.output
 
 
+def test_dry_run_fails_on_everything_the_run_would_refuse(sensitive: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    frame = pl.read_csv(sensitive, infer_schema=False)
+    frame.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("Atlantis")).otherwise(pl.col("UN_COE_Region"))
+                       .alias("UN_COE_Region")).write_csv(bad)  # fmt: skip
+    (tmp_path / "taken").mkdir()
+    book = tmp_path / "budget.duckdb"
+    from sdsynth.protect import ledger
+
+    ledger.record(book, "cases", "r0", 3.0, 1e-6, "earlier")
+    result = invoke("release", bad, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "1", "--dry-run",
+                    "--out", tmp_path / "missing" / "pub", "--private-out", tmp_path / "taken",
+                    "--ledger", book, "--dataset-id", "cases", "--budget", "3.5")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 4, errors
+    assert "parent folder of the output does not exist" in errors[0] and "taken: already exists" in errors[1]
+    assert "3 cell(s) violate the schema" in errors[2] and "above the budget 3.5" in errors[3]
+    assert "the release would stop (4 problem(s) above)" in result.stderr
+    assert [e.status for e in ledger.entries(book)] == ["spent"]  # a dry run reserves nothing
+
+
 def test_config_file_with_command_line_override(sensitive: Path, tmp_path: Path) -> None:
     config = tmp_path / "release.toml"
     config.write_text(

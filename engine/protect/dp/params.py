@@ -226,7 +226,8 @@ class DpParameters:
         if not dp:
             used = [f"`{name}`" for name, value in given.items() if value is not None]
             if used:
-                raise PrivacyParameterError(f"{', '.join(used)} only apply with `dp`")
+                verb = "applies" if len(used) == 1 else "apply"
+                raise PrivacyParameterError(f"{', '.join(used)} only {verb} with `dp` (differential privacy)")
             return None
         if epsilon is None:
             raise PrivacyParameterError("`dp` needs `epsilon` (the privacy budget), e.g. 4")
