@@ -230,7 +230,14 @@ def render_report(evaluation: Evaluation, title: str, levels: pl.DataFrame | Non
         parts.append("<h2>Disclosure risk in the real data</h2><p>Records holding a unique or rare (fewer than k) "
                      "combination, by the shortest such combination (counts rounded down to k).</p>"
                      + _table(evaluation.records_analysis))  # fmt: skip
-    parts.append("<p>Every number above can be recomputed from the detail tables written next to this report.</p>")
+    parts.append(
+        "<p>Every number above can be recomputed from the detail tables written next to this report "
+        "(<code>evaluation_details/</code>, private like it).</p>"
+        if private
+        else "<p>Every number above can be recomputed from this release: the <code>aggregates</code> and "
+        "<code>synthetic</code> tables of <code>release.duckdb</code> (or <code>aggregates.parquet</code> and "
+        "<code>synthetic.parquet</code>).</p>"
+    )
     body = "\n".join(parts)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>{body}</body></html>")  # fmt: skip

@@ -63,6 +63,9 @@ def test_dp_release_public_and_private(sensitive: Path, tmp_path: Path, seeded_d
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == _sha256(pub / name) and entry["bytes"] == (pub / name).stat().st_size
     assert manifest["parameters"]["epsilon"] == 4.0 and "delta" in manifest["parameters"]
+    public_report, private_report = (pub / "report.html").read_text(), (priv / "report.html").read_text()
+    assert "recomputed from this release" in public_report and "evaluation_details" not in public_report
+    assert "evaluation_details/</code>, private like it" in private_report
 
     con = duckdb.connect(str(pub / "release.duckdb"), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}

@@ -248,5 +248,5 @@ def test_drop_columns_leaves_columns_out_with_or_without_a_schema() -> None:
 def test_a_schema_column_not_used_may_be_absent_from_the_input() -> None:
     schema = Schema(columns=(ColumnSpec("a"), ColumnSpec("weight", use=False)))
     assert headers(encode(pl.DataFrame({"a": ["x", "y"]}), IngestOptions(schema=schema))) == ["a"]
-    with pytest.raises(SchemaError, match="'b'.*missing from the input"):
+    with pytest.raises(SchemaError, match=r"'b'.*missing from the input"):
         encode(pl.DataFrame({"a": ["x"]}), IngestOptions(schema=Schema(columns=(ColumnSpec("a"), ColumnSpec("b")))))
