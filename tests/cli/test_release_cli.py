@@ -213,6 +213,24 @@ def test_query_note_for_combinations_longer_than_r(sensitive: Path, tmp_path: Pa
     assert "at most" not in text.output  # string literals are not SQL
 
 
+def test_query_hints_for_multi_value_columns(sensitive: Path, tmp_path: Path) -> None:
+    assert _release(sensitive, tmp_path, "--resolution", "5", "-q").exit_code == 0
+    pub = tmp_path / "pub"
+    reversed_parts = invoke("query", pub, "SELECT count FROM aggregates_by_source_column WHERE IP_Gender='Male;Female'")
+    assert reversed_parts.exit_code == 0
+    assert "'Male;Female' never matches: ask IP_Gender = 'Female;Male'" in reversed_parts.stderr
+    assert "list_has_all(string_split(IP_Gender, ';'), ['Female', 'Male'])" in reversed_parts.stderr
+    both = invoke("query", pub, "SELECT count(*) AS n FROM synthetic "
+                                "WHERE list_has_all(string_split(IP_Gender, ';'), ['Female', 'Male'])")  # fmt: skip
+    assert both.exit_code == 0 and "never matches" not in both.stderr
+    fine = invoke("query", pub, "SELECT count FROM aggregates_by_source_column WHERE IP_Gender='Female;Male'")
+    assert "never matches" not in fine.stderr
+    exploded = invoke("query", pub, "SELECT count FROM aggregates WHERE IP_Gender = 'Female;Male'")
+    assert exploded.exit_code == 2
+    assert "IP_Gender is a multi-value column: in aggregates each part is its own column" in exploded.stderr
+    assert "IP_Gender_Female = '1'" in exploded.stderr
+
+
 def test_query_note_when_synthetic_answers_what_aggregates_release(sensitive: Path, tmp_path: Path) -> None:
     assert _release(sensitive, tmp_path, "--resolution", "5", "-q").exit_code == 0  # R = 2
     pub = tmp_path / "pub"
