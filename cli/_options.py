@@ -117,9 +117,11 @@ MethodOpt = Annotated[
         "--mode",
         metavar="[" + "|".join(m.value for m in Method) + "]",
         callback=_method,
-        help="Synthesis method: row-seeded (default with k-anonymity: every combination of a synthetic record occurs "
-        "at least k times in the data), unseeded, value-seeded, or aggregate-seeded (from the released aggregates "
-        "only: the method with --dp, --aggregates).",
+        help="Synthesis method. row-seeded (default with k-anonymity): every combination of any length in a "
+        "synthetic record occurs at least k times in the data, but there may be more records than in the data and "
+        "short combinations drift; aggregate-seeded (the method with --dp and --aggregates): drawn from the released "
+        "aggregates alone, the released record count and counts of up to R attributes much closer to the data, no "
+        "guarantee on longer combinations; also unseeded and value-seeded (the guarantee of row-seeded).",
     ),
 ]
 RecordsOpt = Annotated[

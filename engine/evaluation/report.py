@@ -146,11 +146,23 @@ def privacy_in_words(privacy: dict[str, Any]) -> str:
         )
     if mode == "k-anonymity":
         k = privacy.get("resolution")
+        method = privacy.get("synthesis_method")
+        synthetic = (
+            f"The synthetic records were drawn from these aggregates alone (aggregate-seeded): their counts of up to "
+            f"{privacy.get('reporting_length', 'R')} attributes stay close to the released ones and their number is "
+            f"the released record count, but a longer combination inside a synthetic record is not guaranteed to "
+            f"match {k} real records (the records were never read)."
+            if method == "aggregate-seeded"
+            else f"Every combination inside a synthetic record, of any length, matches at least {k} real records "
+            f"({method or 'row-seeded'}): nothing rare leaks, but the synthetic table may hold more records than the "
+            "data and short combinations drift from the released counts (aggregate-seeded synthesis, at the same k, "
+            "stays much closer to them)."
+        )
         return (
-            f"<p>This release is <b>k-anonymous</b> with k = {k}: every published combination of attributes, and every "
-            f"combination inside a synthetic record, matches at least {k} real records; counts are rounded down to "
-            f"multiples of {k}. This protects against singling out people by rare combinations, but unlike "
-            "differential privacy it gives no formal bound against attackers with side information.</p>"
+            f"<p>This release is <b>k-anonymous</b> with k = {k}: every published combination of attributes matches at "
+            f"least {k} real records; counts are rounded down to multiples of {k}. {synthetic} This protects against "
+            "singling out people by rare combinations, but unlike differential privacy it gives no formal bound "
+            "against attackers with side information.</p>"
         )
     return "<p>No privacy parameters were given.</p>"
 

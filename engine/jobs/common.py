@@ -21,7 +21,7 @@ from sdsynth.encode.attributes import planned_source
 from sdsynth.encode.records import Records
 from sdsynth.encode.tables import stream_encoded
 from sdsynth.errors import InputError, ParameterError, PrivacyParameterError
-from sdsynth.jobs.settings import JobSettings
+from sdsynth.jobs.settings import AGGREGATE_SEEDED, JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.protect.dp.marginals import dp_marginals, undeclared_parts_message
@@ -175,6 +175,30 @@ def check_dp_inputs(data: Any, options: IngestOptions, dp: DpParameters, ctx: Ru
             f"note: δ not given: using the public default δ = {DEFAULT_DELTA:g} (δ must not depend on the data; "
             "choose it below 1/n for your number of records n, see docs/privacy.md: `delta`)"
         )
+
+
+RECORD_GROWTH_NOTED = 1.2  # k-anonymity synthesizers: more records than this × the released count is worth a note
+PROPORTIONAL_ERROR_NOTED = 0.4  # ... as is a mean proportional error to the released counts above this
+
+
+def note_synthesis_fit(
+    method: str, released: int, synthetic: int, ctx: RunContext, proportional_error: float | None = None
+) -> None:
+    """A note when a k-anonymity synthesizer made many more records than the release counts, or strays far from the
+    released counts; it points to aggregate-seeded synthesis. Public numbers only (released and synthetic counts)."""
+    if method == AGGREGATE_SEEDED or released <= 0:
+        return
+    growth = synthetic / released
+    far = proportional_error is not None and proportional_error > PROPORTIONAL_ERROR_NOTED
+    if growth <= RECORD_GROWTH_NOTED and not far:
+        return
+    error = (f"; its counts are {proportional_error:.0%} off the released ones on average"
+             if proportional_error is not None else "")  # fmt: skip
+    ctx.progress.note(
+        f"note: {method} made {growth:.1f}× the released record count ({synthetic:,} for {released:,}){error}. "
+        "`method` aggregate-seeded at the same k makes the released record count and stays much closer to the "
+        "released counts; it guarantees k only for combinations of up to the reporting length (see --help)"
+    )
 
 
 def warn_default_delta(aggs: Aggregates, dp: DpParameters | None, ctx: RunContext) -> None:

@@ -35,6 +35,7 @@ from sdsynth.jobs.common import (
     complete,
     counting_records,
     input_description,
+    note_synthesis_fit,
     protect,
     reading,
     run_inputs,
@@ -99,6 +100,8 @@ def run_release(
             privacy = settings.privacy(aggs)
             with progress.stage("evaluating against the released aggregates"):
                 public_eval = evaluate_public(aggs, written.records, privacy)
+            note_synthesis_fit(settings.method, aggs.record_count, written.n_records, ctx,
+                               public_eval.summary.get("mean_proportional_error"))  # fmt: skip
             made = synthesis_info(settings, law, written.n_records, written.streamed, ctx.seed)
             with progress.stage("writing the public release"):
                 info = {**input_description(options, ctx), "release_id": release_id, **made}

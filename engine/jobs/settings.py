@@ -150,4 +150,5 @@ class JobSettings:
         """How the release was protected, as the evaluation reports it."""
         if self.dp is not None:
             return {"mode": "dp", "epsilon": self.dp.epsilon, "delta": aggs.parameters.get("delta")}
-        return {"mode": "k-anonymity", "resolution": self.k}
+        return {"mode": "k-anonymity", "resolution": self.k, "synthesis_method": self.method,
+                "reporting_length": aggs.reporting_length}  # fmt: skip

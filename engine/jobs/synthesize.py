@@ -28,6 +28,7 @@ from sdsynth.jobs.common import (
     counting_records,
     input_description,
     local_records,
+    note_synthesis_fit,
     protect,
     reading,
     run_inputs,
@@ -97,6 +98,7 @@ def run_synthesize(
                     stats, _ = write_private_figures(records, local, protected, settings, Path(tmp), ctx)
         complete(entry, release_id, aggs, settings.out)
     warn_default_delta(aggs, settings.dp, ctx)
+    note_synthesis_fit(settings.method, aggs.record_count, written, ctx)
     return SynthesisResult(aggs, written, stats, release_id)
 
 

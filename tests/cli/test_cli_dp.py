@@ -58,7 +58,7 @@ def test_dp_noise_is_not_reproducible(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--dp"], "--dp needs --epsilon"),
-        (["--epsilon", "1"], "--epsilon only apply with --dp"),
+        (["--epsilon", "1"], "--epsilon only applies with --dp"),
         (["--dp", "--epsilon", "1", "-k", "5"], "--resolution is the k of k-anonymity"),
         (["--dp", "--epsilon", "0"], "--epsilon must be > 0"),
         (["--dp", "--epsilon", "1", "--delta", "2"], "--delta must be between 0 and 1"),

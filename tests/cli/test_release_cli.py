@@ -290,3 +290,26 @@ def test_report_renders_in_headless_chromium(sensitive: Path, tmp_path: Path) ->
     done = subprocess.run([*flags, "--window-size=1200,2400", f"--screenshot={shot}", report.as_uri()],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0 and shot.stat().st_size > 20_000  # a blank page compresses to a few kB
+
+
+@pytest.mark.parametrize("method", ["row-seeded", "aggregate-seeded"])
+def test_k_anonymity_states_the_synthesis_trade_off(sensitive: Path, tmp_path: Path, method: str) -> None:
+    result = _release(sensitive, tmp_path, "--resolution", "5", "--seed", "1", "--method", method)
+    assert result.exit_code == 0, result.output
+    synthetic = duckdb.connect(str(tmp_path / "pub" / "release.duckdb"), read_only=True)
+    made, released = synthetic.execute(
+        "SELECT (SELECT count(*) FROM synthetic), (SELECT CAST(value AS BIGINT) FROM release_info "
+        "WHERE key = 'record_count')"
+    ).fetchone()  # type: ignore[misc]
+    synthetic.close()
+    report = (tmp_path / "pub" / "report.html").read_text()
+    if method == "row-seeded":
+        assert made > 1.2 * released  # CTDC-like data: consolidation adds records
+        assert f"row-seeded made {made / released:.1f}× the released record count ({made:,} for {released:,})" in (
+            result.stderr
+        )
+        assert "aggregate-seeded at the same k" in result.stderr
+        assert "of any length, matches at least 5 real records" in report
+    else:
+        assert made == released and "made" not in result.stderr
+        assert "drawn from these aggregates alone" in report and "not guaranteed" in report
