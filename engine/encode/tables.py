@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from sdsynth._utils.context import RunContext, context
+from sdsynth._utils.progress import Progress
 from sdsynth.encode.attributes import (
     build_attribute_table,
     collect_uniques,
@@ -22,7 +23,7 @@ from sdsynth.encode.subjects import (
 from sdsynth.errors import InputError
 from sdsynth.read.normalize import NormalizedBatch, iter_normalized
 from sdsynth.read.options import IngestOptions
-from sdsynth.read.plan import open_and_plan
+from sdsynth.read.plan import ColumnPlan, PlannedColumn, open_and_plan
 from sdsynth.read.sources import DEFAULT_BATCH_ROWS, TableSource
 
 
@@ -36,11 +37,13 @@ def encode(
     options = options or IngestOptions()
     progress = context(ctx).progress
     source, plan = open_and_plan(data, options)
+    zeros = ZeroTally(plan)
     with progress.stage("reading", unit="rows") as bar:
         batches = []
-        for nb in iter_normalized(source, plan, batch_rows):
+        for nb in zeros.watch(iter_normalized(source, plan, batch_rows)):
             batches.append(nb)
             bar.advance(nb.height)
+    zeros.warn(progress)
     attributes = build_attribute_table(plan, collect_uniques(iter(batches), plan))
     encoder = BatchEncoder(plan, attributes)
     with progress.stage("encoding", total=sum(b.height for b in batches), unit="rows") as bar:
@@ -114,9 +117,11 @@ def stream_encoded(
     source, plan = open_and_plan(data, options)
     if plan.subject_id_index is not None or not _is_file_source(source):
         return encode(data, options, ctx, batch_rows)
-    size = _ScanSize()
+    size, zeros = _ScanSize(), ZeroTally(plan)
     with progress.stage("scanning values", unit="rows") as bar:
-        uniques = collect_uniques(size.count(_advancing(iter_normalized(source, plan, batch_rows), bar)), plan)
+        scanned = zeros.watch(size.count(_advancing(iter_normalized(source, plan, batch_rows), bar)))
+        uniques = collect_uniques(scanned, plan)
+    zeros.warn(progress)
     attributes = build_attribute_table(plan, uniques)
     encoder = BatchEncoder(plan, attributes)
 
@@ -142,6 +147,76 @@ class _ScanSize:
                 if len(sizes):
                     self.attributes += int((np.bincount(col.indices, minlength=len(sizes)) * sizes).sum())
             yield nb
+
+
+ZERO_SHARE_NOTED = 0.2  # a dropped `0` in this share of a column's rows removes a real category
+CODE_MAX_VALUES = 64  # integer values with at most this many distinct ones (0 included) are category codes
+
+
+class ZeroTally:
+    """Watches the first pass over a table for the reference's zero rule (a cell `0` is absent unless the column has
+    sensitive zeros) removing a category: a column of integer codes that uses 0, or one where 0 fills a large share
+    of the rows. `warn` names them and the option that keeps 0 as a value; it prints no count from the data."""
+
+    def __init__(self, plan: ColumnPlan) -> None:
+        self.plan = plan
+        self.rows = 0
+        self.zeros = np.zeros(len(plan.columns), dtype=np.int64)
+        self.integers = np.ones(len(plan.columns), dtype=bool)
+        self.values: list[set[str]] = [set() for _ in plan.columns]
+
+    def watch(self, batches: Iterator[NormalizedBatch]) -> Iterator[NormalizedBatch]:
+        for nb in batches:
+            self.rows += nb.height
+            for pos, col in enumerate(nb.columns):
+                if col.zero_cells is None:
+                    continue
+                if col.zero_cells.any():
+                    rows_per_cell = np.bincount(col.indices, minlength=len(col.zero_cells))
+                    self.zeros[pos] += int(rows_per_cell[col.zero_cells].sum())
+                self.integers[pos] &= col.integer_values
+                if len(self.values[pos]) <= CODE_MAX_VALUES:  # a few more tell codes from a measure
+                    self.values[pos].update(v for v in col.values if v is not None)
+            yield nb
+
+    def binary(self) -> list[str]:
+        """Columns of 0 and 1 the schema does not call flags: read as flags (0 = no), unless 0 is a category."""
+        return [col.display_name for pos, col in enumerate(self.plan.columns)
+                if self.zeros[pos] and self._binary(pos) and not _declared_flag(col)]  # fmt: skip
+
+    def _binary(self, pos: int) -> bool:
+        return bool(self.integers[pos]) and self.values[pos] <= {"1"}
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(column, why) for every other column whose dropped zeros look like a category."""
+        out = []
+        for pos, col in enumerate(self.plan.columns):
+            if not self.zeros[pos] or self._binary(pos) or _declared_flag(col):
+                continue
+            share = self.zeros[pos] / max(self.rows, 1)
+            if self.integers[pos] and len(self.values[pos]) < CODE_MAX_VALUES:
+                out.append((col.display_name, "its values are integer codes"))
+            elif share >= ZERO_SHARE_NOTED:
+                out.append((col.display_name, f"0 fills about {round(share * 20) * 5} % of its rows"))
+        return out
+
+    def warn(self, progress: Progress) -> None:
+        binary = self.binary()
+        if binary:
+            progress.warn(
+                f"note: {', '.join(binary)} hold only 0 and 1: read as flags (1 = yes, 0 = absent, like an empty "
+                "cell). If 0 is a category there (a sex coded 0/1), pass `sensitive_zeros` with those columns"
+            )
+        for name, why in self.columns():
+            progress.warn(
+                f"warning: column {name!r} uses 0 and {why}; a 0 cell is read as 'absent' (the reference's rule), so "
+                f"that category disappears from the release and synthetic records leave it empty. If 0 is a value "
+                f"there, pass `sensitive_zeros` {name} (or `sensitive_zeros: true` in the schema)"
+            )
+
+
+def _declared_flag(col: PlannedColumn) -> bool:
+    return col.spec is not None and col.spec.kind == "flag"
 
 
 def _is_file_source(source: TableSource) -> bool:

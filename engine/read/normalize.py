@@ -49,6 +49,10 @@ class NormalizedColumn:
 
     indices: np.ndarray
     values: list[Any]
+    # distinct cells that were exactly `0` and read as absent (the zero rule), and whether every present value is
+    # an integer: together they tell when the rule removes a category code (`zeros_dropped`)
+    zero_cells: np.ndarray | None = None
+    integer_values: bool = False
 
 
 @dataclass
@@ -102,7 +106,9 @@ def _canonical(value: pl.Expr, spec: ColumnSpec | None) -> pl.Expr:
 _Check = tuple[np.ndarray, list[str], str]
 
 
-def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> tuple[list[Any], list[_Check]]:
+def _normalize_distinct(
+    cells: pl.Series, col: PlannedColumn, collect: bool
+) -> tuple[list[Any], list[_Check], np.ndarray | None, bool]:
     """Normalise the distinct raw cells of a column (docs/method.md, "Reading the input") and check them against the
     schema."""
     frame = pl.DataFrame({"raw": cells})
@@ -135,7 +141,7 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
                 if collect:
                     out = out.with_columns(pl.col("parts").list.set_difference(pl.col("bad")))
         values = out.select(pl.col("parts").list.eval(_escape(pl.element())).list.unique(maintain_order=True))
-        return values.get_column("parts").to_list(), checks
+        return values.get_column("parts").to_list(), checks, None, False
 
     absent = (trimmed == "") | missing
     if not col.sensitive_zeros:
@@ -143,8 +149,12 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
     trimmed = _canonical(trimmed, col.spec)
     if col.is_numeric:
         assert col.spec is not None and col.spec.bins is not None
+        zero = (trimmed == "0") & ~missing if not col.sensitive_zeros else pl.lit(False)
         out = frame.select(
-            absent.alias("absent"), trimmed.alias("text"), trimmed.cast(pl.Float64, strict=False).alias("x")
+            absent.alias("absent"),
+            trimmed.alias("text"),
+            trimmed.cast(pl.Float64, strict=False).alias("x"),
+            zero.alias("zero"),
         )
         is_absent = out.get_column("absent").to_numpy()
         x = out.get_column("x").to_numpy(allow_copy=True).astype(np.float64)
@@ -156,10 +166,14 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
             checks.append((unparsable, text, "value is not a number:"))
         if outside.any():
             checks.append((outside, text, "number outside the bins:"))
-        return [None if a or not ok else lbl for a, ok, lbl in zip(is_absent, in_bins, labels, strict=True)], checks
+        binned = [None if a or not ok else lbl for a, ok, lbl in zip(is_absent, in_bins, labels, strict=True)]
+        return binned, checks, out.get_column("zero").to_numpy(), False
 
     accept = _accept_expr(trimmed, col.spec, col.sensitive_zeros)
-    exprs = [pl.when(absent).then(None).otherwise(_escape(trimmed)).alias("value"), trimmed.alias("text")]
+    zero = (trimmed == "0") & ~missing if not col.sensitive_zeros else pl.lit(False)
+    integer = trimmed.str.contains(r"^-?\d+$") | absent
+    exprs = [pl.when(absent).then(None).otherwise(_escape(trimmed)).alias("value"), trimmed.alias("text"),
+             zero.alias("zero"), integer.alias("integer")]  # fmt: skip
     if accept is not None:
         exprs.append((~absent & ~accept).alias("bad"))
     out = frame.select(exprs)
@@ -170,7 +184,7 @@ def _normalize_distinct(cells: pl.Series, col: PlannedColumn, collect: bool) -> 
             checks.append((mask, out.get_column("text").to_list(), _NOT_ALLOWED))
             if collect:
                 values = [None if b else v for v, b in zip(values, mask, strict=True)]
-    return values, checks
+    return values, checks, out.get_column("zero").to_numpy(), bool(out.get_column("integer").all())
 
 
 def _bin_labels(
@@ -197,8 +211,8 @@ def normalize_batch(batch: pa.RecordBatch, plan: ColumnPlan, first_row: int, col
         encoded = pc.dictionary_encode(batch.column(col.index))
         indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
         cells = pl.Series("raw", encoded.dictionary, dtype=pl.String)
-        values, checks = _normalize_distinct(cells, col, collect)
-        columns.append(NormalizedColumn(indices, values))
+        values, checks, zero_cells, integers = _normalize_distinct(cells, col, collect)
+        columns.append(NormalizedColumn(indices, values, zero_cells, integers))
         for mask, shown, reason in checks:
             rows = np.flatnonzero(mask[indices])
             if not collect:
