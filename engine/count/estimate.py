@@ -31,13 +31,6 @@ def estimate_combinations(
     return int(total)
 
 
-def identifier_like(cardinalities: dict[str, int], n_records: int, share: float = 0.9) -> list[str]:
-    """Columns where nearly every record has its own value: identifiers, not attributes."""
-    if n_records < 50:
-        return []
-    return [name for name, c in cardinalities.items() if c >= share * n_records]
-
-
 def memory_estimate_bytes(combinations: int, batch_records: int, mean_attributes: float) -> int:
     batch = int(batch_records * (mean_attributes * 4 + 8) * 3)  # CSR ids/offsets plus the normalised batch
     return int(combinations * BYTES_PER_COMBINATION) + batch

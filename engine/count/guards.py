@@ -12,10 +12,11 @@ import numpy as np
 import psutil
 
 from sdsynth._utils.progress import Progress
-from sdsynth.count.estimate import estimate_combinations, human_bytes, identifier_like, memory_estimate_bytes
+from sdsynth.count.estimate import estimate_combinations, human_bytes, memory_estimate_bytes
 from sdsynth.encode.attributes import AttributeTable
 from sdsynth.errors import ParameterError
 from sdsynth.read.escape import unescape
+from sdsynth.read.identifiers import identifier_like, identifier_warning
 from sdsynth.read.sources import DEFAULT_BATCH_ROWS
 
 MEMORY_SHARE = 0.8  # of the memory available when the check runs
@@ -42,11 +43,7 @@ def check_counting(
     single = {unescape(c.name): int(k) for c, k in zip(attributes.columns, cardinality, strict=True) if not c.is_part}
     identifiers = identifier_like(single, n_records)
     if identifiers:
-        progress.warn(
-            f"warning: {', '.join(identifiers)} ha{'s' if len(identifiers) == 1 else 've'} a distinct value in "
-            "nearly every record: an identifier, not an attribute (every combination including it is unique); "
-            "drop it (`use_columns`) or bin it in the schema"
-        )
+        progress.warn(identifier_warning(identifiers))
     if n_records == 0:
         return
     mean_attributes = n_ids / n_records
@@ -56,7 +53,7 @@ def check_counting(
     if need > MEMORY_SHARE * available:
         advice = ["lower `reporting_length` (now " + str(reporting_length) + ")", "bin numeric columns in the schema"]
         if identifiers:
-            advice.append("drop the identifier-like column(s) " + ", ".join(identifiers))
+            advice.append("drop the identifier-like column(s) " + ", ".join(f.column for f in identifiers))
         raise ParameterError(
             f"counting combinations of up to {reporting_length} attributes would need about {human_bytes(need)}, "
             f"more than the {human_bytes(available)} available; " + "; ".join(advice)

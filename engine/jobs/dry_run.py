@@ -12,13 +12,14 @@ from typing import Any
 
 from sdsynth._utils.context import RunContext
 from sdsynth._utils.files import check_output_dir
-from sdsynth.count.estimate import estimate_combinations, human_bytes, identifier_like, memory_estimate_bytes
+from sdsynth.count.estimate import estimate_combinations, human_bytes, memory_estimate_bytes
 from sdsynth.encode.attributes import collect_uniques, planned_source
 from sdsynth.errors import SdsynthError
 from sdsynth.jobs.common import check_dp_inputs, run_inputs
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import split_budget
+from sdsynth.read.identifiers import identifier_like, identifier_warning
 from sdsynth.read.normalize import iter_normalized
 from sdsynth.read.options import IngestOptions
 from sdsynth.read.plan import open_and_plan
@@ -80,8 +81,9 @@ def dry_run_release(data: Any, options: IngestOptions, settings: JobSettings) ->
     memory = memory_estimate_bytes(combos, DEFAULT_BATCH_ROWS, mean_attributes)
     lines.append(f"memory: up to ~{combos:,} distinct combinations of length ≤ {R}; counting needs about "
                  f"{human_bytes(memory)}")  # fmt: skip
-    for name in identifier_like(cardinalities, n_records):
-        lines.append(f"warning: column {name!r} looks like an identifier (nearly every value is unique); drop it")
+    identifiers = identifier_like(cardinalities, n_records)
+    if identifiers:
+        lines.append(identifier_warning(identifiers))
     if s.dp is not None:
         p = s.dp
         if not _check(result, check_dp_inputs, data, options, p, RunContext()):  # as the run would refuse it

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from sdsynth.read.identifiers import IdentifierLike, identifier_like
 from sdsynth.read.sources import open_table
 from sdsynth.schema.model import Bins, ColumnSpec, Schema
 
@@ -22,8 +23,6 @@ DEFAULT_INFERRED_BINS = 10
 CODE_MAX_DISTINCT = 64  # integers from 0, 1 or 2 with at most this many values are category codes (sex, race, region)
 SPARSE_CODE_MAX_DISTINCT = 200  # integers spread thinly over a wide range (unit ids, call types) are codes too
 DOMINANT_SHARE = 0.3  # a number held by this share of cells gets a bin of its own (capital-gain's 0)
-IDENTIFIER_MIN_DISTINCT = 50
-IDENTIFIER_UNIQUE_SHARE = 0.5  # distinct values in half of the cells: an identifier, not an attribute
 COMMON_MISSING_TOKENS = ("?", "N", "NA", "N/A", "n/a", "null", "NULL", "None", "-")
 MULTI_VALUE_DELIMITERS = (";", "|")
 MULTI_VALUE_MIN_SHARE = 0.001  # joined cells in at least this share of cells (and 3 of them) ...
@@ -48,7 +47,10 @@ def infer_schema(data: Any, name: str = "", delimiter: str | None = None, max_ro
             break
     token_columns = Counter(t for c in counters for t in COMMON_MISSING_TOKENS if t in c)
     missing = tuple(sorted(t for t, n in token_columns.items() if n >= 2))
-    columns = [_infer_column(h.strip(), counters[i], rows, set(missing)) for i, h in enumerate(source.headers)]
+    names = [h.strip() for h in source.headers]
+    present = [{v: n for v, n in c.items() if v not in missing and v != ""} for c in counters]
+    identifiers = {f.column: f for f in identifier_like({n: len(p) for n, p in zip(names, present, strict=True)}, rows)}
+    columns = [_infer_column(name, values, identifiers.get(name)) for name, values in zip(names, present, strict=True)]
     return Schema(
         columns=tuple(columns),
         name=name,
@@ -58,8 +60,8 @@ def infer_schema(data: Any, name: str = "", delimiter: str | None = None, max_ro
     )
 
 
-def _infer_column(name: str, counts: Counter[str], rows: int, missing: set[str]) -> ColumnSpec:
-    values = {v: n for v, n in counts.items() if v not in missing and v != ""}
+def _infer_column(name: str, values: dict[str, int], identifier: IdentifierLike | None) -> ColumnSpec:
+    """The draft of one column from its present values and their counts."""
     present = sum(values.values())
     distinct = len(values)
     if not values:
@@ -69,7 +71,7 @@ def _infer_column(name: str, counts: Counter[str], rows: int, missing: set[str])
     multi = _multi_value(name, values, present)
     if multi is not None:
         return multi
-    if distinct >= IDENTIFIER_MIN_DISTINCT and distinct >= IDENTIFIER_UNIQUE_SHARE * present:
+    if identifier is not None:
         return ColumnSpec(
             name=name,
             use=False,

@@ -29,11 +29,26 @@ def _table(n: int) -> pl.DataFrame:
 
 
 def test_identifier_like_columns_are_named(tmp_path: Path) -> None:
-    data = encode(_table(500))
+    data = encode(_table(537))
     notes = _Notes()
     check_counting(data.attributes, *records_size(data), 3, notes)
-    assert len(notes.notes) == 1 and "case" in notes.notes[0] and "identifier" in notes.notes[0]
-    assert str(500) not in notes.notes[0]  # no count from the data
+    assert len(notes.notes) == 1
+    assert notes.notes[0].startswith("warning: case (about 540 distinct values, 100 % of the rows) looks like an ")
+    assert "`drop_columns` case" in notes.notes[0]
+    assert "537" not in notes.notes[0]  # counts from the data are rounded
+
+
+def test_the_identifier_rule() -> None:
+    from sdsynth.read.identifiers import identifier_like
+
+    # a distinct value in half of the rows
+    assert [f.column for f in identifier_like({"id": 600, "g": 2, "h": 5}, 1000)] == ["id"]
+    # far more values than the other columns (the emergency calls' Box and Address), though a small share of rows
+    calls = {"Box": 2089, "Address": 17703, **{f"c{i}": 8 + i for i in range(30)}}
+    assert [f.column for f in identifier_like(calls, 305_000)] == ["Box", "Address"]
+    # a wide categorical that most columns match is not an outlier; nor are few values in a small table
+    assert identifier_like({"zip": 1200, "county": 900, "city": 1100, "g": 2}, 305_000) == []
+    assert identifier_like({"a": 40, "b": 2}, 45) == []
 
 
 def test_refuses_what_would_not_fit_with_advice() -> None:
