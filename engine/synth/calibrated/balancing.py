@@ -35,11 +35,13 @@ class BalanceTables:
 
 
 def balance_tables(model: ReleaseModel) -> BalanceTables:
-    """Every single column and, when pairs were released (R ≥ 2), every pair of columns, as shares of the records."""
+    """Every single column and, when pairs were released (R ≥ 2), every pair of columns whose table has at most
+    `max_balance_cells` cells, as shares of the records."""
     n_columns = model.released.n_columns
     tables = [(c, -1) for c in range(n_columns)]
     if model.max_parents >= 1:
-        tables += list(itertools.combinations(range(n_columns), 2))
+        limit = model.parameters.max_balance_cells
+        tables += [pair for pair in itertools.combinations(range(n_columns), 2) if model.cells(pair) <= limit]
     cells = [shares(model.table([a] if b < 0 else [a, b]).ravel()) for a, b in tables]
     sizes = np.array([len(x) for x in cells], dtype=np.int64)
     return BalanceTables(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 
@@ -92,8 +93,31 @@ class ReleaseModel:
         self.released = released
         self.max_parents = max_parents
         self.parameters = parameters
-        self.joint = cache(self._joint)
         self.mutual_information = cache(self._mutual_information)
+        self._tables: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self._table_bytes = 0
+
+    def cells(self, cols: tuple[int, ...] | list[int]) -> int:
+        """The number of cells of the joint table over `cols` (values and empty)."""
+        return math.prod(int(self.released.n_categories[c]) for c in cols)
+
+    def fits(self, cols: tuple[int, ...] | list[int]) -> bool:
+        """Whether the joint table over `cols` is small enough to be asked for (`max_table_cells`)."""
+        return self.cells(cols) <= self.parameters.max_table_cells
+
+    def joint(self, cols: tuple[int, ...]) -> np.ndarray:
+        """`_joint`, kept for reuse within `table_cache_bytes` (least recently used tables dropped first)."""
+        table = self._tables.get(cols)
+        if table is not None:
+            self._tables.move_to_end(cols)
+            return table
+        table = self._joint(cols)
+        self._tables[cols] = table
+        self._table_bytes += table.nbytes
+        while self._table_bytes > self.parameters.table_cache_bytes and len(self._tables) > 1:
+            _, dropped = self._tables.popitem(last=False)
+            self._table_bytes -= dropped.nbytes
+        return table
 
     def _joint(self, cols: tuple[int, ...]) -> np.ndarray:
         """Joint counts over `cols` (sorted), categories 0 = empty, clamped at 0: by inversion of the released counts

@@ -118,9 +118,10 @@ def _parents_for(model: ReleaseModel, child: int, placed: list[int], siblings: l
     if model.max_parents == 0 or not placed:
         return ()
     candidates = model.parameters.second_parent_candidates
+    siblings = [p for p in siblings if model.fits((p, child))]
     chosen = sorted(siblings, key=lambda p: -model.mutual_information((p,), child))[: model.max_parents]
     while len(chosen) < model.max_parents:
-        rest = [p for p in placed if p not in chosen]
+        rest = [p for p in placed if p not in chosen and model.fits((*chosen, p, child))]  # bounded tables only
         if not rest:
             break
         if chosen:  # condition on the parents already chosen; only the best few by pairwise MI are tried
@@ -137,14 +138,14 @@ def _parent_sets(
     free_parent_candidates best single parents, ranked by mutual information with c (sets holding more siblings
     of a multi-value part first, so combinations of parts keep their rates), then the empty set. The kernel uses
     the first set whose columns a record has drawn; MI grows with the set, so that is the best available one."""
-    others = [p for p in range(model.released.n_columns) if p != c]
+    others = [p for p in range(model.released.n_columns) if p != c and model.fits((p, c))]
     if max_parents < 1 or not others:
         return [()]
     single = sorted(others, key=lambda p: (-model.mutual_information((p,), c), p))
     sets: list[tuple[int, ...]] = [(p,) for p in single]
     if max_parents >= 2:
         best = single[: model.parameters.free_parent_candidates]
-        sets += [tuple(sorted(pair)) for pair in itertools.combinations(best, 2)]
+        sets += [tuple(sorted(pair)) for pair in itertools.combinations(best, 2) if model.fits((*pair, c))]
     siblings = {p for p in others if is_part[c] and source[p] == source[c]}
     sets.sort(key=lambda pa: (-len(siblings.intersection(pa)), -model.mutual_information(pa, c), pa))
     return [*sets, ()]

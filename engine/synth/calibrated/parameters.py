@@ -31,6 +31,11 @@ class CalibratedParameters:
     second_parent_candidates: int = 8
     #: free order: every pair of a column's this many best single parents is one of its parent sets
     free_parent_candidates: int = 8
+    #: a parent set is tried only if the joint table of it and the child has at most this many cells (16 MiB):
+    #: wide columns (an income with thousands of values) would otherwise ask for tables of gigabytes
+    max_table_cells: int = 1 << 21
+    #: joint tables kept for reuse, by size (least recently used dropped first)
+    table_cache_bytes: int = 512 << 20
 
     # Step 3, drawing.
     #: with R ≤ 3 and at most this many attributes, the kernels find released attributes and pairs in a dense
@@ -66,6 +71,9 @@ class CalibratedParameters:
     # Step 6, balancing.
     #: exchanges proposed per selected record
     balance_rounds: int = 20
+    #: a pair of columns is balanced only if its table has at most this many cells (a pair of wide columns spreads
+    #: its records so thinly that each cell's share is noise, and its table would be copied per part)
+    max_balance_cells: int = 1 << 16
     #: a pool of at least 2 × this many rows is cut into parts of at least this many, balanced each on its own, in
     #: parallel (the parts' leftover deviations add up, so smaller parts cost TVD) ...
     balance_part_rows: int = 65_536
@@ -103,7 +111,7 @@ class CalibratedParameters:
         positive = (
             "completion_iterations", "second_parent_candidates", "pilot_factor", "min_pilot_records",
             "max_pilot_records", "pool_factor", "min_pool_factor", "pool_candidates", "balance_part_rows",
-            "balance_parts", "dense_draws", "cover_tries", "batch_records",
+            "balance_parts", "dense_draws", "cover_tries", "batch_records", "max_table_cells", "max_balance_cells",
         )  # fmt: skip
         for field in fields(self):
             value = getattr(self, field.name)
