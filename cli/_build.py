@@ -153,11 +153,21 @@ def settings(values: dict[str, Any]) -> Any:
 
 @contextmanager
 def run_context(values: dict[str, Any]) -> Iterator[Any]:
-    """The run context: progress on stderr, threads, the Dask engine (started here, closed on exit), the seed."""
+    """The run context: progress on stderr, threads, the Dask engine (started here, closed on exit), the seed. On a
+    first run (an empty kernel cache) it says that kernels are being compiled, compiles ahead on the second core
+    (`kernels.ahead`), and records once the run succeeded that the cache is filled."""
+    from sdsynth._utils.cache import FIRST_RUN_NOTE, first_compile_pending, mark_kernels_compiled
     from sdsynth._utils.context import RunContext
     from sdsynth.backends.dask.engine import compute_engine
+    from sdsynth.kernels.ahead import compiling_ahead
 
+    progress = RichProgress(bool(values.get("quiet")))
+    first_run = first_compile_pending()
+    if first_run:
+        progress.note(FIRST_RUN_NOTE)
     engine = values.get("engine")
     with compute_engine(engine.value if engine is not None else "local", values.get("scheduler"),
-                        values.get("workers")) as cluster:  # fmt: skip
-        yield RunContext(RichProgress(bool(values.get("quiet"))), values.get("threads"), cluster, values.get("seed"))
+                        values.get("workers")) as cluster, compiling_ahead(first_run):  # fmt: skip
+        yield RunContext(progress, values.get("threads"), cluster, values.get("seed"))
+    if first_run:
+        mark_kernels_compiled()

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
-from numba import njit
 
 from sdsynth._utils.cache import cache_dir
 from sdsynth._utils.tables import write_table
@@ -101,16 +100,14 @@ def _draw(rng: np.random.Generator, probs: np.ndarray, group: np.ndarray) -> np.
     return _inverse_cdf(cum, group, rng.random(group.shape[0]))
 
 
-@njit(cache=True, nogil=True)
 def _inverse_cdf(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Per row i, the first k < last with u[i] < cum[group[i], k], else last (rows of `cum` are non-decreasing, so
+    that is the number of entries before the last that are ≤ u[i]); group by group, no compiled kernel."""
     out = np.empty(group.shape[0], dtype=np.int8)
     last = cum.shape[1] - 1
-    for i in range(group.shape[0]):
-        row = cum[group[i]]
-        k = 0
-        while k < last and u[i] >= row[k]:
-            k += 1
-        out[i] = k
+    for g in range(cum.shape[0]):
+        rows = group == g
+        out[rows] = np.searchsorted(cum[g, :last], u[rows], side="right")
     return out
 
 

@@ -12,6 +12,7 @@ from helpers import DATA
 def _sample_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Generate the embedded sample into a per-session cache, not the user's home."""
     monkeypatch.setenv("SDSYNTH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("SDSYNTH_COMPILE_AHEAD", "0")  # no helper process per command (test_numba_cache tests it)
 
 
 @pytest.fixture

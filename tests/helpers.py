@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
+from sdsynth._utils.cache import FIRST_RUN_NOTE
 from sdsynth.cli.main import app
 
 TESTS = Path(__file__).resolve().parent
@@ -40,7 +41,8 @@ def assert_clean_error(result, pattern: str) -> None:  # type: ignore[no-untyped
     """Exit code 2 and one line of error on stderr (besides the lines of stages finished before it)."""
     assert result.exit_code == 2, result.output
     text = result.stderr if result.stderr_bytes is not None else result.output
-    lines = [ln for ln in text.strip().splitlines() if ln.strip() and not STAGE_LINE.match(ln)]
+    lines = [ln for ln in text.strip().splitlines()
+             if ln.strip() and not STAGE_LINE.match(ln) and ln != FIRST_RUN_NOTE]  # fmt: skip
     assert "Traceback" not in result.output
     assert any(pattern in ln for ln in lines), text
     assert len(lines) == 1, text

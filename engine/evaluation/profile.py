@@ -19,6 +19,7 @@ import polars as pl
 from numba import njit
 
 from sdsynth.encode.attributes import AttributeTable
+from sdsynth.kernels.csr import read_only
 from sdsynth.kernels.marginal_counts import MarginalHistograms
 from sdsynth.read.escape import unescape
 
@@ -75,10 +76,11 @@ class SourceColumns:
 
     def codes(self, offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """(source columns, records) int32 category codes of a batch of CSR records."""
-        return _record_codes(offsets, ids, self.attr_source, self.attr_code, self.multi, len(self.names))
+        return _record_codes(read_only(offsets), read_only(ids), self.attr_source, self.attr_code, self.multi,
+                             len(self.names))  # fmt: skip
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _record_codes(
     offsets: np.ndarray, ids: np.ndarray, attr_source: np.ndarray, attr_code: np.ndarray, multi: np.ndarray,
     n_sources: int,
@@ -98,20 +100,18 @@ def _record_codes(
     return out
 
 
-@njit(cache=True)
 def record_hashes(codes: np.ndarray) -> np.ndarray:
-    """A 64-bit fingerprint of each record's categories (all columns), for exact-match counting."""
-    out = np.empty(codes.shape[1], dtype=np.uint64)
-    for r in range(codes.shape[1]):
-        h = np.uint64(0xCBF29CE484222325)
-        for c in range(codes.shape[0]):
-            h ^= np.uint64(codes[c, r]) + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2))
-            h *= np.uint64(0x100000001B3)
-        h ^= h >> np.uint64(33)
-        h *= np.uint64(0xFF51AFD7ED558CCD)
-        h ^= h >> np.uint64(33)
-        out[r] = h
-    return out
+    """A 64-bit fingerprint of each record's categories (all columns), for exact-match counting (NumPy, a column at
+    a time: uint64 arithmetic wraps as in a loop)."""
+    codes = np.asarray(codes)
+    h = np.full(codes.shape[1], 0xCBF29CE484222325, dtype=np.uint64)
+    for c in range(codes.shape[0]):
+        h ^= codes[c].astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2))
+        h *= np.uint64(0x100000001B3)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h
 
 
 def shared_codes(a: pl.Series, b: pl.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sdsynth.kernels.csr import read_only
 from sdsynth.kernels.keys import pack_key
 
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -29,8 +30,8 @@ def _slot(key: np.uint64, mask: np.uint64) -> np.uint64:
     return h & mask
 
 
-@njit(cache=True, nogil=True)
 def new_table(capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """An empty table of at least `capacity` slots (a power of two)."""
     cap = 1
     while cap < capacity:
         cap *= 2
@@ -122,8 +123,15 @@ def binomial_table(n: int, max_k: int) -> np.ndarray:
     return table
 
 
-@njit(cache=True, nogil=True)
 def count_csr(
+    offsets: np.ndarray, ids: np.ndarray, *args: object
+) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """`_count_csr` on read-only records (one compiled version, `csr.read_only`)."""
+    return _count_csr(read_only(offsets), read_only(ids), *args)
+
+
+@njit(cache=True, nogil=True)
+def _count_csr(
     offsets: np.ndarray,
     ids: np.ndarray,
     row_start: int,
@@ -239,8 +247,13 @@ def dense_items(
     return out_keys, out_counts
 
 
+def analyse_csr(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
+    """`_analyse_csr` on read-only records (one compiled version, `csr.read_only`)."""
+    _analyse_csr(read_only(offsets), read_only(ids), *args)
+
+
 @njit(cache=True, nogil=True)
-def analyse_csr(
+def _analyse_csr(
     offsets: np.ndarray,
     ids: np.ndarray,
     row_start: int,

@@ -6,6 +6,17 @@ import numpy as np
 from numba import njit
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    """`array` as a read-only view (no copy). Records read from Arrow arrive read-only, records built in memory
+    writable, and Numba compiles a kernel once for each: kernels over records get read-only arrays always, so one
+    compiled version serves every run."""
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 @njit(cache=True, nogil=True)
 def build_csr(
     single_codes: np.ndarray,  # (n_rows, n_single) int32 attribute ids, negative = absent
@@ -53,9 +64,13 @@ def build_csr(
     return offsets, ids
 
 
-@njit(cache=True, nogil=True)
 def gather_rows(offsets: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The CSR of a subset (or reordering) of records."""
+    return _gather_rows(read_only(offsets), read_only(ids), rows)
+
+
+@njit(cache=True, nogil=True)
+def _gather_rows(offsets: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = rows.shape[0]
     out_offsets = np.empty(n + 1, dtype=np.int64)
     out_offsets[0] = 0
@@ -65,18 +80,16 @@ def gather_rows(offsets: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple
     out_ids = np.empty(out_offsets[n], dtype=ids.dtype)
     for i in range(n):
         r = rows[i]
-        out_ids[out_offsets[i] : out_offsets[i + 1]] = ids[offsets[r] : offsets[r + 1]]
+        start = offsets[r]
+        for j in range(out_offsets[i], out_offsets[i + 1]):  # a loop: a slice copy compiles an error path (2 s)
+            out_ids[j] = ids[start + j - out_offsets[i]]
     return out_offsets, out_ids
 
 
-@njit(cache=True, nogil=True)
 def category_codes(categories: np.ndarray, value_ids: np.ndarray, value_offset: np.ndarray) -> np.ndarray:
     """(n_rows, n_columns) drawn categories (0 = empty, k = the column's k-th value) as attribute ids, −1 for empty:
     the `single_codes` of `build_csr`."""
-    n_rows, n_columns = categories.shape
-    codes = np.empty((n_rows, n_columns), dtype=np.int32)
-    for r in range(n_rows):
-        for c in range(n_columns):
-            k = categories[r, c]
-            codes[r, c] = value_ids[value_offset[c] + k - 1] if k > 0 else -1
-    return codes
+    categories = np.asarray(categories)
+    drawn = categories > 0
+    where = np.where(drawn, np.asarray(value_offset)[None, :] + categories.astype(np.int64) - 1, 0)
+    return np.where(drawn, np.asarray(value_ids)[where] if len(value_ids) else 0, -1).astype(np.int32)

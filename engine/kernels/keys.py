@@ -52,32 +52,33 @@ class KeyLayout:
         return key_lengths(np.asarray(keys, dtype=np.uint64), self.bits, self.slots)
 
 
-@njit(cache=True, nogil=True)
+# unpack_keys and key_lengths are NumPy, slot by slot (a handful of passes over the keys): as Numba kernels they
+# cost more to compile on a first run than they ever take to run.
+
+
 def unpack_keys(keys: np.ndarray, bits: int, slots: int, max_length: int) -> np.ndarray:
+    """Per key, the ids of its slots from the most significant one (slot value − 1) until the first empty slot;
+    −1 from there on."""
+    keys = np.asarray(keys, dtype=np.uint64)
     out = np.full((keys.shape[0], max_length), -1, dtype=np.int32)
     mask = np.uint64((1 << bits) - 1)
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        for d in range(max_length):
-            v = (k >> np.uint64(bits * (slots - 1 - d))) & mask
-            if v == 0:
-                break
-            out[i, d] = np.int32(v) - 1
+    filled = np.ones(keys.shape[0], dtype=bool)
+    for d in range(min(max_length, slots)):
+        v = (keys >> np.uint64(bits * (slots - 1 - d))) & mask
+        filled &= v != 0
+        out[filled, d] = v[filled].astype(np.int32) - 1
     return out
 
 
-@njit(cache=True, nogil=True)
 def key_lengths(keys: np.ndarray, bits: int, slots: int) -> np.ndarray:
+    """Per key, the number of slots filled before the first empty one."""
+    keys = np.asarray(keys, dtype=np.uint64)
     out = np.zeros(keys.shape[0], dtype=np.int8)
     mask = np.uint64((1 << bits) - 1)
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        n = 0
-        for d in range(slots):
-            if (k >> np.uint64(bits * (slots - 1 - d))) & mask == 0:
-                break
-            n += 1
-        out[i] = n
+    filled = np.ones(keys.shape[0], dtype=bool)
+    for d in range(slots):
+        filled &= ((keys >> np.uint64(bits * (slots - 1 - d))) & mask) != 0
+        out += filled
     return out
 
 

@@ -10,22 +10,26 @@ set whose joint domain is too large for a dense array is counted as (cell, count
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from sdsynth.kernels.threads import run_ranges
 
 DENSE_CELLS_PER_SET = 1 << 20
 DENSE_CELLS_TOTAL = 1 << 24
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _add_dense(
     out: np.ndarray, codes: np.ndarray, layer: np.ndarray, combos: np.ndarray, strides: np.ndarray,
-    offsets: np.ndarray,
+    offsets: np.ndarray, t_lo: int, t_hi: int,
 ) -> None:  # fmt: skip
+    """Count the rows into the slices of column sets t_lo..t_hi − 1 (each set its own slice of `out`)."""
     total = offsets[-1]
     layered = layer.shape[0] > 0
-    for t in prange(combos.shape[0]):
+    for t in range(t_lo, t_hi):
         base = offsets[t]
         for r in range(codes.shape[1]):
             cell = 0
@@ -37,7 +41,7 @@ def _add_dense(
                 out[base + cell] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cells(codes: np.ndarray, combo: np.ndarray, strides: np.ndarray) -> np.ndarray:
     out = np.empty(codes.shape[1], dtype=np.int64)
     for r in range(codes.shape[1]):
@@ -90,7 +94,8 @@ class MarginalHistograms:
         else:
             self.rows += np.bincount(lay, minlength=self.layers)
         if len(self.dense_idx) and codes.shape[1]:
-            _add_dense(self.counts, codes, lay, self._dense_combos, self._dense_strides, self.offsets)
+            run_ranges(len(self.dense_idx), partial(_add_dense, self.counts, codes, lay, self._dense_combos,
+                                                     self._dense_strides, self.offsets))  # fmt: skip
         for i, t in enumerate(self.sparse_idx):
             cells = _cells(codes, self.combos[t], self.strides[t])
             if len(lay):

@@ -11,6 +11,8 @@ released), and candidates are first pruned with co-occurrence bitsets.
 from __future__ import annotations
 
 import math
+import types
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit, prange
@@ -21,7 +23,7 @@ from sdsynth.kernels.keys import insert_sorted, pack_key
 from sdsynth.kernels.rowsets import has_bit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select(values: np.ndarray, n: int, k: int) -> np.int64:
     """The k-th smallest of values[:n] (0-based), reordering values so that values[k+1:n] are all ≥ it."""
     lo = 0
@@ -50,14 +52,14 @@ def _select(values: np.ndarray, n: int, k: int) -> np.int64:
     return values[k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _r8_rounded(values: np.ndarray, n: int, q: float) -> np.int64:
     """round_half_away(R8 quantile) of values[:n] (docs/method.md, "Aggregate-seeded"), by selection rather than
     sorting."""
     h = (n + 1.0 / 3.0) * q + 1.0 / 3.0
     hf = math.trunc(h)
     if hf <= 0 or q == 0.0:
-        v = float(_select(values, n, 0))
+        v = float(_select(values, n, np.int64(0)))
     elif hf >= n or q == 1.0:
         v = float(_select(values, n, n - 1))
     else:
@@ -70,7 +72,7 @@ def _r8_rounded(values: np.ndarray, n: int, q: float) -> np.int64:
     return np.int64(math.floor(v + 0.5))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _extend_lists(
     b: int, rec: np.ndarray, n_rec: int, z: np.int64, a: np.int64, max_length: int, bits: int, slots: int,
     tkeys: np.ndarray, tidx: np.ndarray, mask: np.uint64, sub_idx: np.ndarray, sub_n: np.ndarray,
@@ -147,7 +149,7 @@ def _keep_value(kept: np.ndarray, n_kept: np.ndarray, b: int, a: np.int64, v: np
     n_kept[b, a] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _r8_from_extremes(row: np.ndarray, total: int, q: float, keep_top: bool) -> np.int64:
     """round_half_away(R8 quantile) of `total` values of which `row` holds the extreme ones (see _keep_value)."""
     h = (total + 1.0 / 3.0) * q + 1.0 / 3.0
@@ -169,7 +171,7 @@ def _r8_from_extremes(row: np.ndarray, total: int, q: float, keep_top: bool) -> 
     return np.int64(math.floor(v + 0.5))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _start_record(
     b: int, n_attr: int, bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, mask: np.uint64,
     counts: np.ndarray, use_synthetic: bool, keep_top: bool, sub_idx: np.ndarray, kept: np.ndarray,
@@ -189,7 +191,7 @@ def _start_record(
             full[b, a] = i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _propose(
     b: int, step: int, attempt: int, rec: np.ndarray, n_rec: np.ndarray, cols: np.ndarray, column_of: np.ndarray,
     available: np.ndarray, cooc: np.ndarray, max_length: int, q: float, counts: np.ndarray, synthetic: np.ndarray,
@@ -265,7 +267,7 @@ def _propose(
     return cands[k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _commit(
     size: int, pending: np.ndarray, proposal: np.ndarray, finished: np.ndarray, refused: np.ndarray,
     available: np.ndarray, synthetic: np.ndarray, use_synthetic: bool, sub_idx: np.ndarray, sub_n: np.ndarray,
@@ -308,7 +310,7 @@ def _commit(
     return redraw
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(
     b: int, z: np.int64, max_rec: int, rec: np.ndarray, n_rec: np.ndarray, cols: np.ndarray,
     column_of: np.ndarray, cooc: np.ndarray, max_length: int, bits: int, slots: int, tkeys: np.ndarray,
@@ -332,7 +334,9 @@ def _grow(
                       dead, full, scratch, pos, others, use_synthetic, counts, kept, n_kept, keep_top)  # fmt: skip
 
 
-@njit(cache=True, parallel=True)
+PARALLEL_AFTER = 100_000  # records of a synthesis built before batches go to the parallel kernel
+
+
 def build_batch(
     size: int, max_rec: int, n_columns: int, column_of: np.ndarray, available: np.ndarray, cooc: np.ndarray,
     max_length: int, q: float, bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, counts: np.ndarray,
@@ -342,11 +346,26 @@ def build_batch(
     """Build `size` records side by side against (and updating) `available` and `synthetic` (docs/method.md,
     "Aggregate-seeded").
 
-    Each step, every unfinished record draws its next attribute (in parallel); the draws are committed one record
-    at a time in a uniformly random order; a draw whose attribute ran out meanwhile is refused and redrawn.
-    Returns (records, lengths). The parallel loops only call the per-record functions above: parfor bodies stay
-    small, which keeps the first-call compile time short.
+    Each step, every unfinished record draws its next attribute; the draws are committed one record at a time in a
+    uniformly random order; a draw whose attribute ran out meanwhile is refused and redrawn. Returns (records,
+    lengths). The draws of a step run in parallel once PARALLEL_AFTER records of the synthesis are built
+    (`first_record`): a `prange` loop costs seconds of compilation, worth it on large outputs only, and the records
+    are the same either way (each draw reads only its own record and the counts committed before the step).
     """
+    kernel = _build_batch_parallel if first_record >= PARALLEL_AFTER else _build_batch_serial
+    return kernel(size, max_rec, n_columns, column_of, available, cooc, max_length, q, bits, slots, tkeys, tidx,
+                  counts, synthetic, use_synthetic, list_capacity, kept_size, key_words, first_record,
+                  sequential)  # fmt: skip
+
+
+def _build_batch(
+    size: int, max_rec: int, n_columns: int, column_of: np.ndarray, available: np.ndarray, cooc: np.ndarray,
+    max_length: int, q: float, bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, counts: np.ndarray,
+    synthetic: np.ndarray, use_synthetic: bool, list_capacity: int, kept_size: int, key_words: np.ndarray,
+    first_record: np.int64, sequential: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """`build_batch`, compiled twice below (`_build_batch_serial`, `_build_batch_parallel`): without `parallel` its
+    `prange` is a plain `range`."""
     n_attr = available.shape[0]
     mask = np.uint64(tkeys.shape[0] - 1)
     rec = np.zeros((size, max_rec + 1), dtype=np.int64)
@@ -364,9 +383,6 @@ def build_batch(
     proposal = np.full(size, -1, dtype=np.int64)
     pending = np.zeros(size, dtype=np.bool_)
     accepted = np.full(size, -1, dtype=np.int64)
-    for b in prange(size):
-        _start_record(b, n_attr, bits, slots, tkeys, tidx, mask, counts, use_synthetic, keep_top, sub_idx, kept,
-                      n_kept, sub_n, dead, full)  # fmt: skip
     for step in range(max_rec + 1):
         any_open = False
         for b in range(size):
@@ -374,9 +390,23 @@ def build_batch(
             any_open = any_open or pending[b]
         if not any_open:
             break
-        attempt = 0
+        attempt = np.int64(0)  # not a literal 0: one signature of _propose
         while True:
-            for b in prange(size):
+            # one loop over the records (parallel in the parallel kernel, where each such loop costs seconds of
+            # compilation): before its first proposal of a step, a record starts (step 0) or grows by the attribute
+            # it took at the previous step; both only touch its own state
+            for i in prange(size):
+                b = np.int64(i)  # a parallel loop's index is unsigned: callees would compile for uint64 as well
+                if attempt == 0:
+                    if step == 0:
+                        _start_record(b, n_attr, bits, slots, tkeys, tidx, mask, counts, use_synthetic, keep_top,
+                                      sub_idx, kept, n_kept, sub_n, dead, full)  # fmt: skip
+                    elif accepted[b] >= 0:
+                        z = accepted[b]
+                        accepted[b] = -1
+                        _grow(b, z, max_rec, rec, n_rec, cols, column_of, cooc, max_length, bits, slots, tkeys, tidx,
+                              mask, counts, use_synthetic, keep_top, sub_idx, kept, n_kept, sub_n, dead, full,
+                              refused)  # fmt: skip
                 if pending[b]:
                     proposal[b] = _propose(
                         b, step, attempt, rec, n_rec, cols, column_of, available, cooc, max_length, q, counts,
@@ -388,10 +418,18 @@ def build_batch(
             if redraw == 0:
                 break
             attempt += 1
-        for b in prange(size):
-            z = accepted[b]
-            if z >= 0:
-                accepted[b] = -1
-                _grow(b, z, max_rec, rec, n_rec, cols, column_of, cooc, max_length, bits, slots, tkeys, tidx, mask,
-                      counts, use_synthetic, keep_top, sub_idx, kept, n_kept, sub_n, dead, full, refused)  # fmt: skip
     return rec, n_rec
+
+
+def _renamed(function: Callable[..., object], name: str) -> Callable[..., object]:
+    """A copy of `function` under another name: Numba keys its on-disk cache by the function's name, so the serial
+    and parallel compilations of one source each keep their own entry (under the name the module holds them by,
+    which `kernels.ahead` looks up)."""
+    copy = types.FunctionType(function.__code__, function.__globals__, name, function.__defaults__,
+                              function.__closure__)  # fmt: skip
+    copy.__qualname__ = name
+    return copy
+
+
+_build_batch_serial = njit(cache=True, nogil=True)(_renamed(_build_batch, "_build_batch_serial"))
+_build_batch_parallel = njit(cache=True, nogil=True, parallel=True)(_renamed(_build_batch, "_build_batch_parallel"))

@@ -10,6 +10,7 @@ import pytest
 from golden_outputs import seeded_dp_stream
 from helpers import STAGE_LINE, invoke
 
+from sdsynth._utils.cache import FIRST_RUN_NOTE, first_compile_pending
 from sdsynth.cli._common import RichProgress
 from sdsynth.sample_data import generate_ctdc
 
@@ -82,3 +83,21 @@ def test_quiet_release_prints_only_privacy_warnings(cases: Path, tmp_path: Path,
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("note: δ not given"), lines
+
+
+def test_a_first_run_says_it_compiles_and_later_runs_do_not(
+    cases: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The note comes from the marker file in Numba's cache folder (the kernels themselves are already loaded in this
+    process); a failed run leaves the cache marked as not yet filled."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
+    failed = invoke("aggregate", tmp_path / "missing.csv", "--out", tmp_path / "x")
+    assert failed.exit_code == 2
+    assert first_compile_pending()
+    first = invoke("aggregate", cases, "--out", tmp_path / "a")
+    assert first.exit_code == 0, first.output
+    assert FIRST_RUN_NOTE in first.stderr.splitlines()
+    assert not first_compile_pending()
+    again = invoke("aggregate", cases, "--out", tmp_path / "b")
+    assert again.exit_code == 0 and FIRST_RUN_NOTE not in again.stderr

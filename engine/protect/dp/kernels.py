@@ -9,6 +9,7 @@ from numba import njit
 
 from sdsynth.kernels.chacha import uniform_below
 from sdsynth.kernels.counting import _get
+from sdsynth.kernels.csr import read_only
 from sdsynth.kernels.keys import pack_key
 from sdsynth.protect.dp.budget import DiscreteGaussian
 from sdsynth.protect.dp.random import (
@@ -76,7 +77,8 @@ def generate_candidates(
                 continue
             if n_out == out.shape[0]:
                 bigger = np.empty(out.shape[0] * 2, dtype=np.uint64)
-                bigger[:n_out] = out[:n_out]
+                for i in range(n_out):  # a loop, not a slice copy: that one compiles an error path of 2 s
+                    bigger[i] = out[i]
                 out = bigger
             out[n_out] = pack_key(cand, k, bits, slots)
             n_out += 1
@@ -126,8 +128,18 @@ def _valid_tuples(
     return n
 
 
+def sensitivity_histogram(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
+    """`_sensitivity_histogram` on read-only records (one compiled version, `csr.read_only`)."""
+    _sensitivity_histogram(read_only(offsets), read_only(ids), *args)
+
+
+def bounded_counts(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
+    """`_bounded_counts` on read-only records (one compiled version, `csr.read_only`)."""
+    _bounded_counts(read_only(offsets), read_only(ids), *args)
+
+
 @njit(cache=True, nogil=True)
-def sensitivity_histogram(
+def _sensitivity_histogram(
     offsets: np.ndarray,
     ids: np.ndarray,
     row_start: int,
@@ -156,7 +168,7 @@ def sensitivity_histogram(
 
 
 @njit(cache=True, nogil=True)
-def bounded_counts(
+def _bounded_counts(
     offsets: np.ndarray,
     ids: np.ndarray,
     row_start: int,

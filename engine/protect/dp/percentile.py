@@ -113,7 +113,9 @@ def _exponential_mechanism(state: np.ndarray, t100: np.ndarray, eps_num: np.int6
     """Index i with probability ∝ μ(i)·exp(−(eps_num/eps_den)·t100[i]/200), exactly (rejection sampling), where μ
     gives each dyadic band [2^b − 1, 2^(b+1) − 1) the same mass, uniform inside the band."""
     m = t100.shape[0]
-    t_min = t100.min()
+    t_min = t100[0]  # a loop rather than .min(): the same value, without compiling NumPy's reduction
+    for i in range(1, m):
+        t_min = min(t_min, t100[i])
     bands = 0
     while (np.int64(1) << bands) - 1 < m:
         bands += 1

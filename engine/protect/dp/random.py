@@ -34,6 +34,10 @@ _SMALL_DEN = 1 << 23  # up to here den·k cannot overflow before k = 2^40 (proba
 # squared numerator of its acceptance test, the second leaves room for den·k up to k = 128 in Algorithm 1.
 _ROOT_BOUND = 1 << 31  # x² < 2^62 ⟺ x < 2^31 for integers x ≥ 0
 _ACCEPT_BOUND = 1 << 54  # 2·num·den·t²·128 < 2^62 ⟺ num·den·t² < 2^54
+# Constant arguments of the samplers as int64 values rather than literals: Numba compiles a kernel once per argument
+# type, and a literal 1 is a type of its own (a first run compiled five versions of `bernoulli`).
+_ONE = np.int64(1)
+_TWO = np.int64(2)
 
 
 @njit(cache=True, nogil=True)
@@ -52,7 +56,7 @@ def _bernoulli_exp_unit(state: np.ndarray, num: np.int64, den: np.int64) -> bool
         k += 1
     # Beyond k_max (probability below 1/128! on the Gaussian's inputs): Bernoulli(γ/k) = Bernoulli(γ)·Bernoulli(1/k)
     # with independent draws, the same law without forming den·k, so never a wrapped product.
-    while bernoulli(state, num, den) and bernoulli(state, 1, k):
+    while bernoulli(state, num, den) and bernoulli(state, _ONE, k):
         k += 1
     return k % 2 == 1
 
@@ -61,7 +65,7 @@ def _bernoulli_exp_unit(state: np.ndarray, num: np.int64, den: np.int64) -> bool
 def bernoulli_exp(state: np.ndarray, num: np.int64, den: np.int64) -> bool:
     """Bernoulli(exp(-num/den)) for num ≥ 0, den ≥ 1, exactly (CKS Algorithm 1)."""
     while num > den:
-        if not _bernoulli_exp_unit(state, 1, 1):
+        if not _bernoulli_exp_unit(state, _ONE, _ONE):
             return False
         num -= den
     return _bernoulli_exp_unit(state, num, den)
@@ -71,7 +75,7 @@ def bernoulli_exp(state: np.ndarray, num: np.int64, den: np.int64) -> bool:
 def _geometric_exp(state: np.ndarray) -> np.int64:
     """Number of successes before the first failure of Bernoulli(exp(-1)) trials."""
     v = np.int64(0)
-    while bernoulli_exp(state, 1, 1):
+    while bernoulli_exp(state, _ONE, _ONE):
         v += 1
     return v
 
@@ -85,7 +89,7 @@ def discrete_laplace(state: np.ndarray, s: np.int64, t: np.int64) -> np.int64:
             continue
         x = u + t * _geometric_exp(state)
         y = x // s
-        negative = bernoulli(state, 1, 2)
+        negative = bernoulli(state, _ONE, _TWO)
         if negative and y == 0:
             continue
         return -y if negative else y
@@ -125,7 +129,7 @@ def discrete_gaussian_in_bound(
     """`discrete_gaussian` without its bound check, for loops that have checked `gaussian_fits_int64` once and
     computed t = `floor_sqrt_plus_one(var_num, var_den)`. Never call it on unchecked arguments."""
     while True:
-        y = discrete_laplace(state, 1, t)
+        y = discrete_laplace(state, _ONE, t)
         ay = y if y >= 0 else -y
         if ay > tail_cap:
             continue

@@ -7,9 +7,10 @@ deviation bookkeeping (`add_row`, `exchange_change`) to insert its seeds and bal
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sdsynth.kernels.chacha import init_state, uniform_below
+from sdsynth.kernels.threads import run_ranges
 
 
 @njit(cache=True, nogil=True)
@@ -65,9 +66,15 @@ def balance_selection(
     is_selected = np.zeros(pool.shape[0], dtype=np.bool_)
     is_selected[selected] = True
     inside = selected.copy()
-    outside = np.flatnonzero(~is_selected)
+    outside = np.empty(pool.shape[0], dtype=np.int64)  # np.flatnonzero(~is_selected), without compiling it
+    n_out = 0
+    for r in range(pool.shape[0]):
+        if not is_selected[r]:
+            outside[n_out] = r
+            n_out += 1
+    outside = outside[:n_out]
     if inside.shape[0] == 0 or outside.shape[0] == 0:
-        return np.sort(inside)
+        return _sorted_rows(inside, pool.shape[0])
     state = np.empty(34, dtype=np.uint32)
     init_state(state, key_words, stream)
     for _ in range(proposals):
@@ -78,10 +85,24 @@ def balance_selection(
             add_row(deviation, pool[out_row], first, second, cell_offset, n_categories, -1.0)
             add_row(deviation, pool[in_row], first, second, cell_offset, n_categories, 1.0)
             inside[i], outside[j] = in_row, out_row
-    return np.sort(inside)
+    return _sorted_rows(inside, pool.shape[0])
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, nogil=True)
+def _sorted_rows(rows: np.ndarray, n: int) -> np.ndarray:
+    """`np.sort(rows)` for row numbers in 0..n−1, by counting (NumPy's sort costs a second of compilation)."""
+    times = np.zeros(n, dtype=np.int64)
+    for r in rows:
+        times[r] += 1
+    out = np.empty_like(rows)
+    k = 0
+    for r in range(n):
+        for _ in range(times[r]):
+            out[k] = r
+            k += 1
+    return out
+
+
 def balance_in_parts(
     pool: np.ndarray, selected: np.ndarray, bounds: np.ndarray, first: np.ndarray, second: np.ndarray,
     cell_offset: np.ndarray, n_categories: np.ndarray, targets: np.ndarray, rounds: int, key_words: np.ndarray,
@@ -89,15 +110,20 @@ def balance_in_parts(
 ) -> np.ndarray:  # fmt: skip
     """`balance_selection` of each part of the pool (rows bounds[p]..bounds[p + 1] − 1; `selected` sorted) on its
     own, towards targets[p], with `rounds` proposals per selected row from stream `stream` + p·2^40. The parts run
-    in parallel and are fixed by the caller, so the result does not depend on the number of threads."""
+    on several threads (`threads.run_ranges`) and are fixed by the caller, so the result does not depend on the
+    number of threads."""
     n_parts = bounds.shape[0] - 1
     starts = np.searchsorted(selected, bounds)
     out = np.empty_like(selected)
-    for p in prange(n_parts):
-        lo = bounds[p]
-        rows = selected[starts[p] : starts[p + 1]] - lo
-        out[starts[p] : starts[p + 1]] = lo + balance_selection(
-            pool[lo : bounds[p + 1]], rows, first, second, cell_offset, n_categories, targets[p],
-            rounds * rows.shape[0], key_words, stream + np.int64(p) * np.int64(1 << 40),
-        )  # fmt: skip
+
+    def work(part_lo: int, part_hi: int) -> None:
+        for p in range(part_lo, part_hi):
+            lo, hi = bounds[p], bounds[p + 1]
+            rows = selected[starts[p] : starts[p + 1]] - lo
+            out[starts[p] : starts[p + 1]] = lo + balance_selection(
+                pool[lo:hi], rows, first, second, cell_offset, n_categories, targets[p], int(rounds) * rows.shape[0],
+                key_words, np.int64(stream) + np.int64(p) * np.int64(1 << 40),
+            )  # fmt: skip
+
+    run_ranges(n_parts, work, pieces=n_parts)
     return out

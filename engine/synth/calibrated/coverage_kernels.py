@@ -17,6 +17,11 @@ from sdsynth.kernels.rowsets import has_bit
 from sdsynth.synth.calibrated.balancing_kernels import add_row, exchange_change
 from sdsynth.synth.calibrated.drawing_kernels import restrict_allowed
 
+# `step` of `_combinations_of` as int64 values, not literals: one compiled version instead of three
+_CHECK = np.int64(0)
+_ADD = np.int64(1)
+_REMOVE = np.int64(-1)
+
 
 @njit(cache=True, nogil=True)
 def _combinations_of(
@@ -85,18 +90,17 @@ def rebalance_keeping(
         j = uniform_below(state, spare.shape[0])
         if exchange_change(deviation, out[k], spare[j], first, second, cell_offset, n_categories) >= 0.0:
             continue
-        if _combinations_of(out[k], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 0, ids, pos,
-                            prefix):  # fmt: skip
+        if _combinations_of(out[k], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, _CHECK, ids,
+                            pos, prefix):  # fmt: skip
             continue
         add_row(deviation, out[k], first, second, cell_offset, n_categories, -1.0)
         add_row(deviation, spare[j], first, second, cell_offset, n_categories, 1.0)
-        _combinations_of(out[k], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, -1, ids, pos,
-                         prefix)  # fmt: skip
-        _combinations_of(spare[j], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 1, ids, pos,
-                         prefix)  # fmt: skip
-        leaving = out[k].copy()
-        out[k] = spare[j]
-        spare[j] = leaving
+        _combinations_of(out[k], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, _REMOVE, ids,
+                         pos, prefix)  # fmt: skip
+        _combinations_of(spare[j], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, _ADD, ids,
+                         pos, prefix)  # fmt: skip
+        for c in range(out.shape[1]):  # swap the rows (loops, not row copies: see `_copy`)
+            out[k, c], spare[j, c] = spare[j, c], out[k, c]
     return out
 
 
@@ -122,7 +126,7 @@ def pick_seeds(
             continue
         taken[n] = i
         n += 1
-        _combinations_of(rows[i], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 1, ids, pos,
+        _combinations_of(rows[i], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, _ADD, ids, pos,
                          prefix)  # fmt: skip
     return taken[:n]
 
@@ -158,7 +162,7 @@ def insert_least_harm(
                 continue
             change = exchange_change(deviation, out[i], new_rows[q], first, second, cell_offset, n_categories)
             if change < least and not _combinations_of(
-                out[i], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 0, ids, pos, prefix
+                out[i], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, _CHECK, ids, pos, prefix
             ):
                 least = change
                 best = i
@@ -166,18 +170,29 @@ def insert_least_harm(
             continue
         add_row(deviation, out[best], first, second, cell_offset, n_categories, -1.0)
         add_row(deviation, new_rows[q], first, second, cell_offset, n_categories, 1.0)
-        _combinations_of(out[best], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, -1, ids,
+        _combinations_of(out[best], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, _REMOVE, ids,
                          pos, prefix)  # fmt: skip
-        _combinations_of(new_rows[q], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, 1, ids,
+        _combinations_of(new_rows[q], value_ids, value_offset, max_length, bits, slots, tkeys, tidx, counts, _ADD, ids,
                          pos, prefix)  # fmt: skip
-        out[best] = new_rows[q]
+        _copy(out[best], new_rows[q], out.shape[1])
         replaced[best] = True
     return out
 
 
 @njit(cache=True, nogil=True)
 def _holds(ids: np.ndarray, n: int, a: np.int64) -> bool:
-    return (ids[:n] == a).any()
+    for i in range(n):  # noqa: SIM110 (a loop compiles to less than any() over a generator in Numba)
+        if ids[i] == a:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _copy(dst: np.ndarray, src: np.ndarray, n: int) -> None:
+    """dst[:n] = src[:n] as a loop: an array assigned to a slice compiles NumPy's shape-mismatch error path (about
+    2 s on a first run)."""
+    for i in range(n):
+        dst[i] = src[i]
 
 
 @njit(cache=True, nogil=True)
@@ -240,8 +255,8 @@ def _join(
         c = attribute_column[a]
         if c < 0 or (record[c] != attribute_category[a] and (record[c] != 0 or not has_bit(allowed, a))):
             return -1
-    saved[:] = allowed
-    saved_rec[:n] = rec[:n]
+    _copy(saved, allowed, allowed.shape[0])
+    _copy(saved_rec, rec, n)
     mask = np.uint64(tkeys.shape[0] - 1)
     m = n
     fits = True
@@ -262,8 +277,8 @@ def _join(
                                   prefix) >= floor  # fmt: skip
     if fits:
         return m
-    allowed[:] = saved
-    rec[:n] = saved_rec[:n]
+    _copy(allowed, saved, allowed.shape[0])
+    _copy(rec, saved_rec, n)
     for i in range(combo.shape[0]):
         if combo[i] >= 0 and not _holds(saved_rec, n, combo[i]):
             record[attribute_column[combo[i]]] = 0
@@ -301,9 +316,9 @@ def pack_seeds(
             continue
         held[first] = True
         record[:] = 0
-        allowed[:] = ext_empty
-        n = _join(combos[first], record, allowed, rec, 0, floor, attribute_column, attribute_category, max_length,
-                  bits, slots, tkeys, tidx, ext, single, pair, counts, saved, saved_rec, scratch, pos,
+        _copy(allowed, ext_empty, allowed.shape[0])
+        n = _join(combos[first], record, allowed, rec, np.int64(0), floor, attribute_column, attribute_category,
+                  max_length, bits, slots, tkeys, tidx, ext, single, pair, counts, saved, saved_rec, scratch, pos,
                   prefix)  # fmt: skip
         first += 1
         if n < 0:
@@ -320,7 +335,7 @@ def pack_seeds(
                     held[j] = True
                     n = grown
             j += 1
-        ids[offsets[s] : offsets[s] + n] = rec[:n]
+        _copy(ids[offsets[s] :], rec, n)
         offsets[s + 1] = offsets[s] + n
         s += 1
     return offsets[: s + 1], ids[: offsets[s]]

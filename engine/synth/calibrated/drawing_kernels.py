@@ -13,15 +13,16 @@ independent: each has its own ChaCha20 stream (its index), so the output does no
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sdsynth.kernels.chacha import init_state, uniform_double
 from sdsynth.kernels.counting import _get
 from sdsynth.kernels.keys import insert_sorted, pack_key
 from sdsynth.kernels.rowsets import has_bit
+from sdsynth.kernels.threads import run_ranges
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def restrict_allowed(
     allowed: np.ndarray, rec: np.ndarray, n: int, z: np.int64, max_length: int, bits: int, slots: int,
     tkeys: np.ndarray, tidx: np.ndarray, mask: np.uint64, ext: np.ndarray, scratch: np.ndarray, pos: np.ndarray,
@@ -132,7 +133,7 @@ def _most_allowed(
     upper bounds, so only those that could beat the best are recomputed (lazily, the same choice as recomputing
     all)."""
     while True:
-        c = -1
+        c = np.int64(-1)  # not a literal: one signature of _masked_row
         best = -1.0
         for u in range(order.shape[0]):
             if not placed[order[u]] and score[order[u]] > best:
@@ -176,7 +177,6 @@ def _update_scores(
                 fresh[u] = False
 
 
-@njit(cache=True, parallel=True, nogil=True)
 def sample_categories(
     first: np.int64, count: int, order: np.ndarray, free_order: bool, column_first: np.ndarray,
     entry_column: np.ndarray, parent_first: np.ndarray, parent_entries: np.ndarray, parents: np.ndarray,
@@ -200,11 +200,39 @@ def sample_categories(
     are drawn in `order`, or, with `free_order`, each step draws the column with the largest allowed value mass
     (ties: the earlier in `order`): the columns least blocked by the record so far are filled first, so that what
     blocking remains falls on few, hard columns instead of on whichever come last in a fixed order.
+
+    Records are independent (each its own stream and row of the output), so ranges of them are drawn on several
+    threads (`threads.run_ranges`).
     """
+    out = np.zeros((count, order.shape[0]), dtype=np.int16)
+
+    def work(lo: int, hi: int) -> None:
+        _sample_range(
+            lo, hi, np.int64(first), order, bool(free_order), column_first, entry_column, parent_first,
+            parent_entries, parents, strides, cpt, cpt_offset, n_categories, value_ids, value_offset, ext, ext_empty,
+            int(max_length), int(bits), int(slots), tkeys, tidx, key_words, single, pair, preset_offsets, preset_ids,
+            attribute_column, attribute_category, out,
+        )  # fmt: skip
+
+    run_ranges(count, work)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _sample_range(
+    lo: int, hi: int, first: np.int64, order: np.ndarray, free_order: bool, column_first: np.ndarray,
+    entry_column: np.ndarray, parent_first: np.ndarray, parent_entries: np.ndarray, parents: np.ndarray,
+    strides: np.ndarray, cpt: np.ndarray, cpt_offset: np.ndarray, n_categories: np.ndarray,
+    value_ids: np.ndarray, value_offset: np.ndarray, ext: np.ndarray, ext_empty: np.ndarray, max_length: int,
+    bits: int, slots: int, tkeys: np.ndarray, tidx: np.ndarray, key_words: np.ndarray, single: np.ndarray,
+    pair: np.ndarray, preset_offsets: np.ndarray, preset_ids: np.ndarray, attribute_column: np.ndarray,
+    attribute_category: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    """Rows lo..hi−1 of `sample_categories`' output (records first + lo..first + hi − 1), into `out`."""
     n_columns = order.shape[0]
-    out = np.zeros((count, n_columns), dtype=np.int16)
     mask = np.uint64(tkeys.shape[0] - 1)
-    for b in prange(count):
+    took_value = np.bool_(True)  # not a literal: one signature of _update_scores
+    for b in range(lo, hi):
         state = np.empty(34, dtype=np.uint32)
         init_state(state, key_words, first + b)
         allowed = ext_empty.copy()
@@ -217,7 +245,7 @@ def sample_categories(
         current = column_first[1:] - 1  # per column, its best parent set with every column drawn: none yet
         score = np.zeros(n_columns, dtype=np.float64)
         fresh = np.ones(n_columns, dtype=np.bool_)
-        n = 0
+        n = np.int64(0)  # int64 from the start: a literal 0 would compile restrict_allowed once more
         n_preset = 0
         if preset_offsets.shape[0] > 0:
             for q in range(preset_offsets[b], preset_offsets[b + 1]):
@@ -242,7 +270,7 @@ def sample_categories(
                                           value_ids, value_offset, allowed, weights)  # fmt: skip
             for u in range(n_columns):
                 if placed[u]:
-                    _update_scores(u, True, placed, current, score, record, entry_column, parent_first,
+                    _update_scores(u, took_value, placed, current, score, record, entry_column, parent_first,
                                    parent_entries, parents, strides, cpt, cpt_offset, n_categories, value_ids,
                                    value_offset, allowed, weights, fresh)  # fmt: skip
         for t in range(n_columns - n_preset if free_order else n_columns):
@@ -268,4 +296,3 @@ def sample_categories(
                 _update_scores(c, j > 0, placed, current, score, record, entry_column, parent_first, parent_entries,
                                parents, strides, cpt, cpt_offset, n_categories, value_ids, value_offset, allowed,
                                weights, fresh)  # fmt: skip
-    return out

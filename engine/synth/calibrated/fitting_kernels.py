@@ -7,7 +7,9 @@ single-column shares (`calibration_factors`, step 5; the pilots of several order
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from sdsynth.kernels.threads import run_ranges
 
 
 @njit(cache=True, nogil=True)
@@ -28,7 +30,8 @@ def fit_to_margins(
     sums = np.empty(n)
     before = np.empty(n)
     for _ in range(iterations):
-        before[:] = free
+        for i in range(n):  # a loop, not a slice copy: that one compiles an error path of 2 s
+            before[i] = free[i]
         offset = 0
         for a in range(n_axes):
             inner = strides[a]
@@ -88,17 +91,20 @@ def calibration_factors(
     return factors
 
 
-@njit(cache=True, parallel=True, nogil=True)
 def calibration_factors_in_parts(
     categories: np.ndarray, bounds: np.ndarray, targets: np.ndarray, target_offset: np.ndarray, iterations: int,
     tolerance: float, cap: float,
 ) -> np.ndarray:  # fmt: skip
     """`calibration_factors` of each part of `categories` (rows bounds[p]..bounds[p + 1] − 1) on its own, one row of
-    the result per part: the pilots of several orders are calibrated in parallel, each as if alone."""
+    the result per part: the pilots of several orders are calibrated on several threads (`threads.run_ranges`),
+    each as if alone."""
     n_parts = bounds.shape[0] - 1
     out = np.empty((n_parts, targets.shape[0]))
-    for p in prange(n_parts):
-        out[p] = calibration_factors(
-            categories[bounds[p] : bounds[p + 1]], targets, target_offset, iterations, tolerance, cap
-        )
+
+    def work(part_lo: int, part_hi: int) -> None:
+        for p in range(part_lo, part_hi):
+            out[p] = calibration_factors(categories[bounds[p] : bounds[p + 1]], targets, target_offset,
+                                         int(iterations), float(tolerance), float(cap))  # fmt: skip
+
+    run_ranges(n_parts, work, pieces=n_parts)
     return out
