@@ -38,7 +38,9 @@ OUTPUT_BATCH_RECORDS = 1_000_000
 
 SAMPLING_LAWS = ("auto", "calibrated", "reference")
 DEFAULT_SAMPLING_LAW = "auto"
-AUTO_PILOT_RECORDS = 50_000
+AUTO_PILOT_RECORDS = 50_000  # the reference law's pilot for `auto`: at most this many records,
+AUTO_PILOT_SHARE = 0.1  # about this share of the output,
+AUTO_MIN_PILOT_RECORDS = 2_000  # and at least this many (`reference_pilot_records`)
 
 
 @dataclass(frozen=True)
@@ -160,21 +162,47 @@ def aggregate_seeded_batches(
     ctx = context(ctx)
     if ctx.threads is not None:
         numba.set_num_threads(max(1, min(ctx.threads, numba.config.NUMBA_NUM_THREADS)))
-    params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed, ctx.progress)
+    params, start = resolve_sampling_law(aggs, target, params, ctx.seed, ctx.progress)
     if params.sampling_law == "calibrated":
         params.check_target(target)
-        return iter([drawn]) if drawn is not None else calibrated_batches(aggs, target, ctx.seed, params.coverage)
+        return start.batches() if start is not None else calibrated_batches(aggs, target, ctx.seed, params.coverage)
     return _reference_batches(aggs, target, params, ctx.seed)
 
 
 def choose_sampling_law(
     aggs: Aggregates, target: int | None, params: AggregateSeededParameters, seed: int | None = None
 ) -> AggregateSeededParameters:
-    """`params` with an `auto` law resolved: both laws draw the first min(target, AUTO_PILOT_RECORDS) records, and the
-    one whose 1- and 2-way distributions (empty cells included) are closer to the released ones wins (sum of the
-    mean TVDs; ties go to the calibrated law). Post-processing of the aggregates only. `--records budget` needs the
-    reference law."""
+    """`params` with an `auto` law resolved: the calibrated law draws its first output batch, the reference law
+    `reference_pilot_records(target)` records, and the law whose 1- and 2-way distributions (empty cells included)
+    are closer to the released ones on that many records wins (sum of the mean TVDs; ties go to the calibrated
+    law). Post-processing of the aggregates only. `--records budget` needs the reference law."""
     return resolve_sampling_law(aggs, target, params, seed)[0]
+
+
+@dataclass
+class CalibratedStart:
+    """The calibrated law's sampler for the whole output and its first batch, drawn while `auto` chose the law: the
+    output continues from them instead of drawing them again."""
+
+    sampler: CalibratedSampler
+    first: EncodedData
+
+    def whole(self) -> EncodedData | None:
+        """The first batch when it is the whole output, else None."""
+        return self.first if len(self.sampler.batch_sizes()) <= 1 else None
+
+    def batches(self) -> Iterator[EncodedData]:
+        yield self.first
+        for index, size in enumerate(self.sampler.batch_sizes()[1:], start=1):
+            yield self.sampler.batch(index, size)
+
+
+def reference_pilot_records(target: int) -> int:
+    """How many records the reference law draws for `auto`'s comparison: a tenth of the output (so the choice costs
+    about a tenth of a reference-law synthesis on top of the calibrated one), at least AUTO_MIN_PILOT_RECORDS (a
+    fit on fewer records is mostly sampling noise) and at most AUTO_PILOT_RECORDS."""
+    share = math.ceil(AUTO_PILOT_SHARE * target)
+    return min(target, AUTO_PILOT_RECORDS, max(AUTO_MIN_PILOT_RECORDS, share))
 
 
 def resolve_sampling_law(
@@ -183,35 +211,40 @@ def resolve_sampling_law(
     params: AggregateSeededParameters,
     seed: int | None = None,
     progress: Progress | None = None,
-) -> tuple[AggregateSeededParameters, EncodedData | None]:
-    """`choose_sampling_law`, and the calibrated law's pilot records when that law wins and its pilot is the whole
-    output in one batch (target ≤ AUTO_PILOT_RECORDS): they are `calibrated_batches(aggs, target, seed)`, so
-    drawing them again (model, order choice, pool, balancing) would only repeat the work. `progress` shows the
-    pilot records drawn by both laws (a public number: at most the released record count)."""
+) -> tuple[AggregateSeededParameters, CalibratedStart | None]:
+    """`choose_sampling_law`, and, when the calibrated law wins, its sampler and first batch (the output's own:
+    `calibrated_batches(aggs, target, seed)` begins with them). The calibrated law's first batch is drawn as the
+    output would be; the reference law draws `reference_pilot_records(target)` records, and both are compared on
+    that many records (a random subset of the calibrated batch), so the choice costs about a tenth of a
+    reference-law synthesis. `progress` shows the records drawn (a public number: at most the released count)."""
     if params.sampling_law != "auto":
         return params, None
     if target is None:
         reference_law = "auto: --records budget needs the reference law"
         return replace(params, sampling_law="reference", chosen_by=reference_law, coverage=None), None
-    pilot = min(target, AUTO_PILOT_RECORDS)
+    pilot = reference_pilot_records(target)
     if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
         return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare"), None
-    with (progress or NullProgress()).stage("choosing the sampling law (pilot draws)", total=2 * pilot,
+    model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
+    sampler = CalibratedSampler(aggs, target, seed, model, params.coverage)
+    first_size = sampler.batch_sizes()[0]
+    with (progress or NullProgress()).stage("choosing the sampling law (pilot draws)", total=first_size + pilot,
                                             unit="records", shown=True) as bar:  # fmt: skip
-        model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
-        sampler = CalibratedSampler(aggs, pilot, seed, model, params.coverage)
-        drawn = sampler.batch(0, pilot)
-        bar.advance(pilot)
-        calibrated = release_fit(aggs, drawn, model)
+        first = sampler.batch(0, first_size)
+        bar.advance(first_size)
+        compared = first
+        if pilot < first_size:  # as many records as the reference pilot, taken at random
+            compared = first.take(np.sort(np.random.default_rng(seed).choice(first_size, size=pilot, replace=False)))
+        calibrated = release_fit(aggs, compared, model)
         reference_params = replace(params, sampling_law="reference", coverage=None)
         reference_batches = counted(_reference_batches(aggs, pilot, reference_params, seed), bar)
         reference = release_fit(aggs, concat_records(aggs.attributes, reference_batches), model)
     law = "calibrated" if sum(calibrated) <= sum(reference) else "reference"
     how = (f"auto: mean 1-/2-way TVD to the release over {pilot:,} records, calibrated {calibrated[0]:.4f} / "
            f"{calibrated[1]:.4f}, reference {reference[0]:.4f} / {reference[1]:.4f}")  # fmt: skip
-    whole = law == "calibrated" and pilot == target and sampler.batch_sizes() == [target]
-    coverage = params.coverage if law == "calibrated" else None
-    return replace(params, sampling_law=law, chosen_by=how, coverage=coverage), drawn if whole else None
+    if law == "reference":
+        return replace(params, sampling_law=law, chosen_by=how, coverage=None), None
+    return replace(params, sampling_law=law, chosen_by=how), CalibratedStart(sampler, first)
 
 
 def _reference_batches(
@@ -311,13 +344,16 @@ def synthesize_from_aggregates(
     from sdsynth.synth.output import streamed
 
     target = target_records(aggs, records)
-    params, drawn = resolve_sampling_law(aggs, target, params, ctx.seed, ctx.progress)
-    if drawn is not None:  # the calibrated law's pilot was the whole output
-        return drawn, params
+    params, start = resolve_sampling_law(aggs, target, params, ctx.seed, ctx.progress)
+    whole = start.whole() if start is not None else None
+    if whole is not None:  # the batch drawn while choosing the law is the whole output
+        return whole, params
     if ctx.cluster is not None and params.sampling_law == "calibrated" and target is not None:
         from sdsynth.synth.distributed import iter_synthesize_distributed
 
         batches = iter_synthesize_distributed(aggs, target, ctx.seed, ctx.cluster, params.coverage)
+    elif start is not None:
+        batches = start.batches()
     else:
         batches = aggregate_seeded_batches(aggs, target, params, ctx)
     if streamed(target if target is not None else aggs.record_count):

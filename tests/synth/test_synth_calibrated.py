@@ -1061,8 +1061,8 @@ def test_balancing_brings_the_output_closer_to_the_release() -> None:
 
 
 def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With target ≤ AUTO_PILOT_RECORDS the calibrated pilot of `auto` is the output itself: it is drawn once (one
-    sampler built) and equals what the calibrated law draws when named explicitly."""
+    """With one output batch the calibrated pilot of `auto` is the output itself: it is drawn once (one sampler
+    built) and equals what the calibrated law draws when named explicitly."""
     from sdsynth.synth import aggregate_seeded as aggregate_seeded_module
 
     data = encode(_table(3000, 7), IngestOptions(multi_value={"M": ";"}))
@@ -1077,8 +1077,11 @@ def test_auto_reuses_the_calibrated_pilot_when_it_is_the_whole_output(monkeypatc
 
     monkeypatch.setattr(aggregate_seeded_module, "CalibratedSampler", Counting)
     monkeypatch.setattr("sdsynth.synth.calibrated.sampler.CalibratedSampler", Counting)  # calibrated_batches's
-    params, drawn = aggregate_seeded_module.resolve_sampling_law(aggs, 2500, AggregateSeededParameters(), seed=5)
-    assert params.sampling_law == "calibrated" and drawn is not None
+    params, start = aggregate_seeded_module.resolve_sampling_law(aggs, 2500, AggregateSeededParameters(), seed=5)
+    assert params.sampling_law == "calibrated" and start is not None
+    drawn = start.whole()
+    assert drawn is not None
+    assert "over 2,000 records" in params.chosen_by  # the reference law's pilot: AUTO_MIN_PILOT_RECORDS
     auto = aggregate_seeded(aggs, 2500, AggregateSeededParameters(), RunContext(seed=5))
     assert built == [2500, 2500]  # one sampler per call above, none for the output after the choice
     for records in (drawn, auto):
@@ -1129,3 +1132,62 @@ def test_pilots_are_calibrated_and_selected_each_as_if_alone() -> None:
     mixed = sampler._select_each([pools[0][:size], pools[1]], factors, index, size)
     assert np.array_equal(mixed[0], np.arange(size))
     assert np.array_equal(mixed[1], balanced_alone(pools[1], factors[1], 0))
+
+
+def test_auto_continues_from_the_batch_drawn_while_choosing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several output batches: `auto` draws the first while choosing and the output goes on from it, the same
+    records as the calibrated law named explicitly; the reference law's pilot is a tenth of the output (at least
+    AUTO_MIN_PILOT_RECORDS) and the calibrated fit is taken on as many of the first batch's records."""
+    from sdsynth.synth import aggregate_seeded as aggregate_seeded_module
+    from sdsynth.synth.calibrated import parameters as parameters_module
+
+    small = replace(parameters_module.DEFAULT_PARAMETERS, batch_records=1000)
+    monkeypatch.setattr(parameters_module, "DEFAULT_PARAMETERS", small)
+    data = encode(_table(3000, 8), IngestOptions(multi_value={"M": ";"}))
+    aggs = protect_k_anonymity(count_combinations(data, 3), 5)
+    explicit = aggregate_seeded(aggs, 2500, CALIBRATED, RunContext(seed=3))
+    drawn = []
+
+    def reference_batches(aggs, target, params, seed):  # type: ignore[no-untyped-def]
+        drawn.append(target)
+        return iter([explicit.take(np.arange(target))])
+
+    monkeypatch.setattr(aggregate_seeded_module, "_reference_batches", reference_batches)
+    params, start = aggregate_seeded_module.resolve_sampling_law(aggs, 2500, AggregateSeededParameters(), seed=3)
+    assert drawn == [2000] and "over 2,000 records" in params.chosen_by
+    assert start is not None and start.whole() is None and start.first.n_records == 1000
+    auto = concat_records(aggs.attributes, start.batches())
+    assert np.array_equal(auto.ids, explicit.ids) and np.array_equal(auto.offsets, explicit.offsets)
+    assert [aggregate_seeded_module.reference_pilot_records(t) for t in (0, 1500, 17_000, 27_000, 10**6)] == [
+        0, 1500, 2000, 2700, 50_000]  # fmt: skip
+
+
+def test_wide_columns_stay_out_of_parent_sets_and_balancing() -> None:
+    """A parent set is used only if its table with the child fits `max_table_cells`, a pair is balanced only if its
+    table fits `max_balance_cells`, and the joint tables kept stay within `table_cache_bytes`."""
+    from sdsynth.synth.calibrated.balancing import balance_tables
+    from sdsynth.synth.calibrated.network import _parent_sets
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    frame = pl.DataFrame({"A": rng.choice(["a1", "a2", "a3"], n).tolist(), "B": rng.choice(["b1", "b2"], n).tolist(),
+                          "W": [f"w{i}" for i in rng.integers(0, 300, n)]})  # fmt: skip
+    aggs = protect_k_anonymity(count_combinations(encode(frame, IngestOptions()), 3), 1)
+    names = [c.name for c in aggs.attributes.columns]
+    a, b, w = names.index("A"), names.index("B"), names.index("W")
+    loose = ReleaseModel(_regroup(aggs, aggs.counts.astype(float)), max_parents=2, parameters=DEFAULT_PARAMETERS)
+    tight = replace(DEFAULT_PARAMETERS, max_table_cells=loose.cells((a, w)), max_balance_cells=loose.cells((a, b)),
+                    table_cache_bytes=1)  # fmt: skip
+    model = ReleaseModel(_regroup(aggs, aggs.counts.astype(float)), max_parents=2, parameters=tight)
+    assert model.fits((a, w)) and model.fits((b, w)) and not model.fits((a, b, w))
+    assert (a, b) in _parent_sets(loose, w, [0, 1, 2], [False] * 3, 2)  # without the bound, the pair is tried
+    for child in (a, b, w):
+        sets = _parent_sets(model, child, [0, 1, 2], [False] * 3, 2)
+        assert all(model.fits((*parents, child)) for parents in sets), (child, sets)
+        assert len(sets) == 3  # both single parents (their tables fit), then the empty set; never the pair
+    balanced = balance_tables(model)
+    pairs = {(int(f), int(g)) for f, g in zip(balanced.first, balanced.second, strict=True) if g >= 0}
+    assert pairs == {tuple(sorted((a, b)))}, pairs  # the pairs with W have more cells than A×B
+    model.joint((a, w))
+    model.joint((a, b))
+    assert list(model._tables) == [(a, b)]  # the byte budget keeps only the table used last

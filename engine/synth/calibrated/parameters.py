@@ -31,9 +31,11 @@ class CalibratedParameters:
     second_parent_candidates: int = 8
     #: free order: every pair of a column's this many best single parents is one of its parent sets
     free_parent_candidates: int = 8
-    #: a parent set is tried only if the joint table of it and the child has at most this many cells (16 MiB):
-    #: wide columns (an income with thousands of values) would otherwise ask for tables of gigabytes
-    max_table_cells: int = 1 << 21
+    #: a parent set is tried only if the joint table of it and the child has at most this many cells (2 MiB):
+    #: wide columns (an income with thousands of values) would otherwise ask for tables of gigabytes, and each
+    #: table is completed from the released counts (NIST national without a schema: 65 s for the network at 2 M
+    #: cells, 16 s at 262 k, the same fit), while a cell of so large a table holds almost no record anyway
+    max_table_cells: int = 1 << 18
     #: joint tables kept for reuse, by size (least recently used dropped first)
     table_cache_bytes: int = 512 << 20
 
