@@ -169,6 +169,21 @@ def planned_source(col: PlannedColumn) -> SourceColumn:
     return SourceColumn(col.name, col.multi_delimiter, declared)
 
 
+def value_counts(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[dict[str, int]]:
+    """Per planned column, the rows holding each value (single-valued columns) or each part (multi-valued)."""
+    counts: list[dict[str, int]] = [{} for _ in plan.columns]
+    for nb in batches:
+        for pos, col in enumerate(plan.columns):
+            column = nb.columns[pos]
+            used, rows = np.unique(column.indices, return_counts=True)
+            seen = counts[pos]
+            for i, k in zip(used.tolist(), rows.tolist(), strict=True):
+                value = column.values[i]
+                for v in (value or []) if col.multi_delimiter is not None else ([] if value is None else [value]):
+                    seen[v] = seen.get(v, 0) + k
+    return counts
+
+
 def collect_uniques(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[set[str]]:
     """Distinct values (single-valued columns) or parts (multi-valued columns) per planned column."""
     uniques: list[set[str]] = [set() for _ in plan.columns]

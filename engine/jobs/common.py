@@ -5,7 +5,7 @@ read (output folders, DP inputs), the ledger entry around a run, and the private
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +16,8 @@ from sdsynth._utils.files import check_output_dir
 from sdsynth._utils.rust_format import rust_float
 from sdsynth.count.analysis import SensitiveStatistics, sensitive_statistics
 from sdsynth.count.combinations import CombinationCounts, count_combinations
-from sdsynth.count.guards import check_counting, records_size
+from sdsynth.count.estimate import COUNTING_STAGES
+from sdsynth.count.guards import check_memory, records_size
 from sdsynth.encode.attributes import planned_source
 from sdsynth.encode.records import Records
 from sdsynth.encode.tables import stream_encoded
@@ -29,6 +30,7 @@ from sdsynth.protect.dp.params import DEFAULT_DELTA, DpParameters
 from sdsynth.protect.kanon import protect_k_anonymity
 from sdsynth.read.options import IngestOptions
 from sdsynth.read.plan import open_and_plan
+from sdsynth.synth.aggregate_seeded import reference_law_bytes, reference_pilot_records
 
 if TYPE_CHECKING:
     from sdsynth.backends.dask.engine import DaskRecords
@@ -134,9 +136,28 @@ class Protected:
     dp_private: dict[str, Any]
 
 
-def protect(records: Records | DaskRecords, settings: JobSettings, ctx: RunContext) -> Protected:
-    """The released aggregates (DP, or k-anonymous), after the memory guard."""
-    check_counting(records.attributes, *records_size(records), settings.length, ctx.progress)
+def synthesis_memory(
+    settings: JobSettings, stages: Sequence[str], n_records: int, n_attributes: int, n_columns: int
+) -> int:
+    """Bytes synthesis holds besides its tables of combinations: the reference law's candidate lists, when it runs
+    (aggregate-seeded with the `auto` law's pilot or the reference law itself), for `n_records` records holding
+    `n_attributes` attributes in `n_columns` expanded columns."""
+    if "synthesis" not in stages or settings.method != AGGREGATE_SEEDED or settings.law.sampling_law == "calibrated":
+        return 0
+    target = settings.records if isinstance(settings.records, int) else n_records
+    auto_pilot = settings.law.sampling_law == "auto" and settings.records != "budget"
+    pilot = reference_pilot_records(target) if auto_pilot else target
+    return reference_law_bytes(n_attributes, n_columns, settings.length, pilot, settings.law)
+
+
+def protect(
+    records: Records | DaskRecords, settings: JobSettings, ctx: RunContext, stages: Sequence[str] = COUNTING_STAGES
+) -> Protected:
+    """The released aggregates (DP, or k-anonymous), after the memory guard (for the `stages` the run goes on to:
+    those of `count.estimate.STAGES`)."""
+    n_attributes, n_columns = records.attributes.n_attributes, len(records.attributes.columns)
+    extra = synthesis_memory(settings, stages, records_size(records)[0], n_attributes, n_columns)
+    check_memory(records, settings.length, ctx.progress, stages, extra)
     if settings.dp is None:
         counts = count_combinations(records, settings.reporting_length, ctx)
         return Protected(protect_k_anonymity(counts, settings.k), counts, {})

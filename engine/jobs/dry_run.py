@@ -10,20 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import psutil
+
 from sdsynth._utils.context import RunContext
 from sdsynth._utils.files import check_output_dir
-from sdsynth.count.estimate import estimate_combinations, human_bytes, memory_estimate_bytes
-from sdsynth.encode.attributes import collect_uniques, planned_source
+from sdsynth.count import guards
+from sdsynth.count.estimate import STAGES, expected_combinations, human_bytes, stage_memory
+from sdsynth.encode.attributes import planned_source, value_counts
 from sdsynth.errors import SdsynthError
-from sdsynth.jobs.common import check_dp_inputs, run_inputs
+from sdsynth.jobs.common import check_dp_inputs, run_inputs, synthesis_memory
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import split_budget
-from sdsynth.read.identifiers import identifier_like, identifier_warning
+from sdsynth.read.identifiers import about, identifier_like, identifier_warning
 from sdsynth.read.normalize import iter_normalized
 from sdsynth.read.options import IngestOptions
 from sdsynth.read.plan import open_and_plan
-from sdsynth.read.sources import DEFAULT_BATCH_ROWS
 
 
 @dataclass
@@ -50,37 +53,37 @@ def dry_run_release(data: Any, options: IngestOptions, settings: JobSettings) ->
     source, plan = open_and_plan(data, options)
     violations = 0
     n_records = 0
-    filled = 0
     batches = []
     for nb in iter_normalized(source, plan, collect=True):
         violations += len(nb.violations)
         n_records += nb.height
         batches.append(nb)
-        for column in nb.columns:
-            values = column.values
-            filled += sum(1 for i in column.indices.tolist() if values[i] not in (None, []))  # rough, per column
-    uniques = collect_uniques(iter(batches), plan)
+    counts = value_counts(iter(batches), plan)
     if violations:
         lines.append(f"input: {violations} cell(s) violate the schema")
         result.refusals.append(f"{source.name}: {violations} cell(s) violate the schema; `sdsynth schema validate` "
                                "lists them by column and value")  # fmt: skip
     else:
         lines.append(f"input: {source.name} reads cleanly ({len(plan.columns)} columns used)")
-    cardinalities = {
-        col.display_name: (len(uniques[i]) if col.multi_delimiter is None else 1) for i, col in enumerate(plan.columns)
-    }
-    per_column = []
+    cardinalities = {col.display_name: (len(counts[i]) if col.multi_delimiter is None else 1)
+                     for i, col in enumerate(plan.columns)}  # fmt: skip
+    per_column: list[np.ndarray] = []  # values' record counts per expanded column (a part: a column of one value)
     for i, col in enumerate(plan.columns):
-        if col.multi_delimiter is None:
-            per_column.append(len(uniques[i]))
-        else:
-            per_column.extend([1] * len(uniques[i]))
-    mean_attributes = filled / n_records if n_records else 0.0
+        found = np.array(list(counts[i].values()), dtype=np.float64)
+        per_column.extend([found] if col.multi_delimiter is None else [np.array([c]) for c in found])
     R = s.length
-    combos = estimate_combinations(per_column, R, n_records, mean_attributes)
-    memory = memory_estimate_bytes(combos, DEFAULT_BATCH_ROWS, mean_attributes)
-    lines.append(f"memory: up to ~{combos:,} distinct combinations of length ≤ {R}; counting needs about "
-                 f"{human_bytes(memory)}")  # fmt: skip
+    combos = sum(expected_combinations(per_column, n_records, R))
+    n_attributes = sum(len(c) for c in per_column)
+    extra = synthesis_memory(s, STAGES, n_records, n_attributes, len(per_column))
+    estimate = stage_memory(combos, n_records, len(plan.columns), STAGES, extra)
+    peak = max(estimate, key=lambda m: m.bytes)
+    lines.append(f"memory (estimate): about {about(combos):,} distinct combinations of length ≤ {R}; the peak, "
+                 f"about {human_bytes(peak.bytes)}, in {peak.stage}")  # fmt: skip
+    lines += [f"  {m.stage}: {m.bytes / 2**20:,.0f} MiB" for m in estimate]
+    available = psutil.virtual_memory().available
+    if peak.bytes > guards.MEMORY_SHARE * available:
+        identifiers = identifier_like(cardinalities, n_records)
+        result.refusals.append(guards.memory_refusal(peak, available, R, cardinalities, identifiers))
     identifiers = identifier_like(cardinalities, n_records)
     if identifiers:
         lines.append(identifier_warning(identifiers))

@@ -23,6 +23,7 @@ from sdsynth._utils.files import atomic_directory
 from sdsynth.bundle.codebook import public_codebook
 from sdsynth.bundle.manifest import sha256, write_manifest
 from sdsynth.bundle.write import release_date, write_aggregates_release
+from sdsynth.count.estimate import STAGES
 from sdsynth.encode.records import EncodedStream
 from sdsynth.encode.spill import spill
 from sdsynth.encode.tables import stream_encoded
@@ -92,7 +93,7 @@ def run_release(
                 with progress.stage("encoding to a scratch folder", unit="records"):
                     records = spill(records, scratch / "sensitive")
             counting = stack.enter_context(counting_records(data, options, ctx, local=records))
-            protected = protect(counting, settings, ctx)
+            protected = protect(counting, settings, ctx, STAGES)
             aggs = protected.aggregates
             synthetic, law = synthesize(aggs, records, data, options, settings, ctx)
             written = write_synthetic_files(synthetic, aggs.attributes, out, scratch / "synthetic", progress,

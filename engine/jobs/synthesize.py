@@ -17,6 +17,7 @@ from sdsynth._utils.files import atomic_directory
 from sdsynth.bundle.read import load_release
 from sdsynth.bundle.write import release_date, write_aggregates_release
 from sdsynth.count.analysis import SensitiveStatistics
+from sdsynth.count.estimate import SYNTHESIS_STAGES
 from sdsynth.encode.records import EncodedData, Records
 from sdsynth.encode.tables import encode
 from sdsynth.errors import ParameterError
@@ -114,7 +115,7 @@ def fit_records(
                              "records into this machine's memory: use `engine` local")  # fmt: skip
     else:
         records = encode(data, options, ctx)
-    return records, protect(records, settings, ctx)
+    return records, protect(records, settings, ctx, SYNTHESIS_STAGES)
 
 
 def synthesize(

@@ -27,9 +27,9 @@ class IdentifierLike:
     times_median: float  # distinct values / the median column's
 
     def describe(self) -> str:
-        why = (f"{_about(self.share * 100)} % of the rows" if self.share >= UNIQUE_SHARE
-               else f"{_about(self.times_median)}× the median column")  # fmt: skip
-        return f"{self.column} (about {_about(self.distinct):,} distinct values, {why})"
+        why = (f"{about(self.share * 100)} % of the rows" if self.share >= UNIQUE_SHARE
+               else f"{about(self.times_median)}× the median column")  # fmt: skip
+        return f"{self.column} (about {about(self.distinct):,} distinct values, {why})"
 
 
 def identifier_like(distinct: Mapping[str, int], n_rows: int) -> list[IdentifierLike]:
@@ -56,7 +56,7 @@ def identifier_warning(found: list[IdentifierLike]) -> str:
             f"(`drop_columns` {columns}) or bin in the schema")  # fmt: skip
 
 
-def _about(x: float) -> int:
+def about(x: float) -> int:
     """Two significant digits: enough to judge, not an exact count of the data."""
     if x < 100:
         return round(x)

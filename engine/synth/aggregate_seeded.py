@@ -247,6 +247,28 @@ def resolve_sampling_law(
     return replace(params, sampling_law=law, chosen_by=how), CalibratedStart(sampler, first)
 
 
+REFERENCE_LIST_BYTES = 256 << 20  # the reference law's per-record candidate lists of one batch stay within this
+
+
+def _candidate_slots(n_columns: int, reporting_length: int, params: AggregateSeededParameters) -> tuple[int, int]:
+    """(capacity, kept): the reference law's candidate slots per record and attribute, all of them (synthetic counts
+    used) or the extremes kept for the weight percentile."""
+    q = params.weight_selection_percentile / 100.0
+    capacity = sum(math.comb(n_columns - 1, ell - 1) for ell in range(1, max(reporting_length, 1) + 1)) + 1
+    return capacity, min(capacity, math.ceil(min(q, 1 - q) * capacity) + 3)
+
+
+def reference_law_bytes(
+    n_attributes: int, n_columns: int, reporting_length: int, records: int, params: AggregateSeededParameters
+) -> int:
+    """The memory the reference law holds while drawing `records` records: the candidate lists of a batch and the
+    attributes' co-occurrence bitsets (for the memory estimate)."""
+    capacity, kept = _candidate_slots(n_columns, reporting_length, params)
+    per_record = capacity if params.use_synthetic_counts else kept
+    lists = min(REFERENCE_LIST_BYTES, 8 * max(1, n_attributes) * per_record * max(records, 1))
+    return lists + n_attributes * max(1, (n_attributes + 63) // 64) * 8
+
+
 def _reference_batches(
     aggs: Aggregates, target: int | None, params: AggregateSeededParameters, seed: int | None
 ) -> Iterator[EncodedData]:
@@ -269,11 +291,9 @@ def _reference_batches(
         cooc[:] = ~np.uint64(0)
     q = params.weight_selection_percentile / 100.0
     max_rec = n_columns
-    capacity = sum(math.comb(max_rec - 1, ell - 1) for ell in range(1, max(R, 1) + 1)) + 1
-    kept_size = min(capacity, math.ceil(min(q, 1 - q) * capacity) + 3)
+    capacity, kept_size = _candidate_slots(n_columns, R, params)
     per_record = capacity if params.use_synthetic_counts else kept_size
-    # keep the per-record candidate lists of one batch within about 256 MiB
-    batch_cap = max(1, (256 << 20) // (8 * max(1, n_attr) * per_record))
+    batch_cap = max(1, REFERENCE_LIST_BYTES // (8 * max(1, n_attr) * per_record))
     key = stream_key(seed)
     words = key_words(key)
     sequential = stream_state(key, SEQUENTIAL_STREAM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from helpers import assert_clean_error, invoke
 
 from sdsynth._utils.progress import NullProgress
-from sdsynth.count.guards import check_counting, records_size
+from sdsynth.count.guards import check_memory, records_size
 from sdsynth.encode.tables import encode
 from sdsynth.engine import ParameterError, stream_encoded
 
@@ -31,7 +32,7 @@ def _table(n: int) -> pl.DataFrame:
 def test_identifier_like_columns_are_named(tmp_path: Path) -> None:
     data = encode(_table(537))
     notes = _Notes()
-    check_counting(data.attributes, *records_size(data), 3, notes)
+    check_memory(data, 3, notes)
     assert len(notes.notes) == 1
     assert notes.notes[0].startswith("warning: case (about 540 distinct values, 100 % of the rows) looks like an ")
     assert "`drop_columns` case" in notes.notes[0]
@@ -53,9 +54,16 @@ def test_the_identifier_rule() -> None:
 
 def test_refuses_what_would_not_fit_with_advice() -> None:
     data = encode(_table(5000))
-    with pytest.raises(ParameterError, match=r"lower `reporting_length`.*drop the identifier-like column"):
-        check_counting(data.attributes, *records_size(data), 2, NullProgress(), available_bytes=1 << 20)
-    check_counting(data.attributes, *records_size(data), 2, NullProgress(), available_bytes=1 << 34)
+    with pytest.raises(ParameterError) as refused:
+        check_memory(data, 2, NullProgress(), available_bytes=1 << 20)
+    message = str(refused.value)
+    assert message.startswith("the evaluation stage would need about ")
+    assert "the widest columns: case (about 5,000 values), g (about 2 values)" in message
+    assert "lower `reporting_length` (now 2)" in message and "(`drop_columns` case)" in message
+    assert "(the identifier-like column(s) first)" in message
+    assert check_memory(data, 2, NullProgress(), available_bytes=1 << 34)[-1].stage == "evaluation"
+    only_counting = check_memory(data, 2, NullProgress(), ("reading", "counting"), available_bytes=1 << 34)
+    assert [m.stage for m in only_counting] == ["reading", "counting"]
 
 
 def test_stream_knows_its_size_from_the_dictionary_pass(tmp_path: Path) -> None:
@@ -74,5 +82,26 @@ def test_cli_refusal_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(guards, "MEMORY_SHARE", 1e-9)
     result = invoke("aggregate", path, "--use-columns", "g", "--out", tmp_path / "o")
-    assert_clean_error(result, "would need about")
+    assert_clean_error(result, "the counting stage would need about")
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_dry_run_prints_each_stage_and_refuses_like_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.csv"
+    _table(3000).write_csv(path)
+    args = ("release", path, "--dp", "--epsilon", "1", "--out", tmp_path / "o", "--private-out", tmp_path / "p")
+    fits = invoke(*args, "--dry-run")
+    assert fits.exit_code == 0, fits.output
+    stages = re.findall(r"^  (reading|counting|synthesis|evaluation): ([\d,]+) MiB$", fits.output, re.MULTILINE)
+    assert [s for s, _ in stages] == ["reading", "counting", "synthesis", "evaluation"]
+    assert all(350 < int(mib.replace(",", "")) < 2000 for _, mib in stages)
+    import sdsynth.count.guards as guards
+
+    monkeypatch.setattr(guards, "MEMORY_SHARE", 1e-9)
+    refused = invoke(*args, "--dry-run")
+    assert refused.exit_code == 1
+    assert re.search(r"the (synthesis|evaluation) stage would need about [\d.]+ MiB, more than", refused.output)
+    assert "the widest columns: case (about 3,000 values), g (about 2 values)" in refused.output
     assert not (tmp_path / "o").exists()
