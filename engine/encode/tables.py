@@ -117,19 +117,46 @@ def stream_encoded(
     source, plan = open_and_plan(data, options)
     if plan.subject_id_index is not None or not _is_file_source(source):
         return encode(data, options, ctx, batch_rows)
-    size, zeros = _ScanSize(), ZeroTally(plan)
+    size, zeros, kept = _ScanSize(), ZeroTally(plan), _KeptBatches(len(plan.columns))
     with progress.stage("scanning values", unit="rows") as bar:
-        scanned = zeros.watch(size.count(_advancing(iter_normalized(source, plan, batch_rows), bar)))
+        scanned = kept.keep(zeros.watch(size.count(_advancing(iter_normalized(source, plan, batch_rows), bar))))
         uniques = collect_uniques(scanned, plan)
     zeros.warn(progress)
     attributes = build_attribute_table(plan, uniques)
     encoder = BatchEncoder(plan, attributes)
+    if kept.batches is not None:  # small enough: encoded from the scan, and every later pass reads memory
+        offsets, ids = _concat_csr([encoder.encode(nb) for nb in kept.batches])
+        return EncodedData(attributes, offsets, ids, source.name)
 
     def make_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for nb in iter_normalized(source, plan, batch_rows):
             yield encoder.encode(nb)
 
     return EncodedStream(attributes, make_batches, source.name, size.rows, size.attributes)
+
+
+IN_MEMORY_CELLS = 64 << 20  # a file of at most this many cells (rows × columns) is encoded into memory
+
+
+class _KeptBatches:
+    """The normalised batches of the scan, kept while the file has at most IN_MEMORY_CELLS cells (about 4 bytes a
+    cell): a file that small is encoded from them into memory, so the passes that follow (seven for a DP release
+    at R 3) neither read nor normalise it again; a larger one is streamed from the file at each pass."""
+
+    def __init__(self, n_columns: int) -> None:
+        self.n_columns = max(n_columns, 1)
+        self.batches: list[NormalizedBatch] | None = []
+        self.cells = 0
+
+    def keep(self, batches: Iterator[NormalizedBatch]) -> Iterator[NormalizedBatch]:
+        for nb in batches:
+            if self.batches is not None:
+                self.cells += nb.height * self.n_columns
+                if self.cells > IN_MEMORY_CELLS:
+                    self.batches = None
+                else:
+                    self.batches.append(nb)
+            yield nb
 
 
 class _ScanSize:
