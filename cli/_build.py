@@ -4,13 +4,14 @@ every rule between options lives in the engine (`DpParameters.from_options`, `Jo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import typer
 
-from ._common import RichProgress, err_console
+from ._common import RichProgress, err_console, print_stage_times
 
 
 def split_names(values: list[str] | None) -> list[str] | None:
@@ -158,10 +159,11 @@ def run_context(values: dict[str, Any]) -> Iterator[Any]:
     (`kernels.ahead`), and records once the run succeeded that the cache is filled."""
     from sdsynth._utils.cache import FIRST_RUN_NOTE, first_compile_pending, mark_kernels_compiled
     from sdsynth._utils.context import RunContext
+    from sdsynth._utils.progress import TimedProgress
     from sdsynth.backends.dask.engine import compute_engine
     from sdsynth.kernels.ahead import compiling_ahead
 
-    progress = RichProgress(bool(values.get("quiet")))
+    progress = TimedProgress(RichProgress(bool(values.get("quiet"))))
     first_run = first_compile_pending()
     if first_run:
         progress.note(FIRST_RUN_NOTE)
@@ -171,3 +173,7 @@ def run_context(values: dict[str, Any]) -> Iterator[Any]:
         yield RunContext(progress, values.get("threads"), cluster, values.get("seed"))
     if first_run:
         mark_kernels_compiled()
+    if values.get("verbose"):
+        import psutil
+
+        print_stage_times(progress, time.time() - psutil.Process().create_time())  # since the process started

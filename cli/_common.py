@@ -24,6 +24,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from sdsynth._utils.progress import TimedProgress
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 try:  # Typer < 0.20 builds on click; later versions vendor it under typer.TyperException
@@ -159,3 +161,19 @@ def _summary(started: float, total: float | None, unit: str, shown: bool) -> str
     elapsed = time.perf_counter() - started
     took = f"{elapsed:.1f} s" if elapsed < 120 else f"{elapsed / 60:.1f} min"
     return f"{int(total):,} {unit}, {took}".replace(" ,", ",") if shown and total is not None else took
+
+
+def print_stage_times(timed: TimedProgress, whole: float) -> None:
+    """`--verbose`: each stage's time and share of the whole command (`whole` seconds), stages within stages
+    indented, the slowest marked, and the time outside any stage (start-up, imports, setup)."""
+    if not timed.times:
+        return
+    top = [t for _, t, depth in timed.times if depth == 0]
+    slowest = max(top)
+    rows = [("  " * depth + name, t, depth == 0 and t == slowest) for name, t, depth in timed.times]
+    rest = ("outside stages (start-up, imports, setup)", whole - sum(top), False)
+    width = max(len(r[0]) for r in [*rows, rest])
+    err_console.print(f"stage times (whole command {whole:.1f} s):", markup=False)
+    for name, seconds, mark in [*rows, rest]:
+        err_console.print(f"  {name:<{width}}  {seconds:7.2f} s  {seconds / whole:6.1%}{'  ← slowest' if mark else ''}",
+                          markup=False)  # fmt: skip

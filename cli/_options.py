@@ -329,6 +329,14 @@ REFERENCE_LAW = _group(
 
 RUN = _group(
     threads=_opt(int | None, "--threads", "--n-threads", min=1, help="Worker threads (default: one per core)."),
+    verbose=_opt(
+        bool,
+        "--verbose",
+        "-v",
+        default=False,
+        help="After the run, each stage's time and share of the whole command (a release also writes them to its "
+        "private folder, stage_times.json).",
+    ),
     engine=_opt(
         Engine,
         "--engine",

@@ -12,6 +12,7 @@ bar or an ETA but is never printed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
@@ -64,3 +65,40 @@ class NullProgress:
 
     def warn(self, message: str) -> None:
         logger.warning(message)
+
+
+class TimedProgress:
+    """A `Progress` that passes everything on to `inner` and keeps each finished stage's wall time, in the order the
+    stages started, with how deep it is within other stages: a release writes them to its private folder
+    (`stage_times.json`) and `--verbose` prints them."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+        self.times: list[tuple[str, float, int]] = []  # (stage, seconds, depth)
+        self._depth = 0
+
+    @contextmanager
+    def stage(
+        self, name: str, total: float | None = None, unit: str = "", shown: bool = False
+    ) -> Iterator[ProgressBar]:
+        started, slot, depth = time.perf_counter(), len(self.times), self._depth
+        self.times.append((name, 0.0, depth))
+        self._depth += 1
+        try:
+            with self.inner.stage(name, total, unit, shown) as bar:
+                yield bar
+        finally:
+            self._depth -= 1
+            self.times[slot] = (name, time.perf_counter() - started, depth)
+
+    def note(self, message: str) -> None:
+        self.inner.note(message)
+
+    def warn(self, message: str) -> None:
+        self.inner.warn(message)
+
+    def summary(self) -> dict[str, object]:
+        """The stages' times (seconds, rounded to milliseconds; `within`: how many stages enclose it) and the time
+        spent in stages (outermost ones only), for a JSON file."""
+        stages = [{"stage": name, "seconds": round(t, 3), "within": depth} for name, t, depth in self.times]
+        return {"stages": stages, "seconds_in_stages": round(sum(t for _, t, d in self.times if d == 0), 3)}

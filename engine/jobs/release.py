@@ -12,7 +12,7 @@ import json
 import shutil
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import polars as pl
 
 from sdsynth._utils.context import RunContext, context
 from sdsynth._utils.files import atomic_directory
+from sdsynth._utils.progress import TimedProgress
 from sdsynth.bundle.codebook import public_codebook
 from sdsynth.bundle.manifest import sha256, write_manifest
 from sdsynth.bundle.write import release_date, write_aggregates_release
@@ -69,7 +70,8 @@ def run_release(
 
     With `ctx.cluster` the counting passes (and calibrated-law synthesis) run on its workers; the private statistics
     and evaluation read the input here, batch by batch (spilled to a scratch folder when large)."""
-    ctx = context(ctx)
+    timed = TimedProgress(context(ctx).progress)  # each stage's time, for the private folder
+    ctx = replace(context(ctx), progress=timed)
     if settings.private_out is None:
         raise ParameterError("a release writes a private folder too: give `private_out`")
     inputs = run_inputs(data, options, settings)
@@ -122,6 +124,7 @@ def run_release(
                 write_evaluation(private_eval, private)
                 _report(private, private_eval, f"{settings.title} — private report", levels)
                 _write_fingerprint(private, data, counts.n_records, release_id)
+            (private / "stage_times.json").write_text(json.dumps(timed.summary(), indent=2), encoding="utf-8")
             shutil.rmtree(scratch, ignore_errors=True)
             seeded = synthesis_parameters(law or settings.law) if settings.method == AGGREGATE_SEEDED else {}
             write_manifest(out, release_id, created_at, aggs, {"method": settings.method, "records": written.n_records,

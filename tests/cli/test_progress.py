@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -101,3 +102,25 @@ def test_a_first_run_says_it_compiles_and_later_runs_do_not(
     assert not first_compile_pending()
     again = invoke("aggregate", cases, "--out", tmp_path / "b")
     assert again.exit_code == 0 and FIRST_RUN_NOTE not in again.stderr
+
+
+def test_verbose_prints_each_stage_time_and_a_release_keeps_them_privately(cases: Path, tmp_path: Path) -> None:
+    """`--verbose`: one line per stage (within-stage ones indented) with seconds and share, the slowest marked, and
+    the time outside stages; the release writes the same stages to the private folder only."""
+    result = invoke("release", cases, "--schema", "ctdc-victim-perpetrator", "-k", "5", "--verbose",
+                    "--out", tmp_path / "r", "--private-out", tmp_path / "p")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = result.stderr.split("stage times (whole command ", 1)[1].splitlines()
+    lines = [ln for ln in table[1:] if re.fullmatch(r"  +\S.*  +\d+\.\d\d s +\d+\.\d%( +← slowest)?", ln)]
+    assert len(lines) == len(table) - 1 - sum(1 for ln in table[1:] if not ln.startswith("  ")), table
+    assert sum("← slowest" in ln for ln in lines) == 1
+    assert lines[-1].lstrip().startswith("outside stages")
+    saved = json.loads((tmp_path / "p" / "stage_times.json").read_text())
+    names = [s["stage"] for s in saved["stages"]]
+    assert names[0] == "scanning values" and "writing the public release" in names
+    assert all(s["seconds"] >= 0 and s["within"] in (0, 1, 2) for s in saved["stages"])
+    assert saved["seconds_in_stages"] == pytest.approx(sum(s["seconds"] for s in saved["stages"] if not s["within"]),
+                                                       abs=0.01)  # fmt: skip
+    assert not (tmp_path / "r" / "stage_times.json").exists()
+    quiet = invoke("aggregate", cases, "--out", tmp_path / "a", "-q")
+    assert "stage times" not in quiet.stderr
