@@ -38,7 +38,7 @@ OUTPUT_BATCH_RECORDS = 1_000_000
 
 SAMPLING_LAWS = ("auto", "calibrated", "reference")
 DEFAULT_SAMPLING_LAW = "auto"
-AUTO_PILOT_RECORDS = 50_000  # the reference law's pilot for `auto`: at most this many records,
+AUTO_PILOT_RECORDS = 20_000  # the reference law's pilot for `auto`: at most this many records,
 AUTO_PILOT_SHARE = 0.1  # about this share of the output,
 AUTO_MIN_PILOT_RECORDS = 2_000  # and at least this many (`reference_pilot_records`)
 

@@ -1159,7 +1159,7 @@ def test_auto_continues_from_the_batch_drawn_while_choosing(monkeypatch: pytest.
     auto = concat_records(aggs.attributes, start.batches())
     assert np.array_equal(auto.ids, explicit.ids) and np.array_equal(auto.offsets, explicit.offsets)
     assert [aggregate_seeded_module.reference_pilot_records(t) for t in (0, 1500, 17_000, 27_000, 10**6)] == [
-        0, 1500, 2000, 2700, 50_000]  # fmt: skip
+        0, 1500, 2000, 2700, 20_000]  # fmt: skip
 
 
 def test_wide_columns_stay_out_of_parent_sets_and_balancing() -> None:
