@@ -30,6 +30,7 @@ from sdsynth.kernels.counting import build_lookup_table
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.synth.agg_kernels import build_batch
 from sdsynth.synth.calibrated import CalibratedSampler, calibrated_batches, release_fit, release_model
+from sdsynth.synth.calibrated.parameters import resolved
 
 DEFAULT_BATCH_SIZE = 256
 SEQUENTIAL_STREAM = 1 << 62
@@ -225,11 +226,12 @@ def resolve_sampling_law(
     pilot = reference_pilot_records(target)
     if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
         return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare"), None
-    model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
-    sampler = CalibratedSampler(aggs, target, seed, model, params.coverage)
-    first_size = sampler.batch_sizes()[0]
+    first_size = min(target, resolved(None).batch_records)  # the first output batch (the bar's total)
     with (progress or NullProgress()).stage("choosing the sampling law (pilot draws)", total=first_size + pilot,
                                             unit="records", shown=True) as bar:  # fmt: skip
+        model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
+        sampler = CalibratedSampler(aggs, target, seed, model, params.coverage)
+        first_size = sampler.batch_sizes()[0]
         first = sampler.batch(0, first_size)
         bar.advance(first_size)
         compared = first
