@@ -14,6 +14,7 @@ from . import (
     aggregate_cmd,
     budget_cmd,
     evaluate_cmd,
+    explore_cmd,
     prepare_cmd,
     query_cmd,
     release_cmd,
@@ -56,6 +57,7 @@ app.command("release")(release_cmd.release)
 app.command("synthesize")(synthesize_cmd.synthesize)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("query")(query_cmd.query)
+app.command("explore")(explore_cmd.explore)
 app.command("sample-data")(sample_cmd.sample_data)
 app.add_typer(schema_cmd.app, name="schema")
 app.add_typer(budget_cmd.budget_app, name="budget")

@@ -157,6 +157,8 @@ def public_differences(
                 found.append(f"{name}: header differs")
         elif name == "manifest.json":
             found += _manifest_differences(json.loads(fa.read_text()), json.loads(fb.read_text()), noisy_info)
+        elif name == "explore.html":
+            found += _explorer_differences(fa.read_text(), fb.read_text(), noisy_info, noisy_levels)
         elif name.endswith(".html"):
             if _masked_html(fa.read_text()) != _masked_html(fb.read_text()):
                 found.append(f"{name}: differs beyond its numbers")
@@ -174,6 +176,41 @@ def _masked_html(text: str) -> str:
 
     text = re.sub(r"<svg\b.*?</svg>", "<svg/>", text, flags=re.DOTALL)
     return re.sub(r"-?\d[\d,.]*(e-?\d+)?", "#", text)
+
+
+def _explorer_differences(a: str, b: str, noisy_info: frozenset[str], noisy_levels: frozenset[str]) -> list[str]:
+    """The explorer page: its code must be identical; of its data, what comes from released rows (values, counts,
+    synthetic rows, which of them are embedded) may differ, the columns and the non-noisy parameters may not."""
+    from sdsynth.explore import page_data
+
+    found = []
+    da, db = page_data(a), page_data(b)
+    if _without_data(a) != _without_data(b):
+        found.append("explore.html: the page differs beyond its data")
+    level_keys = {"sd": "noise_sd", "margin": "noise_sd", "resolution": "resolution"}
+
+    def public(d: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "format": d.get("format"),
+            "mode": d.get("mode"),
+            "reporting_length": d.get("reporting_length"),
+            "record_count": None if "record_count" in noisy_info else d.get("record_count"),
+            "record_count_error": d.get("record_count_error"),
+            "levels": {n: {k: v for k, v in level.items() if level_keys.get(k, k) not in noisy_levels}
+                       for n, level in d.get("levels", {}).items()},
+            "parameters": {k: v for k, v in d.get("parameters", {}).items() if k not in noisy_info},
+            "columns": [(c["name"], c["description"], c["delimiter"]) for c in d.get("columns", [])],
+        }  # fmt: skip
+
+    pa, pb = public(da), public(db)
+    found += [f"explore.html: {k} differs" for k in sorted(pa) if pa[k] != pb[k]]
+    return found
+
+
+def _without_data(text: str) -> str:
+    import re
+
+    return re.sub(r'(<script type="application/json" id="release-data">).*?(</script>)', r"\1\2", text, flags=re.S)
 
 
 def _manifest_differences(ma: dict[str, Any], mb: dict[str, Any], noisy: frozenset[str]) -> list[str]:

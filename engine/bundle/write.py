@@ -264,11 +264,29 @@ def write_aggregates_release(
     schema: Schema | None = None,
 ) -> list[Path]:
     """Write `aggregates.tsv`, `aggregates.parquet` and `release.duckdb` into an (already temporary) folder; the
-    database's comments describe the data columns from the public codebook of `schema`."""
+    database's comments describe the data columns from the public codebook of `schema`. With synthetic records
+    (`tables["synthetic"]`), also `explore.html`, the explorer page, built from the database just written."""
     tsv = out_dir / AGGREGATES_TSV
     write_aggregates_tsv(aggs, tsv)
     parquet = out_dir / AGGREGATES_PARQUET
     aggregates_wide_frame(aggs).write_parquet(parquet)
     db = out_dir / RELEASE_DB
     write_duckdb(db, aggs, info_extra, tables, created_at, public_codebook(aggs, schema))
-    return [tsv, parquet, db]
+    if "synthetic" not in (tables or {}):
+        return [tsv, parquet, db]
+    return [tsv, parquet, db, write_explorer_page(out_dir)]
+
+
+def write_explorer_page(out_dir: Path) -> Path:
+    """`explore.html` from the release database in `out_dir` (public files only: post-processing)."""
+    from sdsynth.bundle.database import open_release_readonly
+    from sdsynth.explore import EXPLORE_HTML, build_page
+
+    con = open_release_readonly(out_dir / RELEASE_DB)
+    try:
+        page = build_page(con)
+    finally:
+        con.close()
+    path = out_dir / EXPLORE_HTML
+    path.write_text(page, encoding="utf-8")
+    return path
