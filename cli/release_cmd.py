@@ -84,6 +84,15 @@ def release(
     title: Annotated[str, typer.Option("--title", help="Title of the reports.")] = "sdsynth release",
     config: ConfigOpt = None,
     dry_run: DryRunOpt = False,
+    previous_release: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous-release",
+            help="With --dry-run --dp: a previous public DP release of the same dataset; its contribution bounds give "
+            "the noise SD and threshold per length at the chosen ε, and the dry run counts how many of its "
+            "combinations would clear them.",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     *,
@@ -104,10 +113,14 @@ def release(
         input = Path(ctx.meta["config_input"])
     job = settings(values)
     data, options = the_input(input, values)
+    if previous_release is not None and not (dry_run and job.dp is not None):
+        from sdsynth.errors import ParameterError
+
+        raise ParameterError("--previous-release applies to a DP dry run: add --dry-run and --dp")
     if dry_run:
         from sdsynth.jobs.dry_run import dry_run_release
 
-        checked = dry_run_release(data, options, job)
+        checked = dry_run_release(data, options, job, previous_release)
         out_console.print(str(checked), markup=False, highlight=False)
         for refusal in checked.refusals:
             err_console.print(f"error: {flag_names(refusal)}", markup=False)

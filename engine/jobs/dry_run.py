@@ -8,6 +8,7 @@ inputs only (ε, δ, R, the schema and the options), as in the run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,12 @@ from sdsynth._utils.files import check_output_dir
 from sdsynth.count import guards
 from sdsynth.count.estimate import STAGES, expected_combinations, human_bytes, stage_memory
 from sdsynth.encode.attributes import planned_source, value_counts
-from sdsynth.errors import SdsynthError
+from sdsynth.errors import InputError, SdsynthError
 from sdsynth.jobs.common import check_dp_inputs, run_inputs, synthesis_memory
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import split_budget
+from sdsynth.protect.dp.preview import PreviousLevels, preview_lengths
 from sdsynth.read.identifiers import about, identifier_like, identifier_warning
 from sdsynth.read.normalize import iter_normalized
 from sdsynth.read.options import IngestOptions
@@ -40,9 +42,13 @@ class DryRun:
         return "\n".join(self.lines)
 
 
-def dry_run_release(data: Any, options: IngestOptions, settings: JobSettings) -> DryRun:
+def dry_run_release(
+    data: Any, options: IngestOptions, settings: JobSettings, previous_release: str | Path | None = None
+) -> DryRun:
     """What `run_release(data, options, settings)` would read, spend and need, and every check it would fail (output
-    folders, schema violations, DP inputs, the budget ledger), without computing anything."""
+    folders, schema violations, DP inputs, the budget ledger), without computing anything. With a DP release,
+    `previous_release` (a public DP release of the same dataset) lends its contribution bounds: the noise SD and
+    threshold per length at the chosen ε, and how many of its combinations would clear them."""
     s = settings
     result = DryRun([f"dry run: nothing is computed or written (outputs would go to {s.out}/ and {s.private_out}/)"])
     inputs = run_inputs(data, options, settings)
@@ -107,6 +113,11 @@ def dry_run_release(data: Any, options: IngestOptions, settings: JobSettings) ->
                      f"bounds ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
         lines.append("  noise scale per length σ_k (× √Δ_k, Δ_k chosen at run time): "
                      + ", ".join(f"{k + 1}: {sig:.4g}" for k, sig in enumerate(b.sigmas)))  # fmt: skip
+        if previous_release is not None:
+            previous = _check(result, read_previous_levels, previous_release)
+            if isinstance(previous, PreviousLevels):
+                lines.append(f"  with the contribution bounds of the previous release {previous_release}:")
+                lines += [f"    {row.describe()}" for row in preview_lengths(p, b, previous)]
         lines.append(f"  fabrication thresholds: {p.threshold.to_json()}")
         if options.schema is not None and options.schema.inferred_bin_columns:
             lines.append("warning: bins inferred from the data leak in DP mode: "
@@ -127,11 +138,34 @@ def dry_run_release(data: Any, options: IngestOptions, settings: JobSettings) ->
     return result
 
 
-def _check(result: DryRun, check: Any, *args: Any) -> bool:
-    """Run one of the run's own checks; a refusal is recorded instead of raised, so every one is reported."""
+def _check(result: DryRun, check: Any, *args: Any) -> Any:
+    """Run one of the run's own checks; a refusal is recorded instead of raised, so every one is reported. Returns
+    what the check returned (True when it returns nothing), or False when it refused."""
     try:
-        check(*args)
+        returned = check(*args)
     except SdsynthError as exc:
         result.refusals.append(str(exc))
         return False
-    return True
+    return True if returned is None else returned
+
+
+def read_previous_levels(folder: str | Path) -> PreviousLevels:
+    """The contribution bounds and released counts per length of a previous public DP release (its release.duckdb,
+    through the read-only connection SQL users get)."""
+    from sdsynth.bundle.query import run_query
+
+    def ask(sql: str) -> Any:
+        try:
+            return run_query(folder, sql)
+        except SdsynthError as exc:
+            raise InputError(f"--previous-release {folder}: {exc}") from None
+
+    mode = ask("SELECT value FROM release_info WHERE key = 'mode'")
+    if mode.is_empty() or mode.item(0, 0) != "dp":
+        raise InputError(f"--previous-release {folder}: a k-anonymous release has no contribution bounds; give a "
+                         "DP one")  # fmt: skip
+    levels = ask("SELECT length, sensitivity FROM release_levels ORDER BY length")
+    counts = ask("SELECT length, count FROM aggregates")
+    bounds = {int(k): int(d) for k, d in levels.iter_rows() if d is not None}
+    by_length = {int(k): counts.filter(counts["length"] == k)["count"].to_numpy() for k in bounds}
+    return PreviousLevels(bounds, by_length)
