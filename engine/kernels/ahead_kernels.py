@@ -111,14 +111,14 @@ KERNELS: list[tuple[str, str, str]] = [
         "(Array(int16, 2, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int16, 2, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(float64, 1, 'C', False, aligned=True), int64, Array(uint32, 1, 'C', False, aligned=True), int64, Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64, int64, int64, Array(uint64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True))",
     ),
     (
-        "sdsynth.synth.agg_kernels",
-        "_build_batch_serial",
-        "(int64, int64, int64, Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(uint64, 2, 'C', False, aligned=True), int64, float64, int64, int64, Array(uint64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), bool, int64, int64, Array(uint32, 1, 'C', False, aligned=True), int64, Array(uint32, 1, 'C', False, aligned=True))",
-    ),
-    (
         "sdsynth.kernels.csr",
         "_gather_rows",
         "(Array(int64, 1, 'C', True, aligned=True), Array(int32, 1, 'C', True, aligned=True), Array(int64, 1, 'C', False, aligned=True))",
+    ),
+    (
+        "sdsynth.synth.agg_kernels",
+        "_build_batch_serial",
+        "(int64, int64, int64, Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(uint64, 2, 'C', False, aligned=True), int64, float64, int64, int64, Array(uint64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), bool, int64, int64, Array(uint32, 1, 'C', False, aligned=True), int64, Array(uint32, 1, 'C', False, aligned=True))",
     ),
     (
         "sdsynth.kernels.counting",
