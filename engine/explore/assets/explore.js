@@ -98,7 +98,7 @@
     if (entries === null) return { status: "too-many" };
     const released = entries.filter((e) => e !== null);
     if (released.length < entries.length) return { status: "not-released", released: released.length, of: entries.length };
-    const answer = { status: "released", count: 0, combinations: entries.length };
+    const answer = { status: "released", count: 0, combinations: entries.length, length: parts.length };
     if (DP) {
       let variance = 0;
       for (const e of entries) { answer.count += e.count; variance += e.sd * e.sd; }
@@ -243,7 +243,7 @@
       let privacy = "Differentially private release";
       const figures = [];
       if (p.epsilon !== undefined) figures.push("ε = " + p.epsilon);
-      if (p.delta !== undefined) figures.push("δ = " + p.delta);
+      if (p.delta !== undefined) figures.push("δ = " + (p.delta < 0.001 ? p.delta.toExponential() : p.delta));
       if (figures.length) privacy += " (" + figures.join(", ") + ")";
       parts.push(privacy);
     } else {
@@ -278,8 +278,8 @@
       section.appendChild(el("h2", { id: "column-title-" + c }, column.name));
       if (column.description) section.appendChild(el("p", { class: "desc" }, column.description));
       section.appendChild(el("p", { class: "kind" }, isMulti[c]
-        ? "Multi-value column: each part is an attribute; selected parts combine with AND"
-        : "One value per record: selected values combine with OR"));
+        ? "Multi-value column: each part is an attribute (selected parts: AND)"
+        : "One value per record (selected values: OR)"));
       const list = el("ul", { class: "values", "aria-label": "Values of " + column.name });
       const items = column.values.map((value, v) => {
         const li = el("li");
@@ -332,9 +332,13 @@
     const valueHits = query ? indices.filter((v) => card.items[v].search.includes(query)) : [];
     card.section.hidden = !(nameHit || valueHits.length);
     let shown = 0;
+    const key = indices.join(",");
+    if (list && card.order !== key) { // moving a focused button would drop its focus: only when the order changes
+      for (const v of indices) list.appendChild(card.items[v].li);
+      card.order = key;
+    }
     indices.forEach((v, rank) => {
       const item = card.items[v];
-      if (list) list.appendChild(item.li);
       const visible = !nameHit ? item.search.includes(query)
         : card.expanded || rank < SHOWN || selection[c].has(v) || (query && item.search.includes(query));
       item.li.hidden = !visible;
@@ -397,6 +401,7 @@
       }
       if (answer.recordCount) out.note = "The released count of records (nothing selected).";
       else if (answer.combinations > 1) out.note = "The sum of the " + answer.combinations + " released counts this selection spans.";
+      else out.note = "The released count of this combination of " + answer.length + " attribute" + (answer.length > 1 ? "s." : ".");
       return out;
     }
     out.synthetic = true;
@@ -449,7 +454,8 @@
         item.num.classList.toggle("unknown", n === null);
         item.button.dataset.count = n === null ? "" : String(n);
         item.all.style.width = (100 * all / top).toFixed(2) + "%";
-        item.part.style.width = (100 * Math.min(n || 0, top) / top).toFixed(2) + "%";
+        const share = (100 * Math.min(n || 0, top) / top).toFixed(2) + "%";
+        item.part.style.width = n > 0 ? "max(2px, " + share + ")" : "0"; // a count of 1 stays visible
         const pressed = selection[c].has(v);
         item.button.setAttribute("aria-pressed", String(pressed));
         item.button.title = COLUMNS[c].name + " = " + item.value + ": " + fmt(n) + " synthetic records with the rest of " +
@@ -513,6 +519,7 @@
     layout();
     document.documentElement.dataset.selection = state;
     document.documentElement.dataset.state = "ready";
+    if (!performance.getEntriesByName("counts-shown").length) performance.mark("counts-shown"); // bench/explore_open.py
   }
 
   async function start() {
