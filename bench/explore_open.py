@@ -2,6 +2,7 @@
 
     python bench/explore_open.py                    # the bundled 17 k-record sample, DP and k-anonymous
     python bench/explore_open.py --rows 200000      # plus a generated input of that many rows
+    python bench/explore_open.py --release DIR      # plus an existing release (its page rebuilt by `sdsynth explore`)
 
 Releases are made with `sdsynth release` (a child process); the page is the release's own `explore.html`, opened in
 Debian's chromium through Playwright (`apt-get install chromium`, `pip install playwright`). "open" is the page's
@@ -18,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,7 @@ def measure(browser: Any, page_path: Path, repeat: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[], help="also generated inputs of these sizes")
+    parser.add_argument("--release", type=Path, nargs="*", default=[], help="also these existing releases")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     executable = shutil.which("chromium")
@@ -78,9 +81,15 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable)
-        for i, (name, data, options) in enumerate(runs):
-            release = make_release(Path(tmp) / str(i), data, options)
-            page = release / "explore.html"
+        for i, (name, data, options) in enumerate([*runs, *((str(r), r, []) for r in args.release)]):
+            if data is not None and data.is_dir():  # an existing release: its page as this version builds it
+                page = Path(tmp) / f"{i}.html"
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "sdsynth.cli.main", "explore", str(data), "--out", str(page),
+                                "--quiet"], check=True)  # fmt: skip
+                name += f" (page built in {time.perf_counter() - started:.1f} s)"
+            else:
+                page = make_release(Path(tmp) / str(i), data, options) / "explore.html"
             payload = page_data(page.read_text(encoding="utf-8"))
             if payload["source"] == "records":
                 held = f"{payload['records']['rows']:,} distinct rows"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,10 +70,11 @@ def explore(
         err_console.print(f"wrote {target} ({size / 1e6:.1f} MB: {what}); open it in a browser", markup=False)
 
 
-def _serve(release: Path, port: int, connect: object) -> None:
+def _serve(release: Path, port: int, connect: Callable[[Path], Any]) -> None:
+    """Serve until Ctrl-C (or SIGTERM), on `connect`'s connection: the locked read-only one of `sdsynth query`."""
     from sdsynth.explore.server import ExplorerServer
 
-    con = connect(release)  # type: ignore[operator]
+    con = connect(release)
     try:
         try:
             server = ExplorerServer(con, port)

@@ -121,7 +121,7 @@ def release_facts(con: duckdb.DuckDBPyConnection) -> ReleaseFacts:
         record_error = {"margin": float(record_count_margin(float(info.get("epsilon_record_count") or 0.0)))}
     else:
         record_error = {"resolution": float(info.get("resolution", 1) or 1)}
-    synthetic_records = int(con.execute("SELECT count(*) FROM synthetic").fetchone()[0])  # type: ignore[index]
+    synthetic_records = int(con.execute("SELECT count(*) FROM synthetic").fetchall()[0][0])
     shown = {k: info[k] for k in SHOWN_PARAMETERS if k in info}
     return ReleaseFacts(tuple(columns), mode, int(info.get("reporting_length", 0) or 0), record_count, record_error,
                         levels, shown, synthetic_records, "aggregates_with_error" in tables)  # fmt: skip
@@ -242,8 +242,7 @@ def profile_size(con: duckdb.DuckDBPyConnection, facts: ReleaseFacts) -> int:
         return 0
     counts = ", ".join(f"count(DISTINCT {n})" for n in names)
     row = con.execute(f"SELECT count(*), {counts}, max(w) FROM (SELECT {', '.join(names)}, count(*) AS w "
-                      f"FROM synthetic GROUP BY ALL)").fetchone()  # fmt: skip
-    assert row is not None
+                      f"FROM synthetic GROUP BY ALL)").fetchall()[0]  # fmt: skip
     n_rows, widths = int(row[0]), [_width(int(c) + 1) for c in row[1:-1]]
     return math.ceil(n_rows * (sum(widths) + _width(int(row[-1] or 0))) * 4 / 3)
 

@@ -118,9 +118,9 @@ class SelectionCounts:
             tests = [t for t in combination if t is not None]
             where = " AND ".join(f"{sql_identifier(c)} = ?" for c, _ in tests)
             select = f'"count", {extra}' if self.facts.has_error_view else '"count"'
-            row = self.con.execute(f"SELECT {select} FROM {source} WHERE length = ? AND {where}",
-                                   [len(tests), *(v for _, v in tests)]).fetchone()  # fmt: skip
-            entries.append(None if row is None else self._entry(row, len(tests)))
+            rows = self.con.execute(f"SELECT {select} FROM {source} WHERE length = ? AND {where}",
+                                   [len(tests), *(v for _, v in tests)]).fetchall()  # fmt: skip
+            entries.append(self._entry(rows[0], len(tests)) if rows else None)
         return entries
 
     def _entry(self, row: tuple[Any, ...], length: int) -> dict[str, float]:
@@ -137,10 +137,10 @@ class SelectionCounts:
         chosen = self.parse(selection)
         with self.lock:
             where, params = self._where(chosen)
-            row = self.con.execute(f"SELECT count(*) FROM synthetic{where}", params).fetchone()
+            total = self.con.execute(f"SELECT count(*) FROM synthetic{where}", params).fetchall()[0][0]
             bars, missing = zip(*(self._bars(c, chosen) for c in range(len(self.facts.columns))), strict=True)
             released = self.released(chosen)
-        return {"synthetic": int(row[0]) if row else 0, "bars": list(bars), "missing": list(missing),
+        return {"synthetic": int(total), "bars": list(bars), "missing": list(missing),
                 "released": released}  # fmt: skip
 
 

@@ -36,7 +36,7 @@ def test_synthesize_writes_a_release_without_leakage(tmp_path: Path, sample: Pat
     result = _run(*args, "--seed", "4", "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        ".sdsynth-output", "aggregates.parquet", "aggregates.tsv", "release.duckdb", "synthetic.csv",
+        ".sdsynth-output", "aggregates.parquet", "aggregates.tsv", "explore.html", "release.duckdb", "synthetic.csv",
         "synthetic.parquet",
     ]  # fmt: skip
     csv = pl.read_csv(out / "synthetic.csv", infer_schema=False)

@@ -22,7 +22,7 @@ from sdsynth.sample_data import generate_ctdc
 
 ROWS = 2345  # an odd size that no other number in the outputs is likely to equal
 PUBLIC_FILES = {"aggregates.tsv", "aggregates.parquet", "synthetic.csv", "synthetic.parquet", "release.duckdb",
-                "report.html", "codebook.yaml", "manifest.json"}  # fmt: skip
+                "report.html", "explore.html", "codebook.yaml", "manifest.json"}  # fmt: skip
 SENSITIVE_ONLY_METRICS = {"original_records", "k_marginal", "leaked_combinations", "unique_exact_matched",
                           "propensity_mse", "mean_tvd_1", "risky_identifiable_pct"}  # fmt: skip
 
