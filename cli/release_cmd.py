@@ -137,5 +137,5 @@ def release(
     err_console.print(f"released {result.aggregates.n_combinations:,} aggregate combinations and "
                       f"{result.synthetic_records:,} synthetic records ({protection}); synthetic vs released "
                       f"aggregates: {kept:.1f} % of combinations kept", markup=False)  # fmt: skip
-    err_console.print(f"public: {out}/ (report.html, release.duckdb, manifest.json)", markup=False)
+    err_console.print(f"public: {out}/ (report.html, explore.html, release.duckdb, manifest.json)", markup=False)
     err_console.print(f"private: {private_out}/ (report.html with the k-marginal score; do not publish)", markup=False)
