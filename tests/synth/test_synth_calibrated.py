@@ -845,6 +845,7 @@ def _never_empty_cells(sampler: CalibratedSampler, categories: np.ndarray) -> in
     return int((categories[:, never] == 0).sum())
 
 
+@pytest.mark.slow  # 25 s: adult at R 3 drawn in full
 def test_dense_seeds_fill_the_never_empty_columns_on_adult() -> None:
     """The dense step on adult (k-anonymous, k = 10, R = 3; 12 of its 15 columns never empty in the release): at the
     same 15 % budget, coverage with dense seeds first leaves 31 % fewer cells of those columns empty than packed
