@@ -186,14 +186,4 @@ def value_counts(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[d
 
 def collect_uniques(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[set[str]]:
     """Distinct values (single-valued columns) or parts (multi-valued columns) per planned column."""
-    uniques: list[set[str]] = [set() for _ in plan.columns]
-    for nb in batches:
-        for pos, col in enumerate(plan.columns):
-            used = np.unique(nb.columns[pos].indices)
-            values = nb.columns[pos].values
-            if col.multi_delimiter is not None:
-                for i in used.tolist():
-                    uniques[pos].update(values[i])
-            else:
-                uniques[pos].update(v for i in used.tolist() if (v := values[i]) is not None)
-    return uniques
+    return [set(counts) for counts in value_counts(batches, plan)]
