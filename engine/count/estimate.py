@@ -100,6 +100,16 @@ def expected_combinations(value_counts: Sequence[np.ndarray], n_records: int, re
     return out
 
 
+def combinations_bound(cardinalities: Sequence[int], reporting_length: int) -> int:
+    """At most this many distinct combinations of length ≤ R exist: the cells of every set of up to R columns (Σ of
+    the elementary symmetric polynomials of the cardinalities). Cheap; `expected_combinations` is close to the truth."""
+    e = [1] + [0] * reporting_length
+    for k in cardinalities:
+        for length in range(reporting_length, 0, -1):
+            e[length] += e[length - 1] * int(k)
+    return sum(e[1:])
+
+
 def uniform_counts(cardinalities: Sequence[int], n_records: int) -> list[np.ndarray]:
     """Value counts for columns known only by their number of values (records spread evenly: the most cells)."""
     return [np.full(k, n_records / k) for k in cardinalities if k > 0]

@@ -18,6 +18,7 @@ from sdsynth._utils.progress import Progress
 from sdsynth.count.estimate import (
     STAGES,
     StageMemory,
+    combinations_bound,
     expected_combinations,
     human_bytes,
     stage_memory,
@@ -70,8 +71,9 @@ def check_memory(
     available_bytes: int | None = None,
 ) -> list[StageMemory]:
     """Warn about identifier-like columns; refuse (ParameterError) when a stage of the run would need more than
-    MEMORY_SHARE of the memory available, naming the widest columns and what to do. Returns the estimate
-    (`count.estimate.stage_memory`)."""
+    MEMORY_SHARE of the memory available, naming the widest columns and what to do. Returns the estimate decided on
+    (`count.estimate.stage_memory`): from the bound by cells when even that fits, else from the expected
+    combinations (which need a pass over the records' attribute counts and a sum over column sets)."""
     attributes: AttributeTable = records.attributes  # type: ignore[attr-defined]
     n_records, _ = records_size(records)
     cardinality = np.bincount(attributes.column_of, minlength=len(attributes.columns))
@@ -81,11 +83,17 @@ def check_memory(
         progress.warn(identifier_warning(identifiers))
     if n_records == 0:
         return []
-    value_counts = column_value_counts(attributes, attribute_counts(records), n_records)
-    combinations = sum(expected_combinations(value_counts, n_records, reporting_length))
-    estimate = stage_memory(combinations, n_records, len(attributes.sources), stages, synthesis_extra)
-    peak = max(estimate, key=lambda s: s.bytes)
     available = psutil.virtual_memory().available if available_bytes is None else available_bytes
+
+    def peak_of(combinations: int) -> tuple[list[StageMemory], StageMemory]:
+        estimate = stage_memory(combinations, n_records, len(attributes.sources), stages, synthesis_extra)
+        return estimate, max(estimate, key=lambda s: s.bytes)
+
+    estimate, peak = peak_of(combinations_bound(cardinality.tolist(), reporting_length))
+    if peak.bytes <= MEMORY_SHARE * available:  # fits even if every cell were filled: no closer estimate needed
+        return estimate
+    value_counts = column_value_counts(attributes, attribute_counts(records), n_records)
+    estimate, peak = peak_of(sum(expected_combinations(value_counts, n_records, reporting_length)))
     if peak.bytes > MEMORY_SHARE * available:
         raise ParameterError(memory_refusal(peak, available, reporting_length, single, identifiers))
     return estimate

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdsynth.count.estimate import STAGES, expected_combinations, stage_memory, uniform_counts
+from sdsynth.count.estimate import STAGES, combinations_bound, expected_combinations, stage_memory, uniform_counts
 from sdsynth.encode.tables import encode
 from sdsynth.engine import count_combinations
 
@@ -45,6 +45,8 @@ def test_never_more_cells_than_exist_or_records_hold(sizes: list[int], n: int, l
     what one record per set of columns holds."""
     estimate = expected_combinations(uniform_counts(sizes, n), n, length)
     assert estimate[0] == sum(sizes)
+    cells = sum(math.prod(s) for ell in range(1, length + 1) for s in itertools.combinations(sizes, ell))
+    assert combinations_bound(sizes, length) == cells >= sum(estimate) - 1
     for ell in range(2, length + 1):
         sets = list(itertools.combinations(sizes, ell))
         bound = sum(min(math.prod(s), n) for s in sets)
