@@ -125,7 +125,8 @@ def stream_encoded(
     attributes = build_attribute_table(plan, uniques)
     encoder = BatchEncoder(plan, attributes)
     if kept.batches is not None:  # small enough: encoded from the scan, and every later pass reads memory
-        offsets, ids = _concat_csr([encoder.encode(nb) for nb in kept.batches])
+        with progress.stage("encoding in memory"):
+            offsets, ids = _concat_csr([encoder.encode(nb) for nb in kept.batches])
         return EncodedData(attributes, offsets, ids, source.name)
 
     def make_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
