@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import polars as pl
 import pytest
 from helpers import invoke
 
+from sdsynth.bundle.database import open_release_readonly
+from sdsynth.explore.server import ExplorerServer
 from sdsynth.sample_data import generate_ctdc
 
 MULTI_VALUE = ("IP_Relation", "IP_Gender", "IP_ageBroad", "IP_citizen_UNRegion", "IP_PayMoney")
@@ -94,3 +97,17 @@ def page(browser: Any) -> Iterator[Any]:
     yield tab
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def server(dp_release: Path) -> Iterator[ExplorerServer]:
+    """The explorer's server on the DP release, on a free loopback port, in a thread; stopped after the test."""
+    con = open_release_readonly(dp_release)
+    running = ExplorerServer(con, port=0)
+    thread = threading.Thread(target=running.serve_forever, daemon=True)
+    thread.start()
+    yield running
+    running.shutdown()
+    running.close()
+    thread.join(5)
+    con.close()

@@ -4,8 +4,6 @@ served page."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,6 @@ import duckdb
 import pytest
 from explore_sql import ReleaseSql
 
-from sdsynth.bundle.database import open_release_readonly
 from sdsynth.explore import explorer_payload, page_data, render_page
 from sdsynth.explore.server import ExplorerServer
 
@@ -230,23 +227,10 @@ def test_a_large_release_gets_combination_counts(kanon_release: Path, tmp_path: 
         sql.close()
 
 
-@pytest.fixture
-def served(dp_release: Path) -> Iterator[ExplorerServer]:
-    con = open_release_readonly(dp_release)
-    server = ExplorerServer(con, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.close()
-    thread.join(5)
-    con.close()
-
-
-def test_the_served_page_counts_any_depth(served: ExplorerServer, dp_release: Path, page: Any) -> None:
+def test_the_served_page_counts_any_depth(server: ExplorerServer, dp_release: Path, page: Any) -> None:
     sql = ReleaseSql(dp_release)
     try:
-        page.goto(served.url)
+        page.goto(server.url)
         wait(page)
         assert page_data(page.content())["source"] == "server"
         selection: dict[str, list[str]] = {}

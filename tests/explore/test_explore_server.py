@@ -9,10 +9,8 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,6 @@ from explore_sql import ReleaseSql
 from sdsynth.bundle.database import open_release_readonly
 from sdsynth.explore import page_data
 from sdsynth.explore.server import ExplorerServer
-
-
-@pytest.fixture
-def server(dp_release: Path) -> Iterator[ExplorerServer]:
-    con = open_release_readonly(dp_release)
-    running = ExplorerServer(con, port=0)
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    yield running
-    running.shutdown()
-    running.close()
-    thread.join(5)
-    con.close()
 
 
 def post(server: ExplorerServer, body: Any, host: str | None = None) -> tuple[int, Any]:
