@@ -186,7 +186,7 @@ def _levels(folder: Path) -> list[dict[str, object]]:
 def test_dp_synthesis_then_synthesis_from_the_release(tmp_path: Path, cases: Path) -> None:
     dp = tmp_path / "dp"
     result = _run("synthesize", cases, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "3", "--seed", "1",
-                  "--out", dp, "-q")  # fmt: skip
+                  "-r", "3", "--out", dp, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     info = _info(dp)
     assert info["mode"] == "dp" and info["synthesis_method"] == "aggregate-seeded"
@@ -212,7 +212,8 @@ def test_dp_synthesis_then_synthesis_from_the_release(tmp_path: Path, cases: Pat
     levels = [_levels(folder) for folder in (dp, again)]
     assert levels[0] == levels[1] and [row["length"] for row in levels[0]] == [1, 2, 3]
     bounds = _regroup(load_release(dp), load_release(dp).counts.astype(float)).unreleased_bound
-    assert bounds == tuple(max(row["threshold"], 0.0) + row["noise_sd"] for row in levels[0]) and min(bounds) > 0
+    released = tuple(max(row["threshold"], 0.0) + row["noise_sd"] for row in levels[0])
+    assert bounds == (*released, math.inf) and min(bounds) > 0  # one length beyond: unbounded
     fixed = _run("synthesize", "--aggregates", dp, "--records", "123", "--out", tmp_path / "n", "-q")
     assert fixed.exit_code == 0 and pl.read_csv(tmp_path / "n" / "synthetic.csv").height == 123
 

@@ -2,7 +2,8 @@
 from, flattened into the arrays the drawing kernel reads.
 
 The structure is greedy, as PrivBayes builds one: the first column has the largest entropy; then, repeatedly, the
-column and ≤ R − 1 parents among the placed columns with the largest mutual information. Parts of a multi-value
+column and up to R − 1 parents (two at R = 2: `model.max_parents`) among the placed columns with the largest mutual
+information. Parts of a multi-value
 column are placed together, each conditioned on its siblings first, so the combinations of parts ("Female;Male")
 keep their released rates. The free order (step 4) instead gives each column a ranked list of parent sets, and a
 record draws each column given the best-ranked set it has already drawn (`_parent_sets`). Either way the network is
@@ -65,7 +66,6 @@ def build_networks(
     `release_model` of `aggs` already in use, or of a new one built with `parameters`)."""
     model = model or release_model(aggs, counts, parameters)
     released = model.released
-    R = max(aggs.reporting_length, 1)
     columns = aggs.attributes.columns
     source = [c.source for c in columns]
     is_part = [c.is_part for c in columns]
@@ -74,10 +74,10 @@ def build_networks(
     networks = []
     for free in free_orders:
         if free:
-            sets = [_parent_sets(model, c, source, is_part, R - 1) for c in range(released.n_columns)]
+            sets = [_parent_sets(model, c, source, is_part, model.max_parents) for c in range(released.n_columns)]
         else:
             sets = [[parents[c]] for c in range(released.n_columns)]
-        networks.append(_flatten(model, order, free, sets, targets, max(1, R - 1)))
+        networks.append(_flatten(model, order, free, sets, targets, max(1, model.max_parents)))
     return networks
 
 
