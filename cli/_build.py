@@ -76,6 +76,15 @@ def the_input(path: Any, values: dict[str, Any]) -> tuple[Any, Any]:
     return data, options
 
 
+def released_length(values: dict[str, Any], counted: bool = False) -> Any:
+    """--reporting-length as the engine takes it: a number or "auto" (the default with --dp); `counted`: the most
+    that may be counted (auto's maximum)."""
+    from sdsynth.protect.dp.params import MAX_AUTO_LENGTH, reporting_length_option
+
+    length = reporting_length_option(values.get("reporting_length"), bool(values.get("dp")))
+    return MAX_AUTO_LENGTH if counted and isinstance(length, str) else length
+
+
 def dp_parameters(values: dict[str, Any]) -> Any:
     """DpParameters from the DP options (None without --dp); the reference CLI's threshold spellings mapped."""
     from sdsynth.protect.dp.params import DpParameters
@@ -101,7 +110,7 @@ def dp_parameters(values: dict[str, Any]) -> Any:
         dp=bool(values.get("dp")),
         epsilon=values.get("epsilon"),
         delta=values.get("delta"),
-        reporting_length=values.get("reporting_length", 3),
+        reporting_length=released_length(values),
         percentile=values.get("percentile"),
         percentile_epsilon_proportion=values.get("percentile_epsilon_proportion"),
         record_count_epsilon_proportion=values.get("record_count_epsilon_proportion"),
@@ -131,7 +140,7 @@ def settings(values: dict[str, Any]) -> Any:
     return JobSettings(
         out=values["out"],
         private_out=values.get("private_out"),
-        reporting_length=values.get("reporting_length", 3),
+        reporting_length=released_length(values, counted=True),
         resolution=values.get("resolution"),
         dp=dp_parameters(values),
         method=values.get("method"),

@@ -100,6 +100,17 @@ ReportingLengthOpt = Annotated[
         "--reporting-length", "-r", help="Longest attribute combination counted (R, at least 1).", show_default=True
     ),
 ]
+ReleasedLengthOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reporting-length",
+        "-r",
+        metavar="N|auto",
+        help="Longest attribute combination released (R, at least 1). auto (the default with --dp): at most 3, "
+        "stopping at 2 when length-3 counts would carry little signal for this ε, schema and the released record "
+        "count (docs/privacy.md, 'Reporting length by rule'). Default without --dp: 3.",
+    ),
+]
 ResolutionOpt = Annotated[
     int | None,
     typer.Option(

@@ -17,7 +17,7 @@ from ._options import (
     OverwriteOpt,
     PrivateOutOpt,
     QuietOpt,
-    ReportingLengthOpt,
+    ReleasedLengthOpt,
     ResolutionOpt,
     with_options,
 )
@@ -28,7 +28,7 @@ from ._options import (
 def aggregate(
     input: InputArg = None,
     out: OutOpt = Path("release"),
-    reporting_length: ReportingLengthOpt = 3,
+    reporting_length: ReleasedLengthOpt = None,
     resolution: ResolutionOpt = None,
     private_out: PrivateOutOpt = None,
     overwrite: OverwriteOpt = False,

@@ -21,7 +21,7 @@ from ._options import (
     OverwriteOpt,
     QuietOpt,
     RecordsOpt,
-    ReportingLengthOpt,
+    ReleasedLengthOpt,
     ResolutionOpt,
     SeedOpt,
     with_options,
@@ -77,7 +77,7 @@ def release(
         Path, typer.Option("--private-out", help="Private folder: evaluation against the sensitive data, true counts.")
     ] = Path("private"),
     resolution: ResolutionOpt = None,
-    reporting_length: ReportingLengthOpt = 3,
+    reporting_length: ReleasedLengthOpt = None,
     method: MethodOpt = None,
     records: RecordsOpt = None,
     seed: SeedOpt = None,

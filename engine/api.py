@@ -34,7 +34,7 @@ from sdsynth.jobs.release import ReleaseResult, run_release
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.jobs.synthesize import fit_records, synthesize
 from sdsynth.protect.aggregates import Aggregates
-from sdsynth.protect.dp.params import DpParameters
+from sdsynth.protect.dp.params import DpParameters, reporting_length_option
 from sdsynth.protect.ledger import LedgerRequest
 from sdsynth.read.options import IngestOptions
 from sdsynth.schema.files import load_schema
@@ -85,13 +85,13 @@ def _settings(out: Any, epsilon: float | None, options: dict[str, Any], **fields
     law = {k: options.pop(k) for k in ("sampling_law", "coverage") if k in options}
     ledger = LedgerRequest.from_options(options.pop("ledger", None), options.pop("dataset_id", None),
                                         options.pop("budget", None))  # fmt: skip
-    reporting_length = fields.pop("reporting_length", 3)
-    dp = DpParameters.from_options(epsilon is not None or bool(dp_options), epsilon,
-                                   reporting_length=reporting_length, **dp_options)  # fmt: skip
+    is_dp = epsilon is not None or bool(dp_options)
+    length = reporting_length_option(fields.pop("reporting_length", None), is_dp)
+    dp = DpParameters.from_options(is_dp, epsilon, reporting_length=length, **dp_options)
     if options:
         raise ParameterError(f"unknown option(s) {', '.join(sorted(options))}")
-    return JobSettings(out=out, reporting_length=reporting_length, dp=dp, law_options=law or None, ledger=ledger,
-                       **fields)  # fmt: skip
+    counted = dp.reporting_length if dp is not None else int(length)
+    return JobSettings(out=out, reporting_length=counted, dp=dp, law_options=law or None, ledger=ledger, **fields)
 
 
 class Synthesizer:
@@ -149,13 +149,15 @@ def create(
     *,
     epsilon: float | None = None,
     resolution: int | None = None,
-    reporting_length: int = 3,
+    reporting_length: int | str | None = None,
     threads: int | None = None,
     engine: Any = None,
     **options: Any,
 ) -> Synthesizer:
     """A synthesizer by name: `aggregate-seeded` (the default; the only one with `epsilon`), `row-seeded`,
     `unseeded` or `value-seeded`. `epsilon` makes it differentially private; `resolution` is k of k-anonymity.
+    `reporting_length`: a number, or "auto" (the default with `epsilon`: at most 3, chosen from public quantities,
+    `protect.dp.length_rule`); 3 without.
     Further options as on the command line, by parameter name: `delta`, `max_attributes_per_record`,
     `sampling_law`, `coverage`, `ledger` with `dataset_id` and `budget`, ... `engine` is a started
     `backends.dask.engine.DaskEngine`.
@@ -175,7 +177,7 @@ def release(
     *,
     epsilon: float | None = None,
     resolution: int | None = None,
-    reporting_length: int = 3,
+    reporting_length: int | str | None = None,
     schema: str | Path | Schema | None = None,
     seed: int | None = None,
     overwrite: bool = False,

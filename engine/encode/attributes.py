@@ -38,11 +38,13 @@ class ExpandedColumn:
 class SourceColumn:
     """A column of the input as planned (from the header and the options, never from the values), so everything
     derived from it is the same for any two inputs with the same header. `declared_parts` is the number of parts
-    a multi-value column's schema declares (None: not declared, or not multi-value)."""
+    a multi-value column's schema declares (None: not declared, or not multi-value); `domain_size` the number of
+    values or parts the schema gives the column (`ColumnSpec.domain_size`; None: not a public fact)."""
 
     name: str
     delimiter: str | None = None
     declared_parts: int | None = None
+    domain_size: int | None = None
 
     @property
     def is_multi_value(self) -> bool:
@@ -166,7 +168,7 @@ def planned_source(col: PlannedColumn) -> SourceColumn:
         and spec.values is not None and not spec.drafted
         else None
     )  # fmt: skip
-    return SourceColumn(col.name, col.multi_delimiter, declared)
+    return SourceColumn(col.name, col.multi_delimiter, declared, spec.domain_size if spec is not None else None)
 
 
 def value_counts(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[dict[str, int]]:

@@ -24,6 +24,8 @@ from sdsynth.jobs.common import check_dp_inputs, run_inputs, synthesis_memory
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import split_budget
+from sdsynth.protect.dp.length_rule import ALWAYS_RELEASED, UNKNOWN_DOMAIN, at_length, choose_length, records_needed
+from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.preview import PreviousLevels, preview_lengths
 from sdsynth.read.identifiers import about, identifier_like, identifier_warning
 from sdsynth.read.normalize import iter_normalized
@@ -108,6 +110,8 @@ def dry_run_release(
         how = ("--max-attributes-per-record: longer records keep a random subset" if p.max_attributes_per_record
                else "one per column plus the declared parts of each multi-value column")  # fmt: skip
         lines.append(f"  at most {W} attributes per record ({how})")
+        if p.adaptive_length:
+            lines += length_rule_lines(p, [s.domain_size for s in sources])
         lines.append(f"  record count: ε_N = {b.epsilon_records:g} (discrete Laplace)")
         lines.append(f"  marginals: ε_M = {b.epsilon_marginals:g} → ρ = {b.rho:.6g} zCDP; each of the {R} contribution "
                      f"bounds ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
@@ -117,7 +121,14 @@ def dry_run_release(
             previous = _check(result, read_previous_levels, previous_release)
             if isinstance(previous, PreviousLevels):
                 lines.append(f"  with the contribution bounds of the previous release {previous_release}:")
-                lines += [f"    {row.describe()}" for row in preview_lengths(p, b, previous)]
+                at, split = p, b
+                if p.adaptive_length and previous.record_count is not None:  # its count, taken for this one's
+                    at = at_length(p, choose_length(p, [s.domain_size for s in sources], previous.record_count).length)
+                    split = split_budget(at.epsilon, at.reporting_length, at.percentile_epsilon_proportion,
+                                         at.sigma_proportions, delta, eps_records)  # fmt: skip
+                    lines.append(f"    reporting length {at.reporting_length} (auto, for its record count "
+                                 f"{previous.record_count:,})")  # fmt: skip
+                lines += [f"    {row.describe()}" for row in preview_lengths(at, split, previous)]
         lines.append(f"  fabrication thresholds: {p.threshold.to_json()}")
         if options.schema is not None and options.schema.inferred_bin_columns:
             lines.append("warning: bins inferred from the data leak in DP mode: "
@@ -149,6 +160,20 @@ def _check(result: DryRun, check: Any, *args: Any) -> Any:
     return True if returned is None else returned
 
 
+def length_rule_lines(p: DpParameters, domain_sizes: list[int | None]) -> list[str]:
+    """What --reporting-length auto will do, from public quantities: the released record count each length needs."""
+    lines = [f"  reporting length: auto (at most {p.reporting_length}; 1 and 2 always released)"]
+    for k in range(ALWAYS_RELEASED + 1, p.reporting_length + 1):
+        needed = records_needed(p, domain_sizes, k)
+        lines.append(f"    length {k}: released when the released record count is at least {needed:,}" if needed
+                     else f"    length {k}: never (fewer than {k} columns)")  # fmt: skip
+    assumed = sum(1 for m in domain_sizes if m is None)
+    if assumed:
+        lines.append(f"    ({assumed} column(s) without a declared list of values count as {UNKNOWN_DOMAIN} values: "
+                     "declare them in a schema for the real figure)")  # fmt: skip
+    return lines
+
+
 def read_previous_levels(folder: str | Path) -> PreviousLevels:
     """The contribution bounds and released counts per length of a previous public DP release (its release.duckdb,
     through the read-only connection SQL users get)."""
@@ -168,4 +193,5 @@ def read_previous_levels(folder: str | Path) -> PreviousLevels:
     counts = ask("SELECT length, count FROM aggregates")
     bounds = {int(k): int(d) for k, d in levels.iter_rows() if d is not None}
     by_length = {int(k): counts.filter(counts["length"] == k)["count"].to_numpy() for k in bounds}
-    return PreviousLevels(bounds, by_length)
+    record_count = ask("SELECT value FROM release_info WHERE key = 'record_count'")
+    return PreviousLevels(bounds, by_length, int(record_count.item(0, 0)) if not record_count.is_empty() else None)

@@ -154,6 +154,19 @@ class ColumnSpec:
             return frozenset({"1"}) if self.kind == "flag" else None
         return frozenset(self.values)
 
+    @property
+    def domain_size(self) -> int | None:
+        """How many values (or multi-value parts) the column can hold, when the schema says so as a public fact:
+        a flag's one, a numeric column's bins, a value list with no pattern that was not drafted from the data;
+        None otherwise."""
+        if self.kind == "numeric":
+            return len(self.bins.labels) if self.bins is not None and not self.bins.inferred else None
+        if self.kind == "flag" and self.values is None:
+            return 1
+        if self.values is None or self.pattern is not None or self.drafted:
+            return None
+        return len(self.values)
+
     def accepts(self, value: str) -> bool:
         """Whether a trimmed, non-missing value (or multi-value part), read through the aliases, is allowed by this
         column."""

@@ -69,6 +69,8 @@ def test_dp_noise_is_not_reproducible(tmp_path: Path) -> None:
         (["--dp", "--epsilon", "1", "--fabrication-mode", "custom-adaptive", "--threshold", "2=3"], "(0, 1]"),
         (["--dp", "--epsilon", "1", "--percentile", "120"], "--percentile must be an integer between 0 and 100"),
         (["--dp", "--epsilon", "1", "--record-count-epsilon-proportion", "1"], "--record-count-epsilon-proportion"),
+        (["-r", "auto"], "--reporting-length auto chooses the length from the DP noise"),
+        (["--dp", "--epsilon", "1", "-r", "three"], "--reporting-length must be a whole number or auto"),
     ],
 )
 def test_invalid_dp_options_fail_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -102,3 +104,17 @@ def test_reference_flag_spellings(tmp_path: Path) -> None:
     thresholds = dict(con.execute("SELECT length, threshold FROM release_levels").fetchall())
     assert thresholds[2] == 5.0 and thresholds[3] == 10.0
     con.close()
+
+
+def test_dry_run_prints_the_record_count_that_releases_length_3(tmp_path: Path) -> None:
+    """The default with --dp is -r auto: the dry run says from which released record count length 3 is released,
+    and fewer records need a larger ε."""
+    needed = {}
+    for epsilon in ("1", "4"):
+        result = _run("release", "--dp", "--epsilon", epsilon, "--dry-run", "--out", tmp_path / "o")
+        assert result.exit_code == 0, result.output
+        assert "reporting length: auto (at most 3" in result.output
+        line = next(ln for ln in result.output.splitlines() if "length 3: released when" in ln)
+        needed[epsilon] = int(line.rsplit(" ", 1)[1].replace(",", ""))
+    assert needed["4"] < needed["1"]
+    assert not (tmp_path / "o").exists()

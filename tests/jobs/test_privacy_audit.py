@@ -58,11 +58,11 @@ def _neighbours(tmp_path: Path, outlier: dict[str, str], rows: int = ROWS) -> tu
     return without, with_
 
 
-def _release_both(tmp_path: Path, inputs: tuple[Path, Path], *options: str) -> tuple[Path, Path]:
+def _release_both(tmp_path: Path, inputs: tuple[Path, Path], *options: str, length: str = "2") -> tuple[Path, Path]:
     outs = []
     for i, data in enumerate(inputs):
         out = tmp_path / f"pub{i}"
-        result = invoke("release", data, "--out", out, "--private-out", tmp_path / f"priv{i}", "-r", "2",
+        result = invoke("release", data, "--out", out, "--private-out", tmp_path / f"priv{i}", "-r", length,
                         "--seed", "3", "--quiet", *options)  # fmt: skip
         assert result.exit_code == 0, result.output
         assert_no_local_names(out, data)
@@ -92,6 +92,20 @@ def test_dp_release_with_the_shipped_schema_reveals_nothing_but_noise(tmp_path: 
     inputs = _neighbours(tmp_path, OUTLIER)
     a, b = _release_both(tmp_path, inputs, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "4")
     assert public_differences(a, b) == []
+
+
+def test_dp_release_with_the_reporting_length_chosen_by_rule(tmp_path: Path, same_dp_stream: None) -> None:
+    """-r auto reads the noisy record count: both neighbours get the same length (the signals, noisy, differ)."""
+    inputs = _neighbours(tmp_path, OUTLIER)
+    a, b = _release_both(tmp_path, inputs, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "4",
+                         length="auto")  # fmt: skip
+    assert public_differences(a, b) == []
+    con = duckdb.connect(str(a / "release.duckdb"), read_only=True)
+    try:
+        info = dict(con.execute("SELECT key, value FROM release_info").fetchall())
+    finally:
+        con.close()
+    assert info["reporting_length_auto"] == "true" and info["reporting_length"] == "2"  # 1,500 records: too few
 
 
 def test_dp_release_with_undeclared_parts_and_an_explicit_bound(tmp_path: Path, same_dp_stream: None) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from sdsynth.kernels.keys import KeyLayout
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.protect.dp.budget import BudgetSplit, DiscreteGaussian, discrete_rho1, length_threshold, split_budget
 from sdsynth.protect.dp.kernels import add_noise, bounded_counts, generate_candidates, sensitivity_histogram
+from sdsynth.protect.dp.length_rule import at_length, choose_length
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.percentile import select_percentile
 from sdsynth.protect.dp.postprocess import post_process
@@ -328,15 +329,26 @@ def _start(records: Records | JobRunner, params: DpParameters, ctx: RunContext, 
     floats = rng.numpy_generator()
     attributes = runner.attributes
     W = public_max_attributes(attributes, params.max_attributes_per_record)
+    # an explicit bound cuts longer records to a random subset of W attributes, keyed from the DP source
+    cut_key = key_words(_fresh_key(main)) if params.max_attributes_per_record is not None else None
+    loop_length, layout, budget = _shape(params, W, attributes.n_attributes)
+    return _Run(runner, rng, main, floats, params, W, loop_length, layout, budget, cut_key, ctx.progress)
+
+
+def _shape(params: DpParameters, W: int, n_attributes: int) -> tuple[int, KeyLayout, BudgetSplit]:
+    """The loop's lengths, the key layout and the budget split of `params` (public inputs only)."""
     loop_length = min(params.reporting_length, W)  # no record holds a longer combination
     budget = split_budget(
         params.epsilon, params.reporting_length, params.percentile_epsilon_proportion, params.sigma_proportions,
         params.resolved_delta, params.number_of_records_epsilon_proportion * params.epsilon,
     )  # fmt: skip
-    # an explicit bound cuts longer records to a random subset of W attributes, keyed from the DP source
-    cut_key = key_words(_fresh_key(main)) if params.max_attributes_per_record is not None else None
-    layout = KeyLayout.for_attributes(attributes.n_attributes, loop_length)
-    return _Run(runner, rng, main, floats, params, W, loop_length, layout, budget, cut_key, ctx.progress)
+    return loop_length, KeyLayout.for_attributes(n_attributes, loop_length), budget
+
+
+def _with_params(run: _Run, params: DpParameters) -> _Run:
+    """`run` with the parameters of another reporting length (its loop's lengths, key layout and budget split)."""
+    loop_length, layout, budget = _shape(params, run.W, run.runner.attributes.n_attributes)
+    return replace(run, params=params, loop_length=loop_length, layout=layout, budget=budget)
 
 
 def _record_count(run: _Run) -> tuple[int, np.ndarray, int, int]:
@@ -475,6 +487,10 @@ def dp_marginals(
     """
     run = _start(records, params, context(ctx), rng)
     n_protected, length_hist, longest, n_longer = _record_count(run)
+    length_choice = None
+    if params.adaptive_length:  # post-processing of the released count: the run's shape may shrink, never grow
+        length_choice = choose_length(params, [s.domain_size for s in run.runner.attributes.sources], n_protected)
+        run = _with_params(run, at_length(params, length_choice.length))
     retained_keys, retained_noisy, levels = _levels(run, length_hist, longest)
     if retained_keys:
         keys = np.concatenate(retained_keys)
@@ -494,7 +510,7 @@ def dp_marginals(
         reporting_length=run.loop_length,
         mode="dp",
         record_count=n_protected,
-        parameters=_release_parameters(run),
+        parameters={**_release_parameters(run), **(length_choice.describe() if length_choice else {})},
         levels=[lvl.as_row() for lvl in levels],
     )
     private = {"records_cut_to_max_attributes": n_longer} if run.cut_key is not None else {}

@@ -137,6 +137,28 @@ class FabricationMode:
         raise PrivacyParameterError(f"unknown fabrication mode {self.name!r}")
 
 
+AUTO_LENGTH = "auto"  # `--reporting-length auto`: at most MAX_AUTO_LENGTH, chosen by length_rule.py
+MAX_AUTO_LENGTH = 3
+
+
+def reporting_length_option(value: int | str | None, dp: bool) -> int | str:
+    """The reporting length as given (a number, "auto" or None: the default) as a number or AUTO_LENGTH: None is
+    AUTO_LENGTH in DP mode and 3 otherwise; "auto" needs DP (it reads the noise)."""
+    if value is None:
+        return AUTO_LENGTH if dp else MAX_AUTO_LENGTH
+    if isinstance(value, str) and value.strip().lower() == AUTO_LENGTH:
+        if not dp:
+            raise PrivacyParameterError(
+                "`reporting_length` auto chooses the length from the DP noise; with k-anonymity give a number"
+            )
+        return AUTO_LENGTH
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise PrivacyParameterError(f"`reporting_length` must be a whole number or auto, got {value!r}")
+
+
 DEFAULT_DELTA = 1e-6  # a public constant: δ must not depend on the data (docs/privacy.md, "Choosing δ")
 
 
@@ -154,6 +176,7 @@ class DpParameters:
     accuracy_mode: AccuracyMode = field(default_factory=AccuracyMode.prioritize_long_combinations)
     fabrication_mode: FabricationMode = field(default_factory=FabricationMode.uncontrolled)
     max_attributes_per_record: int | None = None  # explicit W; longer records keep a random subset (dp/truncate.py)
+    adaptive_length: bool = False  # reporting_length is the most released; the run may stop sooner (length_rule.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -204,7 +227,7 @@ class DpParameters:
         dp: bool = True,
         epsilon: float | None = None,
         delta: float | None = None,
-        reporting_length: int = 3,
+        reporting_length: int | str = 3,
         percentile: int | None = None,
         percentile_epsilon_proportion: float | None = None,
         record_count_epsilon_proportion: float | None = None,
@@ -232,9 +255,11 @@ class DpParameters:
         if epsilon is None:
             raise PrivacyParameterError("`dp` needs `epsilon` (the privacy budget), e.g. 4")
         defaults = cls.__dataclass_fields__
+        adaptive = reporting_length == AUTO_LENGTH
         return cls(
             epsilon=epsilon,
-            reporting_length=reporting_length,
+            reporting_length=MAX_AUTO_LENGTH if adaptive else reporting_length,  # type: ignore[arg-type]
+            adaptive_length=adaptive,
             delta=delta,
             percentile_percentage=percentile if percentile is not None else defaults["percentile_percentage"].default,
             percentile_epsilon_proportion=(
@@ -272,6 +297,7 @@ class DpParameters:
         return {
             "epsilon": self.epsilon,
             "reporting_length": self.reporting_length,
+            "reporting_length_auto": self.adaptive_length,
             "percentile_percentage": self.percentile_percentage,
             "percentile_epsilon_proportion": self.percentile_epsilon_proportion,
             "number_of_records_epsilon_proportion": self.number_of_records_epsilon_proportion,

@@ -28,6 +28,7 @@ class PreviousLevels:
 
     sensitivity: Mapping[int, int]  # Δ_k of each length it released
     counts: Mapping[int, np.ndarray]  # the released counts of each length
+    record_count: int | None = None  # its released (noisy) record count
 
 
 @dataclass(frozen=True)
