@@ -2,102 +2,107 @@
 
 A combination is a set of attributes as in the aggregates: a value of a single-value column, or a part of a
 multi-value column (several parts of one column combine with AND). The counts are exact sums over the synthetic
-records, computed per subset of columns on the distinct synthetic rows (a mixed-radix key of their cell codes, one
-`bincount`), then spread over the parts each cell holds. They are kept up to the deepest length whose table fits the
+records, counted by the engine's combination counter on the distinct synthetic rows (ids per column and part, as the
+page numbers them), once per bit of the rows' weights. They are kept up to the deepest length whose table fits the
 page's size limit: the page answers every selection of up to that many attributes, and its bars every selection of one
 attribute fewer.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdsynth.count.combinations import CombinationCounter, merge_sorted_counts
 from sdsynth.explore.data import ReleaseFacts, cell_parts, encode_combinations, synthetic_profiles
+from sdsynth.kernels.keys import KeyLayout
 
 if TYPE_CHECKING:
     import duckdb
 
 # distinct synthetic rows × column subsets past which the page stops at the release's reporting length instead of R + 1
-# (a 1 M-record release, 0.72 M distinct rows of 16 columns: 1.3 × 10^9 for R + 1 = 4, 20 s; up to R = 3, 3.5 s)
+# (a 1 M-record release has 0.72 M distinct rows of 16 columns: 1.3 × 10^9 for R + 1 = 4)
 MAX_ROW_PASSES = 3 * 10**8
 
 
-def _choices(parts: list[int], limit: int) -> list[tuple[int, ...]]:
-    """The non-empty sets of a cell's values of at most `limit` elements (one value for a single-value column)."""
-    return [c for n in range(1, min(limit, len(parts)) + 1) for c in itertools.combinations(parts, n)]
+def _records(cells: list[list[list[int]]], codes: np.ndarray, offsets: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct synthetic rows as CSR rows of attribute ids (offsets[c] + value index, ascending)."""
+    n_rows = codes.shape[0]
+    lengths = [np.array([len(parts) for parts in column], dtype=np.int64) for column in cells]
+    row_length = sum((lengths[c][codes[:, c]] for c in range(len(cells))), np.zeros(n_rows, dtype=np.int64))
+    starts = np.concatenate([[0], np.cumsum(row_length)]).astype(np.int64)
+    ids = np.empty(int(starts[-1]), dtype=np.int32)
+    cursor = starts[:-1].copy()
+    for c, column in enumerate(cells):
+        width = max((len(parts) for parts in column), default=0)
+        table = np.full((len(column), max(width, 1)), -1, dtype=np.int64)
+        for code, parts in enumerate(column):
+            table[code, : len(parts)] = [offsets[c] + p for p in parts]
+        held = lengths[c][codes[:, c]]
+        for j in range(width):
+            rows = np.flatnonzero(held > j)
+            ids[cursor[rows] + j] = table[codes[rows, c], j]
+        cursor += held
+    return starts, ids
 
 
-def _groups(
-    columns: list[np.ndarray], radices: list[int], weights: np.ndarray, subset: tuple[int, ...]
-) -> Iterator[tuple[np.ndarray, float]]:
-    """(cell codes of the subset's columns, records) for every group of rows where all of them hold a value: one
-    mixed-radix key per row (code 0, no value, included), counted with `bincount` when the key space is small."""
-    total = math.prod(radices[j] for j in subset)
-    if total >= 1 << 62:  # too many cells to number: group the code tuples themselves
-        stacked = np.stack([columns[j] for j in subset], axis=1)
-        rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        sums = np.bincount(inverse.ravel(), weights=weights, minlength=rows.shape[0])
-    else:
-        key = columns[subset[0]].astype(np.int64)
-        for j in subset[1:]:
-            key = key * radices[j] + columns[j]
-        if total <= 1 << 24:
-            dense = np.bincount(key, weights=weights, minlength=total)
-            keys = np.flatnonzero(dense)
-            sums = dense[keys]
-        else:
-            keys, inverse = np.unique(key, return_inverse=True)
-            sums = np.bincount(inverse.ravel(), weights=weights, minlength=keys.size)
-        rows = np.empty((keys.size, len(subset)), dtype=np.int64)
-        for position in range(len(subset) - 1, -1, -1):
-            rows[:, position] = keys % radices[subset[position]]
-            keys = keys // radices[subset[position]]
-    held = (rows > 0).all(axis=1) & (sums > 0)
-    yield from zip(rows[held], sums[held], strict=True)
+def _weighted_counts(
+    starts: np.ndarray, ids: np.ndarray, weights: np.ndarray, n_attributes: int, depth: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(packed keys, counts) of every combination of up to `depth` attributes, each distinct row counted `weights`
+    times: one pass of the engine's counter per bit of the weights over the rows that have it, scaled by 2^bit (the
+    work is the rows times their weights' set bits, never the records)."""
+    layout = KeyLayout.for_attributes(max(n_attributes, 1), depth)
+    parts = []
+    for bit in range(int(weights.max()).bit_length() if len(weights) else 0):
+        rows = np.flatnonzero((weights >> bit) & 1)
+        lengths = starts[rows + 1] - starts[rows]
+        sub_starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        gather = np.repeat(starts[rows] - sub_starts[:-1], lengths) + np.arange(int(sub_starts[-1]))
+        counter = CombinationCounter(max(n_attributes, 1), layout, depth)
+        counter.count_batches(iter([(sub_starts, ids[gather])]))
+        keys, counts = counter.result()
+        parts.append((keys, counts << bit))
+    return merge_sorted_counts(parts)
 
 
 def combination_counts(
     con: duckdb.DuckDBPyConnection, facts: ReleaseFacts, max_bytes: int, max_depth: int | None = None
 ) -> dict[str, Any]:
     """Synthetic counts of every combination of up to `depth` attributes, `depth` the largest (≤ `max_depth`,
-    default R + 1) whose encoded table takes at most `max_bytes` (at least 1)."""
+    default R + 1) whose encoded table takes at most `max_bytes` (at least 1). Counted by the engine's combination
+    counter over the synthetic records (ids per column and part of the page)."""
     cells, codes, weights = synthetic_profiles(con, facts)
     parts = [cell_parts(column, c) for column, c in zip(facts.columns, cells, strict=True)]
-    columns = [np.ascontiguousarray(codes[:, j]) for j in range(codes.shape[1])]
-    radices = [len(c) + 1 for c in cells]
-    weights = weights.astype(np.float64)
     offsets = facts.attribute_offsets()
     top = max(1, max_depth if max_depth is not None else facts.reporting_length + 1)
+    n_columns = len(facts.columns)
     n_attributes = sum(len(c.values) for c in facts.columns)
-    found: dict[tuple[int, ...], float] = {}
-    depth, complete = 0, True
-    for size in range(1, min(top, len(facts.columns)) + 1):
-        if size > facts.reporting_length and len(weights) * math.comb(len(columns), size) > MAX_ROW_PASSES:
+    counted, complete = 0, True
+    for size in range(1, min(top, n_columns) + 1):
+        if size > facts.reporting_length and len(weights) * math.comb(n_columns, size) > MAX_ROW_PASSES:
             complete = False  # combinations longer than the release's would take long: stop at its length
             break
-        for subset in itertools.combinations(range(len(facts.columns)), size):
-            for row, n in _groups(columns, radices, weights, subset):
-                choices = [_choices(parts[c][int(code)], top) for c, code in zip(subset, row, strict=True)]
-                for combo in itertools.product(*choices):
-                    if sum(len(x) for x in combo) > top:
-                        continue
-                    ids = tuple(sorted(offsets[c] + v for c, x in zip(subset, combo, strict=True) for v in x))
-                    found[ids] = found.get(ids, 0.0) + float(n)
-        # every combination of `size` attributes comes from at most `size` columns: those lengths are complete now
-        kept = sum(1 for k in found if len(k) <= size)
+        counted = size
+    if complete and n_columns < top:  # fewer columns than the depth: longer combinations are parts only
+        counted = top
+    starts, ids = _records(parts, codes, offsets)
+    keys, counts = _weighted_counts(starts, ids, weights.astype(np.int64), n_attributes, max(counted, 1))
+    layout = KeyLayout.for_attributes(max(n_attributes, 1), max(counted, 1))
+    lengths = layout.lengths(keys)
+    depth = 0
+    for size in range(1, max(counted, 1) + 1):
+        kept = int((lengths <= size).sum())
         if depth and _encoded_bytes(kept, size, n_attributes) > max_bytes:
-            complete = False
             break
         depth = size
-    if complete and len(facts.columns) < top:  # fewer columns than the depth: longer combinations are parts only
-        depth = top
-    keys = sorted(k for k in found if len(k) <= depth)
-    return {"depth": depth, **encode_combinations(keys, [found[k] for k in keys], depth)}
+    keep = lengths <= depth
+    rows = layout.unpack(keys[keep], max(counted, 1)).tolist()
+    pairs = zip(rows, counts[keep].tolist(), strict=True)
+    found = sorted((tuple(a for a in row if a >= 0), float(n)) for row, n in pairs)
+    return {"depth": depth, **encode_combinations([k for k, _ in found], [n for _, n in found], depth)}
 
 
 def _encoded_bytes(n: int, width: int, n_attributes: int) -> int:

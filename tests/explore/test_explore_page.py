@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from explore_sql import ReleaseSql
 from helpers import assert_clean_error, invoke
 
 from sdsynth.explore import build_page, explorer_payload, page_data
-from sdsynth.explore.data import record_count_margin
+from sdsynth.explore.combinations import combination_counts
+from sdsynth.explore.data import record_count_margin, release_facts
+from sdsynth.explore.page import facts_payload
 
 _TYPES = {"u8": "<u1", "u16": "<u2", "u32": "<u4", "f64": "<f8"}
 
@@ -113,6 +116,33 @@ def test_combination_counts_replace_records_past_the_size_limit(kanon_release: P
         assert {names[k[0]]: n for k, n in found.items() if len(k) == 1} == singles
     finally:
         sql.close()
+
+
+def test_combination_counts_equal_a_count_over_every_synthetic_record(kanon_release: Path) -> None:
+    """The oracle: every combination of up to the page's depth, counted record by record in Python from SQL rows
+    (multi-value cells split into their parts), equals the page's table, none missing, none extra."""
+    with duckdb.connect(str(kanon_release / "release.duckdb"), read_only=True) as con:
+        facts = release_facts(con)
+        table = combination_counts(con, facts, max_bytes=10**9)
+        payload = facts_payload(facts)
+    depth = table["depth"]
+    index = {name: i for i, name in enumerate(attributes(payload))}
+    columns = payload["columns"]
+    names = ", ".join(f'"{c["name"]}"' for c in columns)
+    with duckdb.connect(str(kanon_release / "release.duckdb"), read_only=True) as con:
+        rows = con.execute(f"SELECT {names} FROM synthetic").fetchall()
+    expected: Counter[tuple[int, ...]] = Counter()
+    for row in rows:
+        ids = []
+        for column, cell in zip(columns, row, strict=True):
+            if cell is None or cell == "":
+                continue
+            parts = str(cell).split(column["delimiter"]) if column["delimiter"] else [str(cell)]
+            ids += [index[(column["name"], p.strip())] for p in parts if (column["name"], p.strip()) in index]
+        ids = sorted(set(ids))
+        for k in range(1, depth + 1):
+            expected.update(itertools.combinations(ids, k))
+    assert combinations_of(table) == {k: float(n) for k, n in expected.items()}
 
 
 def test_the_record_count_margin_is_the_95_percent_tail_of_the_discrete_laplace() -> None:
