@@ -32,7 +32,7 @@ import numpy as np
 from sdsynth.protect.dp.budget import split_budget
 from sdsynth.protect.dp.params import DpParameters
 
-MIN_SIGNAL = 40.0  # between the measured sides: 26 (R = 2 better), 50 (a tie) and 66 (R = 3 better), bench/README.md
+MIN_SIGNAL = 40.0  # between the measured sides: 26 (R = 2 better), 50 (a tie), 66 (R = 3 better); docs/privacy.md
 UNKNOWN_DOMAIN = 10  # values assumed for a column whose schema lists none (declare them for the real figure)
 MAX_SUBSETS = 200_000  # column subsets past which the median is taken over a fixed pseudo-random sample of them
 ALWAYS_RELEASED = 2  # lengths 1 and 2: the sampling laws' model needs them

@@ -3,11 +3,10 @@ from, flattened into the arrays the drawing kernel reads.
 
 The structure is greedy, as PrivBayes builds one: the first column has the largest entropy; then, repeatedly, the
 column and up to R − 1 parents (two at R = 2: `model.max_parents`) among the placed columns with the largest mutual
-information. Parts of a multi-value
-column are placed together, each conditioned on its siblings first, so the combinations of parts ("Female;Male")
-keep their released rates. The free order (step 4) instead gives each column a ranked list of parent sets, and a
-record draws each column given the best-ranked set it has already drawn (`_parent_sets`). Either way the network is
-a function of the aggregates only.
+information. Parts of a multi-value column are placed together, each conditioned on its siblings first, so the
+combinations of parts ("Female;Male") keep their released rates. The free order (step 4) instead gives each column a
+ranked list of parent sets, and a record draws each column given the best-ranked set it has already drawn
+(`_parent_sets`). Either way the network is a function of the aggregates only.
 """
 
 from __future__ import annotations
