@@ -23,7 +23,7 @@ from sdsynth.errors import InputError, SdsynthError
 from sdsynth.jobs.common import check_dp_inputs, run_inputs, synthesis_memory
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
-from sdsynth.protect.dp.budget import split_budget
+from sdsynth.protect.dp.budget import budget_of
 from sdsynth.protect.dp.length_rule import ALWAYS_RELEASED, UNKNOWN_DOMAIN, at_length, choose_length, records_needed
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.preview import PreviousLevels, preview_lengths
@@ -99,10 +99,8 @@ def dry_run_release(
         p = s.dp
         if not _check(result, check_dp_inputs, data, options, p, RunContext()):  # as the run would refuse it
             return result
-        eps_records = p.number_of_records_epsilon_proportion * p.epsilon
         delta = p.resolved_delta
-        b = split_budget(p.epsilon, p.reporting_length, p.percentile_epsilon_proportion, p.sigma_proportions, delta,
-                         eps_records)  # fmt: skip
+        b = budget_of(p)
         note = "" if p.delta is not None else " (δ not given: the public default)"
         lines.append(f"privacy: (ε = {p.epsilon:g}, δ = {delta:g})-DP{note}")
         sources = [planned_source(col) for col in plan.columns]
@@ -124,8 +122,7 @@ def dry_run_release(
                 at, split = p, b
                 if p.adaptive_length and previous.record_count is not None:  # its count, taken for this one's
                     at = at_length(p, choose_length(p, [s.domain_size for s in sources], previous.record_count).length)
-                    split = split_budget(at.epsilon, at.reporting_length, at.percentile_epsilon_proportion,
-                                         at.sigma_proportions, delta, eps_records)  # fmt: skip
+                    split = budget_of(at)
                     lines.append(f"    reporting length {at.reporting_length} (auto, for its record count "
                                  f"{previous.record_count:,})")  # fmt: skip
                 lines += [f"    {row.describe()}" for row in preview_lengths(at, split, previous)]

@@ -18,7 +18,7 @@ from statistics import NormalDist
 import numpy as np
 
 from sdsynth.errors import PrivacyParameterError
-from sdsynth.protect.dp.params import Threshold
+from sdsynth.protect.dp.params import DpParameters, Threshold
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,14 @@ def split_budget(
     if not abs(spent - rho) <= consistency_tolerance(delta):
         raise PrivacyParameterError("something went wrong calculating DP sigmas (budget does not add up)")
     return BudgetSplit(epsilon, epsilon_records, eps_m, delta, rho, eps_q, sigmas)
+
+
+def budget_of(params: DpParameters) -> BudgetSplit:
+    """The split of `params` (its ε, R, options and resolved δ, the record count's share taken out)."""
+    return split_budget(
+        params.epsilon, params.reporting_length, params.percentile_epsilon_proportion, params.sigma_proportions,
+        params.resolved_delta, params.number_of_records_epsilon_proportion * params.epsilon,
+    )  # fmt: skip
 
 
 _NORMAL = NormalDist()  # the standard normal (the standard library's: scipy.stats costs 0.6 s of import)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sdsynth.protect.dp.budget import split_budget
+from sdsynth.protect.dp.budget import budget_of
 from sdsynth.protect.dp.params import DpParameters
 
 MIN_SIGNAL = 40.0  # between the measured sides: 26 (R = 2 better), 50 (a tie), 66 (R = 3 better); docs/privacy.md
@@ -83,12 +83,7 @@ def length_signal(params: DpParameters, domain_sizes: Sequence[int], record_coun
     n = len(domain_sizes)
     if n < length or record_count <= 0:
         return 0.0
-    p = at_length(params, length)
-    budget = split_budget(
-        p.epsilon, length, p.percentile_epsilon_proportion, p.sigma_proportions, p.resolved_delta,
-        p.number_of_records_epsilon_proportion * p.epsilon,
-    )  # fmt: skip
-    noise = budget.sigmas[length - 1] * math.sqrt(math.comb(n, length))
+    noise = budget_of(at_length(params, length)).sigmas[length - 1] * math.sqrt(math.comb(n, length))
     return record_count / typical_cells(domain_sizes, length) / noise
 
 

@@ -30,7 +30,7 @@ from sdsynth.kernels.chacha import key_words, next_u64, stream_state
 from sdsynth.kernels.counting import build_lookup_table
 from sdsynth.kernels.keys import KeyLayout
 from sdsynth.protect.aggregates import Aggregates
-from sdsynth.protect.dp.budget import BudgetSplit, DiscreteGaussian, discrete_rho1, length_threshold, split_budget
+from sdsynth.protect.dp.budget import BudgetSplit, DiscreteGaussian, budget_of, discrete_rho1, length_threshold
 from sdsynth.protect.dp.kernels import add_noise, bounded_counts, generate_candidates, sensitivity_histogram
 from sdsynth.protect.dp.length_rule import at_length, choose_length
 from sdsynth.protect.dp.params import DpParameters
@@ -338,11 +338,7 @@ def _start(records: Records | JobRunner, params: DpParameters, ctx: RunContext, 
 def _shape(params: DpParameters, W: int, n_attributes: int) -> tuple[int, KeyLayout, BudgetSplit]:
     """The loop's lengths, the key layout and the budget split of `params` (public inputs only)."""
     loop_length = min(params.reporting_length, W)  # no record holds a longer combination
-    budget = split_budget(
-        params.epsilon, params.reporting_length, params.percentile_epsilon_proportion, params.sigma_proportions,
-        params.resolved_delta, params.number_of_records_epsilon_proportion * params.epsilon,
-    )  # fmt: skip
-    return loop_length, KeyLayout.for_attributes(n_attributes, loop_length), budget
+    return loop_length, KeyLayout.for_attributes(n_attributes, loop_length), budget_of(params)
 
 
 def _with_params(run: _Run, params: DpParameters) -> _Run:
