@@ -111,7 +111,8 @@ def test_dry_run_prints_the_record_count_that_releases_length_3(tmp_path: Path) 
     and fewer records need a larger ε."""
     needed = {}
     for epsilon in ("1", "4"):
-        result = _run("release", "--dp", "--epsilon", epsilon, "--dry-run", "--out", tmp_path / "o")
+        result = _run("release", "--dp", "--epsilon", epsilon, "--dry-run", "--out", tmp_path / "o",
+                      "--private-out", tmp_path / "p")  # fmt: skip
         assert result.exit_code == 0, result.output
         assert "reporting length: auto (at most 3" in result.output
         line = next(ln for ln in result.output.splitlines() if "length 3: released when" in ln)
