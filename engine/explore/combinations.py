@@ -49,19 +49,18 @@ def _records(cells: list[list[list[int]]], codes: np.ndarray, offsets: list[int]
 
 
 def _weighted_counts(
-    starts: np.ndarray, ids: np.ndarray, weights: np.ndarray, n_attributes: int, depth: int
+    starts: np.ndarray, ids: np.ndarray, weights: np.ndarray, n_attributes: int, layout: KeyLayout, depth: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(packed keys, counts) of every combination of up to `depth` attributes, each distinct row counted `weights`
-    times: one pass of the engine's counter per bit of the weights over the rows that have it, scaled by 2^bit (the
-    work is the rows times their weights' set bits, never the records)."""
-    layout = KeyLayout.for_attributes(max(n_attributes, 1), depth)
+    """(packed keys in `layout`, counts) of every combination of up to `depth` attributes, each distinct row counted
+    `weights` times: one pass of the engine's counter per bit of the weights over the rows that have it, scaled by
+    2^bit (the work is the rows times their weights' set bits, never the records)."""
     parts = []
     for bit in range(int(weights.max()).bit_length() if len(weights) else 0):
         rows = np.flatnonzero((weights >> bit) & 1)
         lengths = starts[rows + 1] - starts[rows]
         sub_starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         gather = np.repeat(starts[rows] - sub_starts[:-1], lengths) + np.arange(int(sub_starts[-1]))
-        counter = CombinationCounter(max(n_attributes, 1), layout, depth)
+        counter = CombinationCounter(n_attributes, layout, depth)
         counter.count_batches(iter([(sub_starts, ids[gather])]))
         keys, counts = counter.result()
         parts.append((keys, counts << bit))
@@ -88,18 +87,19 @@ def combination_counts(
         counted = size
     if complete and n_columns < top:  # fewer columns than the depth: longer combinations are parts only
         counted = top
+    counted = max(counted, 1)
+    layout = KeyLayout.for_attributes(max(n_attributes, 1), counted)
     starts, ids = _records(parts, codes, offsets)
-    keys, counts = _weighted_counts(starts, ids, weights.astype(np.int64), n_attributes, max(counted, 1))
-    layout = KeyLayout.for_attributes(max(n_attributes, 1), max(counted, 1))
+    keys, counts = _weighted_counts(starts, ids, weights.astype(np.int64), max(n_attributes, 1), layout, counted)
     lengths = layout.lengths(keys)
     depth = 0
-    for size in range(1, max(counted, 1) + 1):
+    for size in range(1, counted + 1):
         kept = int((lengths <= size).sum())
         if depth and _encoded_bytes(kept, size, n_attributes) > max_bytes:
             break
         depth = size
     keep = lengths <= depth
-    rows = layout.unpack(keys[keep], max(counted, 1)).tolist()
+    rows = layout.unpack(keys[keep], counted).tolist()
     pairs = zip(rows, counts[keep].tolist(), strict=True)
     found = sorted((tuple(a for a in row if a >= 0), float(n)) for row, n in pairs)
     return {"depth": depth, **encode_combinations([k for k, _ in found], [n for _, n in found], depth)}
