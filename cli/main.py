@@ -5,6 +5,7 @@ Heavy imports happen inside commands, so `sdsynth --help` answers at once.
 
 from __future__ import annotations
 
+import gc
 import signal
 from typing import Annotated
 
@@ -74,7 +75,16 @@ def _terminate(signum: int, frame: object) -> None:
 def run() -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGTERM, _terminate)
-    app()
+    # A command makes few, long-lived Python objects (its data lives in arrays), but importing and loading Numba's
+    # kernels makes many: at the default thresholds the collector runs 400 times (0.17 s of a small command).
+    gc.set_threshold(20_000, 50, 50)
+    try:
+        app()
+    finally:
+        # The interpreter's last collections at exit would walk every object the run made (Numba's compiler
+        # state above all: 0.3 s of a 1.6 s small command); frozen objects are skipped, and nothing is left to
+        # finalise by then (outputs are closed and renamed inside the command).
+        gc.freeze()
 
 
 if __name__ == "__main__":
