@@ -30,7 +30,6 @@ from sdsynth.protect.dp.params import DEFAULT_DELTA, DpParameters
 from sdsynth.protect.kanon import protect_k_anonymity
 from sdsynth.read.options import IngestOptions
 from sdsynth.read.plan import open_and_plan
-from sdsynth.synth.aggregate_seeded import reference_law_bytes, reference_pilot_records
 
 if TYPE_CHECKING:
     from sdsynth.backends.dask.engine import DaskRecords
@@ -144,6 +143,8 @@ def synthesis_memory(
     `n_attributes` attributes in `n_columns` expanded columns."""
     if "synthesis" not in stages or settings.method != AGGREGATE_SEEDED or settings.law.sampling_law == "calibrated":
         return 0
+    from sdsynth.synth.aggregate_seeded import reference_law_bytes, reference_pilot_records  # the laws' kernels
+
     target = settings.records if isinstance(settings.records, int) else n_records
     auto_pilot = settings.law.sampling_law == "auto" and settings.records != "budget"
     pilot = reference_pilot_records(target) if auto_pilot else target

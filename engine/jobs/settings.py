@@ -20,11 +20,9 @@ from sdsynth.protect.aggregates import Aggregates
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.kanon import DEFAULT_RESOLUTION
 from sdsynth.protect.ledger import LedgerRequest
-from sdsynth.synth.aggregate_seeded import AggregateSeededParameters
-from sdsynth.synth.base import SYNTHESIZERS
+from sdsynth.synth.options import METHODS, AggregateSeededParameters
 
 AGGREGATE_SEEDED = "aggregate-seeded"
-METHODS = tuple(SYNTHESIZERS)
 
 
 @dataclass(frozen=True)

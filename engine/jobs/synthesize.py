@@ -41,9 +41,10 @@ from sdsynth.jobs.settings import AGGREGATE_SEEDED, JobSettings
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.read.options import IngestOptions
 from sdsynth.schema.model import Schema
-from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, synthesize_from_aggregates, target_records
+from sdsynth.synth.aggregate_seeded import synthesize_from_aggregates, target_records
 from sdsynth.synth.base import create
 from sdsynth.synth.calibrated import coverage_share
+from sdsynth.synth.options import AggregateSeededParameters
 from sdsynth.synth.output import write_synthetic_files
 
 if TYPE_CHECKING:

@@ -25,8 +25,9 @@ from sdsynth.protect.dp.marginals import dp_marginals
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.kanon import protect_k_anonymity
 from sdsynth.read.options import IngestOptions
-from sdsynth.synth.aggregate_seeded import AggregateSeededParameters, concat_records, synthesize_from_aggregates
+from sdsynth.synth.aggregate_seeded import concat_records, synthesize_from_aggregates
 from sdsynth.synth.kanon import SeededModel, row_seeded, unseeded, value_seeded
+from sdsynth.synth.options import AggregateSeededParameters
 from sdsynth.synth.output import records_to_frame
 
 
