@@ -220,6 +220,7 @@ def write_duckdb(
     available = [c for c in wide.columns if c not in ("length", "count")]
     con = connect_writable(path)
     try:
+        con.execute("BEGIN TRANSACTION")  # one commit for the whole file, not one per statement and comment
         _create_table(con, "aggregates", wide)
         items = source_column_sql(aggs, available)
         con.execute(
@@ -250,6 +251,7 @@ def write_duckdb(
         for name, frame in (tables or {}).items():
             _create_table(con, name, frame)
         comment_release(con, codebook, released_columns)
+        con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
