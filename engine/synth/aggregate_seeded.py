@@ -30,7 +30,6 @@ from sdsynth.kernels.counting import build_lookup_table
 from sdsynth.protect.aggregates import Aggregates
 from sdsynth.synth.agg_kernels import build_batch
 from sdsynth.synth.calibrated import CalibratedSampler, calibrated_batches, release_fit, release_model
-from sdsynth.synth.calibrated.parameters import resolved
 from sdsynth.synth.options import (
     AUTO_MIN_PILOT_RECORDS,
     AUTO_PILOT_RECORDS,
@@ -139,14 +138,19 @@ def resolve_sampling_law(
     pilot = reference_pilot_records(target)
     if pilot == 0 or aggs.record_count <= 0 or len(aggs.keys) == 0:
         return replace(params, sampling_law="calibrated", chosen_by="auto: nothing to compare"), None
-    first_size = min(target, resolved(None).batch_records)  # the first output batch (the bar's total)
-    with (progress or NullProgress()).stage("choosing the sampling law (pilot draws)", total=first_size + pilot,
-                                            unit="records", shown=True) as bar:  # fmt: skip
+    progress = progress or NullProgress()
+    # three stages, so that the choice's own cost (the reference pilot and both fits) shows apart from the calibrated
+    # law's fitting and its first batch, which the output keeps
+    with progress.stage("fitting the calibrated law"):
         model = release_model(aggs)  # the tables of the release, computed once for the sampler and both fits
         sampler = CalibratedSampler(aggs, target, seed, model, params.coverage)
-        first_size = sampler.batch_sizes()[0]
+    first_size = sampler.batch_sizes()[0]
+    with progress.stage("synthesizing (calibrated law, first batch)", total=first_size, unit="records",
+                        shown=True) as bar:  # fmt: skip
         first = sampler.batch(0, first_size)
         bar.advance(first_size)
+    with progress.stage("choosing the sampling law (reference pilot)", total=pilot, unit="records",
+                        shown=True) as bar:  # fmt: skip
         compared = first
         if pilot < first_size:  # as many records as the reference pilot, taken at random
             compared = first.take(np.sort(np.random.default_rng(seed).choice(first_size, size=pilot, replace=False)))

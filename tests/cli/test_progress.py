@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -70,10 +71,20 @@ def test_a_dp_release_logs_its_stages_and_no_true_count(cases: Path, tmp_path: P
     assert result.exit_code == 0, result.output
     stages = [ln for ln in result.stderr.splitlines() if STAGE_LINE.match(ln)]
     names = {ln.rsplit(": ", 1)[0] for ln in stages}
-    assert {"DP: record count", "choosing the sampling law (pilot draws)", "writing the public release"} <= names
-    pilot = next(ln for ln in stages if ln.startswith("choosing the sampling law"))
-    released = int(re.search(r"([\d,]+) records", pilot).group(1).replace(",", "")) // 2  # type: ignore[union-attr]
-    assert f"and {released:,} synthetic records" in result.stderr  # the pilot draws the released (noisy) count
+    first_batch = "synthesizing (calibrated law, first batch)"
+    choice = "choosing the sampling law (reference pilot)"
+    assert {
+        "DP: record count",
+        "fitting the calibrated law",
+        first_batch,
+        choice,
+        "writing the public release",
+    } <= names
+    shown = {ln.rsplit(": ", 1)[0]: int(re.search(r"([\d,]+) records", ln).group(1).replace(",", ""))  # type: ignore[union-attr]
+             for ln in stages if ln.startswith((first_batch, choice))}  # fmt: skip
+    released = shown[first_batch]  # the whole output, in one batch: the released (noisy) count
+    assert f"and {released:,} synthetic records" in result.stderr
+    assert shown[choice] == min(released, max(2_000, math.ceil(0.1 * released)))  # reference_pilot_records
     assert released != ROWS and str(ROWS) not in result.stderr and f"{ROWS:,}" not in result.stderr
 
 
