@@ -28,16 +28,19 @@ def exchange_change(
     deviation: np.ndarray, out_row: np.ndarray, in_row: np.ndarray, first: np.ndarray, second: np.ndarray,
     cell_offset: np.ndarray, n_categories: np.ndarray,
 ) -> float:  # fmt: skip
-    """The change of Σ |deviation| if `out_row` left the selection and `in_row` entered it (one pass: a table where
-    both fall in the same cell does not change)."""
+    """The change of Σ |deviation| if `out_row` left the selection and `in_row` entered it (one pass: a table whose
+    columns hold the same categories in both rows does not change, and is skipped before its cells are computed)."""
     change = 0.0
     for t in range(first.shape[0]):
+        a = first[t]
+        b = second[t]
+        if out_row[a] == in_row[a] and (b < 0 or out_row[b] == in_row[b]):
+            continue
         leaving = _cell(out_row, t, first, second, cell_offset, n_categories)
         entering = _cell(in_row, t, first, second, cell_offset, n_categories)
-        if leaving != entering:
-            d = deviation[leaving]
-            e = deviation[entering]
-            change += abs(d - 1.0) - abs(d) + abs(e + 1.0) - abs(e)
+        d = deviation[leaving]
+        e = deviation[entering]
+        change += abs(d - 1.0) - abs(d) + abs(e + 1.0) - abs(e)
     return change
 
 
