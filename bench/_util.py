@@ -17,6 +17,10 @@ REPO = BENCH_DIR.parent
 DATA_DIR = Path(os.environ.get("SDSYNTH_BENCH_DATA", BENCH_DIR / "data"))
 TICK = os.sysconf("SC_CLK_TCK")
 
+# Commands are timed as a user's Python runs them: caching compiled bytecode (__pycache__). A shell that sets
+# PYTHONDONTWRITEBYTECODE (some containers do) makes every process compile sdsynth's sources again: 0.2 s a command.
+BYTECODE_CACHE_OFF = os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None
+
 
 def generated_input(rows: int, suffix: str = ".parquet", seed: int = 1) -> Path:
     """A CTDC-like input of `rows` rows made by the project's own generator (cached under bench/data/)."""

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import print_table, tree_state
+from _util import BYTECODE_CACHE_OFF, print_table, tree_state
 
 SNIPPETS = {
     "python -c pass": "pass",
@@ -71,7 +71,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the generated CSV for the read comparison")
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}, Python {sys.version.split()[0]}, tree {tree_state()}")
+    print(
+        f"cores: {os.cpu_count()}, Python {sys.version.split()[0]}, tree {tree_state()}"
+        + (", PYTHONDONTWRITEBYTECODE dropped (timed with the bytecode cache)" if BYTECODE_CACHE_OFF else "")
+    )
     with tempfile.TemporaryDirectory(prefix="sdsynth-fixed-") as tmp:
         work = Path(tmp)
         sdsynth = [sys.executable, "-m", "sdsynth.cli.main"]

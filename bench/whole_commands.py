@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import print_table, tree_state
+from _util import BYTECODE_CACHE_OFF, print_table, tree_state
 
 PAC = """
 import json, sys, time
@@ -66,7 +66,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=["aggregate:200000", "synthesize:17000", "synthesize:21000"])
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}, Python {sys.version.split()[0]}, tree {tree_state()}", flush=True)
+    print(
+        f"cores: {os.cpu_count()}, Python {sys.version.split()[0]}, tree {tree_state()}"
+        + (", PYTHONDONTWRITEBYTECODE dropped (timed with the bytecode cache)" if BYTECODE_CACHE_OFF else ""),
+        flush=True,
+    )
     pac_code = PAC.format(multi=multi_value_columns())
     rows = []
     with tempfile.TemporaryDirectory(prefix="sdsynth-whole-") as tmp:
