@@ -136,24 +136,37 @@ def stream_encoded(
     return EncodedStream(attributes, make_batches, source.name, size.rows, size.attributes)
 
 
-IN_MEMORY_CELLS = 64 << 20  # a file of at most this many cells (rows × columns) is encoded into memory
+IN_MEMORY_CELLS = 256 << 20  # a file of at most this many cells (rows × columns) is encoded into memory,
+IN_MEMORY_BYTES_PER_CELL = 12  # if at this many bytes a cell (the scan's batches, then the encoded records)
+IN_MEMORY_SHARE = 0.25  # it takes at most this share of the memory available when the scan starts
+
+
+def in_memory_cells() -> int:
+    """The most cells a file may have to be encoded into memory: IN_MEMORY_CELLS, fewer on a machine with little
+    memory available (10 M rows of 16 columns take about 2 GB)."""
+    import psutil
+
+    available = psutil.virtual_memory().available
+    return min(IN_MEMORY_CELLS, int(available * IN_MEMORY_SHARE) // IN_MEMORY_BYTES_PER_CELL)
 
 
 class _KeptBatches:
-    """The normalised batches of the scan, kept while the file has at most IN_MEMORY_CELLS cells (about 4 bytes a
-    cell): a file that small is encoded from them into memory, so the passes that follow (seven for a DP release
-    at R 3) neither read nor normalise it again; a larger one is streamed from the file at each pass."""
+    """The normalised batches of the scan, kept while the file has at most `in_memory_cells()` cells (about 4 bytes
+    a cell): a file that small is encoded from them into memory, so the passes that follow (seven for a DP release
+    at R 3) neither read nor normalise it again; a larger one is streamed from the file at each pass (a release
+    spills it to its private folder first)."""
 
     def __init__(self, n_columns: int) -> None:
         self.n_columns = max(n_columns, 1)
         self.batches: list[NormalizedBatch] | None = []
         self.cells = 0
+        self.limit = in_memory_cells()
 
     def keep(self, batches: Iterator[NormalizedBatch]) -> Iterator[NormalizedBatch]:
         for nb in batches:
             if self.batches is not None:
                 self.cells += nb.height * self.n_columns
-                if self.cells > IN_MEMORY_CELLS:
+                if self.cells > self.limit:
                     self.batches = None
                 else:
                     self.batches.append(nb)

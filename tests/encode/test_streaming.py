@@ -14,6 +14,8 @@ import pytest
 from helpers import invoke
 
 from sdsynth._utils.context import RunContext
+from sdsynth.encode import tables as tables_module
+from sdsynth.encode.records import EncodedData, EncodedStream
 from sdsynth.encode.spill import spill
 from sdsynth.encode.tables import encode
 from sdsynth.engine import IngestOptions, count_combinations, load_schema, stream_encoded
@@ -43,9 +45,34 @@ def test_spilled_records_count_like_the_originals(cases: Path, tmp_path: Path) -
     assert not (tmp_path / "spill").exists()
 
 
+def test_an_input_above_the_in_memory_limit_is_streamed_and_counts_the_same(
+    cases: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_memory = encode(cases, OPTIONS)
+    assert isinstance(stream_encoded(cases, OPTIONS), EncodedData)  # 3,000 rows: encoded into memory
+    monkeypatch.setattr(tables_module, "IN_MEMORY_CELLS", 2_000)
+    stream = stream_encoded(cases, OPTIONS)
+    assert isinstance(stream, EncodedStream)  # read again from the file at every pass
+    assert count_combinations(stream, 3).as_dict() == count_combinations(in_memory, 3).as_dict()
+
+
+def test_the_in_memory_limit_leaves_three_quarters_of_the_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    class Memory:
+        available = 1_200_000_000
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Memory())
+    assert tables_module.in_memory_cells() == 25_000_000  # a quarter of 1.2 GB at 12 bytes a cell
+    Memory.available = 10**12
+    assert tables_module.in_memory_cells() == tables_module.IN_MEMORY_CELLS
+
+
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stream anything above 500 records, in batches of 300 (calibrated) or about 200 (reference)."""
+    """Stream anything above 500 records, in batches of 300 (calibrated) or about 200 (reference); stream inputs of
+    more than 2,000 cells from their file (a release spills them to its private folder)."""
+    monkeypatch.setattr(tables_module, "IN_MEMORY_CELLS", 2_000)
     monkeypatch.setattr(synthetic_output, "IN_MEMORY_RECORDS", 500)
     monkeypatch.setattr(calibrated_module.parameters, "DEFAULT_PARAMETERS", CalibratedParameters(batch_records=300))
     monkeypatch.setattr(aggregate_seeded_module, "OUTPUT_BATCH_RECORDS", 200)
