@@ -62,6 +62,10 @@ FIXED_COLUMNS: dict[str, dict[str, str]] = {
         "sensitivity": "DP: Δ, the contribution bound (combinations counted per record at this length)",
         "noise_sd": "DP: standard deviation of the noise added to each count of this length (σ·√Δ)",
         "threshold": "DP: noisy counts below this are not released",
+        "declared_threshold": (
+            "DP, length 1: the threshold of the values of columns whose schema declares every value (a public "
+            "domain); `threshold` applies to the other columns' values"
+        ),
         "percentile_candidates": "DP: size of the public range the contribution bound was chosen from",
         "candidates": "DP: combinations of this length proposed from released shorter ones",
         "resolution": "k-anonymity: k",

@@ -126,9 +126,12 @@ class AttributeTable:
 
 
 def build_attribute_table(plan: ColumnPlan, uniques: list[set[str]]) -> AttributeTable:
-    """Expand multi-value columns and assign ids in canonical (human-string) order."""
+    """Expand multi-value columns and assign ids in canonical (human-string) order. A column whose schema gives
+    every value as a public fact (`ColumnSpec.public_values`) has all of them, seen in the data or not: its part of
+    the table does not depend on the records (a DP release gives each value a noisy count)."""
     columns: list[ExpandedColumn] = []
     entries: list[tuple[str, int, str]] = []  # (label, column index, value)
+    uniques = [seen | set(_public_values(col)) for seen, col in zip(uniques, plan.columns, strict=True)]
     for pos, col in enumerate(plan.columns):
         if col.multi_delimiter is not None:
             for part in sorted(uniques[pos], key=lambda p: f"{col.name}_{p}"):
@@ -156,6 +159,10 @@ def build_attribute_table(plan: ColumnPlan, uniques: list[set[str]]) -> Attribut
         values=tuple(e[2] for e in entries),
         sources=tuple(planned_source(col) for col in plan.columns),
     )
+
+
+def _public_values(col: PlannedColumn) -> tuple[str, ...]:
+    return (col.spec.public_values or ()) if col.spec is not None else ()
 
 
 def planned_source(col: PlannedColumn) -> SourceColumn:

@@ -125,8 +125,13 @@ def dry_run_release(
                     split = budget_of(at)
                     lines.append(f"    reporting length {at.reporting_length} (auto, for its record count "
                                  f"{previous.record_count:,})")  # fmt: skip
-                lines += [f"    {row.describe()}" for row in preview_lengths(at, split, previous)]
+                all_declared = all(s.domain_size is not None for s in sources)
+                lines += [f"    {row.describe()}" for row in preview_lengths(at, split, previous, all_declared)]
         lines.append(f"  fabrication thresholds: {p.threshold.to_json()}")
+        declared = sum(s.domain_size is not None for s in sources)
+        lines.append(f"  length 1: the values of {declared} of the {len(sources)} columns are declared by the schema "
+                     "(a public domain): each gets a noisy count, released above one noise SD; the other columns' "
+                     "values must clear the δ-threshold ρ₁ (about 5 noise SDs)")  # fmt: skip
         if options.schema is not None and options.schema.inferred_bin_columns:
             lines.append("warning: bins inferred from the data leak in DP mode: "
                          + ", ".join(options.schema.inferred_bin_columns))  # fmt: skip

@@ -167,6 +167,17 @@ class ColumnSpec:
             return None
         return len(self.values)
 
+    @property
+    def public_values(self) -> tuple[str, ...] | None:
+        """Every value (or multi-value part) the column can hold, when the schema gives them as a public fact
+        (`domain_size` is not None): a DP release may then give each a noisy count without first hiding which
+        values occur (docs/privacy.md, "Declared values at length 1")."""
+        if self.domain_size is None:
+            return None
+        if self.kind == "numeric":
+            return self.bins.labels if self.bins is not None else None
+        return tuple(self.values) if self.values is not None else ("1",)
+
     def accepts(self, value: str) -> bool:
         """Whether a trimmed, non-missing value (or multi-value part), read through the aliases, is allowed by this
         column."""

@@ -21,6 +21,8 @@ from sdsynth.protect.dp.marginals import _zero_noise_bulk, candidate_keys, dp_ma
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.postprocess import post_process, round_half_away
 from sdsynth.protect.dp.random import DpRandom
+from sdsynth.read.options import IngestOptions
+from sdsynth.schema.model import ColumnSpec, Schema
 
 
 def _keys(data, layout, combos: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -238,4 +240,42 @@ def test_fabrication_rate_follows_the_threshold(threshold: float) -> None:
         fabricated += sum(1 for k in pairs if k.split(";")[0].split(":")[1] != k.split(";")[1].split(":")[1])
         expected += 870 * p
         variance += 870 * p * (1 - p)
+    assert abs(fabricated - expected) <= 4 * math.sqrt(variance) + 1
+
+
+def _declared_and_undeclared(rare: int) -> tuple[pl.DataFrame, IngestOptions]:
+    """Columns A (values declared by the schema, 20 of them never used) and B (undeclared), each with four common
+    values and one held by `rare` records."""
+    values = [f"v{i % 4}" for i in range(8000 - rare)] + ["rare"] * rare
+    frame = pl.DataFrame({"A": values, "B": values})
+    absent = tuple(f"z{i:02d}" for i in range(20))
+    schema = Schema((ColumnSpec("A", values=("v0", "v1", "v2", "v3", "rare", *absent)), ColumnSpec("B")))
+    return frame, IngestOptions(schema=schema)
+
+
+def test_declared_values_are_released_above_one_noise_sd_and_undeclared_ones_above_the_delta_threshold() -> None:
+    """At length 1 a column whose schema declares all its values has every one as a candidate (seen or not), kept
+    above one noise SD; the other columns' values must clear ρ₁, about 5 noise SDs at δ = 1e-6. At ε 0.1 (noise SD
+    77) a value of 200 records is released for A with probability 0.95 and for B with probability 0.007; the 20
+    declared but absent values are fabricated at the rate the declared threshold gives."""
+    frame, options = _declared_and_undeclared(200)
+    data = encode(frame, options)
+    assert data.attributes.n_attributes == 25 + 5  # A: every declared value; B: the values seen
+    params = DpParameters(epsilon=0.1, reporting_length=1, delta=1e-6)
+    released_a = released_b = fabricated = 0
+    expected = variance = 0.0
+    for seed in range(20):
+        result = dp_marginals(data, params, RunContext(threads=1), rng=DpRandom._seeded_for_tests(500 + seed, 2))
+        level = result.levels[0]
+        sd = math.sqrt(level.noise_variance)
+        assert level.declared_threshold == pytest.approx(sd, rel=1e-3)  # η = 0.3173: one noise SD
+        assert level.threshold > 4.5 * sd  # ρ₁ at δ = 1e-6
+        released = result.aggregates.as_dict()
+        released_a += "A:rare" in released
+        released_b += "B:rare" in released
+        fabricated += sum(1 for k in released if k.startswith("A:z"))
+        p = DiscreteGaussian.with_variance(level.noise_variance).tail(math.floor(level.declared_threshold) + 1)
+        expected += 20 * p
+        variance += 20 * p * (1 - p)
+    assert released_a >= 16 and released_b <= 2
     assert abs(fabricated - expected) <= 4 * math.sqrt(variance) + 1

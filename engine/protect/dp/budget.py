@@ -103,6 +103,15 @@ def adaptive_threshold(sigma_k: float, sensitivity: int, eta: float) -> float:
     return sigma_k * math.sqrt(sensitivity) * _normal_quantile(1.0 - min(eta / 2.0, 0.5))
 
 
+DECLARED_ETA = 0.3173  # declared values at length 1: kept above one noise SD (an adaptive η)
+
+
+def declared_threshold(sigma_1: float, sensitivity: int) -> float:
+    """The length-1 threshold of declared values: the adaptive threshold at DECLARED_ETA, one noise standard
+    deviation, which keeps a value absent from the data out of the release with probability 84 %."""
+    return adaptive_threshold(sigma_1, sensitivity, DECLARED_ETA)
+
+
 def length_threshold(threshold: Threshold, length: int, sigma_k: float, sensitivity: int) -> float:
     """ρ_k for k ≥ 2 from a fixed or adaptive threshold setting."""
     if threshold.kind == "fixed":

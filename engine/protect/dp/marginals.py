@@ -30,7 +30,14 @@ from sdsynth.kernels.chacha import key_words, next_u64, stream_state
 from sdsynth.kernels.counting import build_lookup_table
 from sdsynth.kernels.keys import KeyLayout
 from sdsynth.protect.aggregates import Aggregates
-from sdsynth.protect.dp.budget import BudgetSplit, DiscreteGaussian, budget_of, discrete_rho1, length_threshold
+from sdsynth.protect.dp.budget import (
+    BudgetSplit,
+    DiscreteGaussian,
+    budget_of,
+    declared_threshold,
+    discrete_rho1,
+    length_threshold,
+)
 from sdsynth.protect.dp.kernels import add_noise, bounded_counts, generate_candidates, sensitivity_histogram
 from sdsynth.protect.dp.length_rule import at_length, choose_length
 from sdsynth.protect.dp.params import DpParameters
@@ -57,6 +64,7 @@ class LevelReport:
     candidates: int | None
     retained: int
     released_combinations: int = 0
+    declared_threshold: float | None = None  # length 1: the threshold of declared values (a public domain)
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -68,6 +76,7 @@ class LevelReport:
             "percentile_candidates": self.percentile_range,
             "candidates": self.candidates,
             "released_combinations": self.released_combinations,
+            "declared_threshold": self.declared_threshold,
         }
 
 
@@ -368,18 +377,26 @@ def _record_count(run: _Run) -> tuple[int, np.ndarray, int, int]:
 
 
 def _noisy_retained(
-    run: _Run, counts: np.ndarray, k: int, noise: DiscreteGaussian, rho: float
-) -> tuple[np.ndarray, np.ndarray]:
+    run: _Run, counts: np.ndarray, k: int, noise: DiscreteGaussian, rho: float, declared: np.ndarray | None = None,
+    rho_declared: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Indices of the candidates kept at length k and their noisy counts, ascending by index: every candidate in
     the domain gets noise and is kept above the threshold; at k ≥ 2 the zero-count candidates too (in bulk when
-    they are many, `_zero_noise_bulk`). At k = 1 the domain is the attributes left after contribution bounding."""
+    they are many, `_zero_noise_bulk`). At k = 1 the domain is the attributes left after contribution bounding and
+    every attribute of `declared` (the values of columns whose schema declares them all, a public domain: seen in
+    the data or not), kept above `rho_declared` instead of `rho`."""
     in_domain = np.flatnonzero(counts > 0)
-    zero_idx = np.flatnonzero(counts == 0) if k > 1 else np.zeros(0, dtype=np.int64)
+    if k > 1:
+        zero_idx, zero_rho = np.flatnonzero(counts == 0), rho
+    else:
+        zero_idx = np.flatnonzero((counts == 0) & declared) if declared is not None else np.zeros(0, dtype=np.int64)
+        zero_rho = rho_declared
     noisy = add_noise(counts[in_domain], run.main, noise)
-    keep = (noisy > rho) & (noisy > 0)
+    threshold = np.where(declared[in_domain], rho_declared, rho) if k == 1 and declared is not None else rho
+    keep = (noisy > threshold) & (noisy > 0)
     kept_idx, kept_val = [in_domain[keep]], [noisy[keep]]
     if len(zero_idx):
-        minimum = max(math.floor(rho) + 1, 1)
+        minimum = max(math.floor(zero_rho) + 1, 1)
         if len(zero_idx) >= ZERO_FAST_PATH_MIN:
             chosen, values = _zero_noise_bulk(len(zero_idx), noise, minimum, run.floats)
             kept_idx.append(zero_idx[chosen])
@@ -392,6 +409,15 @@ def _noisy_retained(
     idx, vals = np.concatenate(kept_idx), np.concatenate(kept_val)
     order = np.argsort(idx)
     return idx[order], vals[order]
+
+
+def declared_attributes(attributes: AttributeTable) -> np.ndarray:
+    """Per attribute, whether its column's schema declares every value as a public fact (`SourceColumn.domain_size`):
+    the attribute table then holds all of them whatever the data (`build_attribute_table`), so at length 1 each gets
+    noise and none needs hiding by the δ-threshold."""
+    source_of = np.array([c.source_position for c in attributes.columns], dtype=np.int64)
+    public = np.array([s.domain_size is not None for s in attributes.sources], dtype=bool)
+    return public[source_of[attributes.column_of]] if len(attributes.column_of) else np.zeros(0, dtype=bool)
 
 
 def _levels(
@@ -427,13 +453,16 @@ def _levels(
         count_job = BoundedCountJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
         counts = run.pass_over(run.over_records(count_job), f"DP: length {k} counts")
         noise = DiscreteGaussian.with_variance(sigma_k * sigma_k * allowed)
-        rho = (
-            float(discrete_rho1(noise, allowed, params.resolved_delta))
-            if k == 1
-            else length_threshold(params.threshold, k, sigma_k, allowed)
-        )
-        idx, vals = _noisy_retained(run, counts, k, noise, rho)
-        levels.append(LevelReport(k, sigma_k, allowed, noise.variance, rho, bound, n_candidates, len(idx)))
+        declared, rho_declared = None, None
+        if k == 1:
+            rho = float(discrete_rho1(noise, allowed, params.resolved_delta))
+            declared = declared_attributes(attributes)
+            rho_declared = declared_threshold(sigma_k, allowed) if declared.any() else None
+        else:
+            rho = length_threshold(params.threshold, k, sigma_k, allowed)
+        idx, vals = _noisy_retained(run, counts, k, noise, rho, declared, rho_declared or 0.0)
+        levels.append(LevelReport(k, sigma_k, allowed, noise.variance, rho, bound, n_candidates, len(idx),
+                                  declared_threshold=rho_declared))  # fmt: skip
         if len(idx) == 0:
             break
         retained_keys.append(cand_keys[idx])

@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from sdsynth.protect.dp.budget import BudgetSplit, DiscreteGaussian, discrete_rho1, length_threshold
+from sdsynth.protect.dp.budget import BudgetSplit, DiscreteGaussian, declared_threshold, discrete_rho1, length_threshold
 from sdsynth.protect.dp.params import DpParameters
 
 
@@ -53,9 +53,12 @@ class LengthPreview:
                 f"{self.noise_sd:.4g}, threshold {self.threshold:.4g}{cleared}")  # fmt: skip
 
 
-def preview_lengths(params: DpParameters, budget: BudgetSplit, previous: PreviousLevels | None) -> list[LengthPreview]:
+def preview_lengths(
+    params: DpParameters, budget: BudgetSplit, previous: PreviousLevels | None, all_declared: bool = False
+) -> list[LengthPreview]:
     """Each length's σ_k; with `previous`, the noise SD, threshold and combinations clearing it at the new ε, for
-    the lengths the previous release bounded (Δ_k > 0)."""
+    the lengths the previous release bounded (Δ_k > 0). At length 1 the threshold is the δ-threshold ρ₁, or, when
+    the schema declares every column's values (`all_declared`), the declared values' threshold (one noise SD)."""
     out = []
     for k, sigma_k in enumerate(budget.sigmas, start=1):
         bound = previous.sensitivity.get(k, 0) if previous is not None else 0
@@ -63,8 +66,12 @@ def preview_lengths(params: DpParameters, budget: BudgetSplit, previous: Previou
             out.append(LengthPreview(k, sigma_k))
             continue
         noise = DiscreteGaussian.with_variance(sigma_k * sigma_k * bound)
-        rho = (float(discrete_rho1(noise, bound, params.resolved_delta)) if k == 1
-               else length_threshold(params.threshold, k, sigma_k, bound))  # fmt: skip
+        if k > 1:
+            rho = length_threshold(params.threshold, k, sigma_k, bound)
+        elif all_declared:
+            rho = declared_threshold(sigma_k, bound)
+        else:
+            rho = float(discrete_rho1(noise, bound, params.resolved_delta))
         counts = np.asarray(previous.counts.get(k, np.zeros(0)), dtype=np.float64)
         sd = math.sqrt(noise.variance)
         clearing = expected_clearing(counts, sd, rho)
