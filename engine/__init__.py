@@ -10,11 +10,11 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdsynth._utils import threads as _threads  # noqa: F401  (first: sizes the thread pool before any kernel runs)
 from sdsynth._utils.cache import use_user_numba_cache
+from sdsynth._utils.lazy import lazy_names
 from sdsynth._version import __version__
 from sdsynth.errors import (
     BudgetExceededError,
@@ -43,13 +43,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"sdsynth.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

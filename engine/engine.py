@@ -12,8 +12,7 @@ scripts written against it keep working. New code imports from `sdsynth` (the us
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sdsynth._utils.lazy import lazy_names
 
 _PUBLIC = {
     "Aggregates": "protect.aggregates",
@@ -53,10 +52,4 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"sdsynth.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _PUBLIC)

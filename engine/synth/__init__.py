@@ -6,24 +6,18 @@ synthesizer's Numba kernels.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sdsynth._utils.lazy import lazy_names
 
 _HOMES = {
-    "SYNTHESIZERS": "base",
-    "AggregateSeeded": "base",
-    "AggregateSeededParameters": "options",
-    "RowSeeded": "base",
-    "Synthesizer": "base",
-    "Unseeded": "base",
-    "ValueSeeded": "base",
-    "create": "base",
+    "SYNTHESIZERS": "synth.base",
+    "AggregateSeeded": "synth.base",
+    "AggregateSeededParameters": "synth.options",
+    "RowSeeded": "synth.base",
+    "Synthesizer": "synth.base",
+    "Unseeded": "synth.base",
+    "ValueSeeded": "synth.base",
+    "create": "synth.base",
 }
 
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)
