@@ -11,8 +11,18 @@ from pathlib import Path
 
 from sdsynth.sample_data import generate_ctdc
 
-HEAVY = ("scipy.stats", "pandas", "dask", "distributed", "sklearn", "matplotlib", "sdsynth.synth.base",
-         "sdsynth.synth.aggregate_seeded", "sdsynth.synth.calibrated", "sdsynth.synth.kanon")
+HEAVY = (
+    "scipy.stats",
+    "pandas",
+    "dask",
+    "distributed",
+    "sklearn",
+    "matplotlib",
+    "sdsynth.synth.base",
+    "sdsynth.synth.aggregate_seeded",
+    "sdsynth.synth.calibrated",
+    "sdsynth.synth.kanon",
+)
 
 _RUN = """
 import json, sys
@@ -43,4 +53,4 @@ def test_the_method_names_jobs_check_are_the_registered_synthesizers() -> None:
     from sdsynth.synth.base import SYNTHESIZERS
     from sdsynth.synth.options import METHODS
 
-    assert METHODS == tuple(SYNTHESIZERS)
+    assert tuple(SYNTHESIZERS) == METHODS
