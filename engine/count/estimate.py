@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdsynth.encode.tables import IN_MEMORY_BYTES_PER_CELL, IN_MEMORY_CELLS
+
 BINS_PER_OCTAVE = 4
 MAX_COLUMN_SETS = 5_000  # column sets summed one by one; beyond, a random sample of this many (scaled)
 
@@ -124,7 +126,8 @@ def stage_memory(
     batch_rows: int = 1_000_000,
 ) -> list[StageMemory]:
     """The estimated peak of each of `stages` (of STAGES) for a run that meets `combinations` distinct
-    combinations, over `n_records` records of `n_columns` columns (reading holds at most `batch_rows` at once);
+    combinations, over `n_records` records of `n_columns` columns (reading holds at most `batch_rows` at once, and
+    the whole input encoded when it has at most IN_MEMORY_CELLS cells);
     `synthesis_extra`: bytes the chosen synthesis holds besides (the reference law's candidate lists)."""
     out = []
     for stage in stages:
@@ -132,6 +135,9 @@ def stage_memory(
         per_cell = READING_BYTES_PER_CELL if stage == "reading" else STAGE_BYTES_PER_CELL[stage]
         need = (BASE_MIB + STAGE_MIB[stage]) * 2**20 + STAGE_BYTES_PER_COMBINATION[stage] * combinations
         extra = synthesis_extra if stage == "synthesis" else 0
+        if stage == "reading" and n_records * n_columns <= IN_MEMORY_CELLS:
+            # encoded into memory from the first read: the file's normalised batches, then its encoded records
+            extra = IN_MEMORY_BYTES_PER_CELL * n_records * n_columns
         out.append(StageMemory(stage, int(need + per_cell * cells + extra)))
     return out
 

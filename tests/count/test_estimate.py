@@ -73,3 +73,15 @@ def test_stage_memory_grows_with_combinations_and_records() -> None:
     assert all(small[s] < tall[s] for s in STAGES)
     assert tall["synthesis"] - small["synthesis"] > 256 << 20
     assert 350 << 20 < small["reading"] < small["counting"] < small["evaluation"] < 600 << 20
+
+
+def test_reading_holds_an_input_encoded_into_memory() -> None:
+    """Up to IN_MEMORY_CELLS cells the input is encoded into memory from its first read (12 bytes a cell at the
+    peak: measured 2.38 GiB for 10 M rows of 16 columns); a larger one is read a batch at a time."""
+    from sdsynth.encode.tables import IN_MEMORY_CELLS
+
+    in_memory = {m.stage: m.bytes for m in stage_memory(10_000, 10_000_000, 16)}
+    streamed = {m.stage: m.bytes for m in stage_memory(10_000, 100_000_000, 16)}
+    assert 10_000_000 * 16 <= IN_MEMORY_CELLS < 100_000_000 * 16
+    assert 2.2 * 2**30 < in_memory["reading"] < 2.8 * 2**30
+    assert streamed["reading"] < 1 * 2**30
