@@ -47,8 +47,13 @@ KERNELS: list[tuple[str, str, str]] = [
     ),
     (
         "sdsynth.protect.dp.kernels",
-        "_sensitivity_histogram",
-        "(Array(int64, 1, 'C', True, aligned=True), Array(int32, 1, 'C', True, aligned=True), int64, int64, int64, int64, int64, Array(uint64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64)",
+        "_sensitivities_and_counts",
+        "(Array(int64, 1, 'C', True, aligned=True), Array(int32, 1, 'C', True, aligned=True), int64, int64, int64, int64, int64, Array(uint64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64)",
+    ),
+    (
+        "sdsynth.protect.dp.kernels",
+        "_bound_contributions",
+        "(Array(int64, 1, 'C', True, aligned=True), Array(int32, 1, 'C', True, aligned=True), int64, int64, int64, int64, int64, Array(uint64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64, Array(uint32, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64)",
     ),
     (
         "sdsynth.protect.dp.postprocess",

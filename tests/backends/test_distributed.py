@@ -32,6 +32,7 @@ from sdsynth.kernels.counting import build_lookup_table
 from sdsynth.kernels.keys import KeyLayout
 from sdsynth.protect.dp.marginals import (
     BoundedCountJob,
+    BoundJob,
     PartitionStreams,
     RecordLengthsJob,
     SensitivityJob,
@@ -197,13 +198,18 @@ def test_dp_passes_give_the_local_sums(small_partitions: DaskEngine, ctdc_files:
         cand = pairs.keys[layout.lengths(pairs.keys) == 2]
         ck, ci = build_lookup_table(cand, np.arange(1, len(cand) + 1, dtype=np.int64))
         buffer = math.comb(int(a[2]), 2)
-        hist = local.run(SensitivityJob(2, layout, ck, ci, 100, buffer))
-        assert np.array_equal(hist, remote.run(SensitivityJob(2, layout, ck, ci, 100, buffer)))
+        hist, unbounded = local.run(SensitivityJob(2, layout, ck, ci, 100, buffer, len(cand)))
+        remote_hist, remote_unbounded = remote.run(SensitivityJob(2, layout, ck, ci, 100, buffer, len(cand)))
+        assert np.array_equal(hist, remote_hist) and np.array_equal(unbounded, remote_unbounded)
+        assert np.array_equal(unbounded, pairs.counts[layout.lengths(pairs.keys) == 2])  # every valid pair, unbounded
         allowed = 10
         job = BoundedCountJob(2, layout, ck, ci, len(cand), allowed, buffer, PartitionStreams(bytes(range(32))))
         counts = remote.run(job)
         assert counts.sum() == (np.minimum(np.arange(101), allowed) * hist).sum()
         assert np.array_equal(counts, remote.run(job))  # same key, same streams: a retried task draws the same
+        # the unbounded counts and the bounding pass draw the same records' subsets from the same streams
+        bound = BoundJob(2, layout, ck, ci, len(cand), allowed, buffer, PartitionStreams(bytes(range(32))))
+        assert np.array_equal(unbounded + remote.run(bound), counts)
         other = remote.run(BoundedCountJob(2, layout, ck, ci, len(cand), allowed, buffer, PartitionStreams(b"x" * 32)))
         assert not np.array_equal(counts, other)
         full = BoundedCountJob(2, layout, ck, ci, len(cand), 10**6, buffer, PartitionStreams(bytes(32)))

@@ -128,9 +128,14 @@ def _valid_tuples(
     return n
 
 
-def sensitivity_histogram(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
-    """`_sensitivity_histogram` on read-only records (one compiled version, `csr.read_only`)."""
-    _sensitivity_histogram(read_only(offsets), read_only(ids), *args)
+def sensitivities_and_counts(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
+    """`_sensitivities_and_counts` on read-only records (one compiled version, `csr.read_only`)."""
+    _sensitivities_and_counts(read_only(offsets), read_only(ids), *args)
+
+
+def bound_contributions(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
+    """`_bound_contributions` on read-only records (one compiled version, `csr.read_only`)."""
+    _bound_contributions(read_only(offsets), read_only(ids), *args)
 
 
 def bounded_counts(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
@@ -139,7 +144,7 @@ def bounded_counts(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _sensitivity_histogram(
+def _sensitivities_and_counts(
     offsets: np.ndarray,
     ids: np.ndarray,
     row_start: int,
@@ -150,8 +155,13 @@ def _sensitivity_histogram(
     cand_keys: np.ndarray,
     cand_index: np.ndarray,
     histogram: np.ndarray,  # in/out: records by number of valid tuples (clipped to the public bound)
+    counts: np.ndarray,  # in/out: per candidate, every record's every valid tuple (before contribution bounding)
     buffer_size: int,
 ) -> None:
+    """Records by number of valid tuples (|W_j|) and, in the same enumeration, the counts before contribution
+    bounding: `_bound_contributions` then takes each record holding more valid tuples than the bound chosen from
+    the histogram down to a random subset, so the two passes count exactly what `_bounded_counts` would, without
+    enumerating every record twice."""
     shifts = np.empty(slots, dtype=np.uint64)
     for d in range(slots):
         shifts[d] = np.uint64(bits * (slots - 1 - d))
@@ -165,6 +175,58 @@ def _sensitivity_histogram(
         w = offsets[r + 1] - base
         n = _valid_tuples(ids, base, w, k, bits, slots, cand_keys, cand_index, mask, pos, prefix, shifts, buffer)
         histogram[min(n, top)] += 1
+        for j in range(n):
+            counts[buffer[j] - 1] += 1
+
+
+@njit(cache=True, nogil=True)
+def _bound_contributions(
+    offsets: np.ndarray,
+    ids: np.ndarray,
+    row_start: int,
+    row_stop: int,
+    k: int,
+    bits: int,
+    slots: int,
+    cand_keys: np.ndarray,
+    cand_index: np.ndarray,
+    allowed: int,
+    state: np.ndarray,
+    counts: np.ndarray,  # in/out: per candidate, the change to the unbounded counts
+    buffer_size: int,
+) -> None:
+    """The change that turns `_sensitivities_and_counts`' unbounded counts into `_bounded_counts`' bounded ones: a
+    record holding more than `allowed` valid tuples takes all of them out and adds back a uniform random subset of
+    `allowed` (the same partial Fisher–Yates, from the same stream, as `_bounded_counts`). A record whose length w
+    gives C(w, k) ≤ `allowed` cannot hold more and is skipped without enumerating its tuples."""
+    shifts = np.empty(slots, dtype=np.uint64)
+    for d in range(slots):
+        shifts[d] = np.uint64(bits * (slots - 1 - d))
+    pos = np.zeros(k + 1, dtype=np.int64)
+    prefix = np.zeros(k + 1, dtype=np.uint64)
+    buffer = np.empty(buffer_size, dtype=np.int64)
+    mask = np.uint64(cand_keys.shape[0] - 1)
+    for r in range(row_start, row_stop):
+        base = offsets[r]
+        w = offsets[r + 1] - base
+        subsets = 1
+        for i in range(k):  # C(w, k), exact: each step's product is divisible by i + 1
+            subsets = subsets * (w - i) // (i + 1)
+            if subsets <= 0:
+                break
+        if subsets <= allowed:
+            continue
+        n = _valid_tuples(ids, base, w, k, bits, slots, cand_keys, cand_index, mask, pos, prefix, shifts, buffer)
+        if n <= allowed:
+            continue
+        for j in range(n):
+            counts[buffer[j] - 1] -= 1
+        for j in range(allowed):
+            pick = j + uniform_below(state, n - j)
+            tmp = buffer[j]
+            buffer[j] = buffer[pick]
+            buffer[pick] = tmp
+            counts[buffer[j] - 1] += 1
 
 
 @njit(cache=True, nogil=True)

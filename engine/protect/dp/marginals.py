@@ -38,7 +38,13 @@ from sdsynth.protect.dp.budget import (
     discrete_rho1,
     length_threshold,
 )
-from sdsynth.protect.dp.kernels import add_noise, bounded_counts, generate_candidates, sensitivity_histogram
+from sdsynth.protect.dp.kernels import (
+    add_noise,
+    bound_contributions,
+    bounded_counts,
+    generate_candidates,
+    sensitivities_and_counts,
+)
 from sdsynth.protect.dp.length_rule import at_length, choose_length
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.percentile import select_percentile
@@ -167,7 +173,8 @@ def _sum_arrays(parts: Sequence[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SensitivityJob:
-    """Records by number of valid k-tuples (|W_j|, clipped to the public bound) for one length."""
+    """For one length k ≥ 2, in one enumeration: records by number of valid k-tuples (|W_j|, clipped to the public
+    bound), and every candidate's count before contribution bounding (`BoundJob` then bounds it)."""
 
     k: int
     layout: KeyLayout
@@ -175,24 +182,28 @@ class SensitivityJob:
     cand_index: np.ndarray
     bound: int
     buffer_size: int
+    n_candidates: int
 
-    def begin(self, n_threads: int, partition: int) -> list[np.ndarray]:
+    def begin(self, n_threads: int, partition: int) -> list[tuple[np.ndarray, np.ndarray]]:
         del partition
-        return [np.zeros(self.bound + 1, dtype=np.int64) for _ in range(n_threads)]
+        return [(np.zeros(self.bound + 1, dtype=np.int64), np.zeros(self.n_candidates, dtype=np.int64))
+                for _ in range(n_threads)]  # fmt: skip
 
     def work(
-        self, state: list[np.ndarray], thread: int, offsets: np.ndarray, ids: np.ndarray, lo: int, hi: int
-    ) -> None:
-        sensitivity_histogram(
+        self, state: list[tuple[np.ndarray, np.ndarray]], thread: int, offsets: np.ndarray, ids: np.ndarray,
+        lo: int, hi: int,
+    ) -> None:  # fmt: skip
+        histogram, counts = state[thread]
+        sensitivities_and_counts(
             offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
-            state[thread], self.buffer_size,
+            histogram, counts, self.buffer_size,
         )  # fmt: skip
 
-    def end(self, state: list[np.ndarray]) -> np.ndarray:
-        return _sum_arrays(state)
+    def end(self, state: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        return self.combine(state)
 
-    def combine(self, parts: Sequence[np.ndarray]) -> np.ndarray:
-        return _sum_arrays(parts)
+    def combine(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        return _sum_arrays([p[0] for p in parts]), _sum_arrays([p[1] for p in parts])
 
 
 @dataclass
@@ -255,6 +266,43 @@ class BoundedCountJob:
     ) -> None:
         counts, streams = state
         bounded_counts(
+            offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
+            self.allowed, streams[thread], counts[thread], self.buffer_size,
+        )  # fmt: skip
+
+    def end(self, state: tuple[list[np.ndarray], list[np.ndarray]]) -> np.ndarray:
+        return _sum_arrays(state[0])
+
+    def combine(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return _sum_arrays(parts)
+
+
+@dataclass(frozen=True)
+class BoundJob:
+    """For one length k ≥ 2: the change that bounds `SensitivityJob`'s counts, each record holding more than
+    `allowed` valid tuples keeping a uniformly random subset of `allowed`, drawn from the partition's random streams
+    (docs/method.md, "Bounded counting"). With it the counts are exactly `BoundedCountJob`'s, for one enumeration
+    of the few records that can hold more than `allowed` instead of all."""
+
+    k: int
+    layout: KeyLayout
+    cand_keys: np.ndarray
+    cand_index: np.ndarray
+    n_candidates: int
+    allowed: int
+    buffer_size: int
+    streams: ThreadStreams | PartitionStreams
+
+    def begin(self, n_threads: int, partition: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        counts = [np.zeros(self.n_candidates, dtype=np.int64) for _ in range(n_threads)]
+        return counts, self.streams.for_partition(partition, n_threads)
+
+    def work(
+        self, state: tuple[list[np.ndarray], list[np.ndarray]], thread: int, offsets: np.ndarray, ids: np.ndarray,
+        lo: int, hi: int,
+    ) -> None:  # fmt: skip
+        counts, streams = state
+        bound_contributions(
             offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
             self.allowed, streams[thread], counts[thread], self.buffer_size,
         )  # fmt: skip
@@ -441,17 +489,21 @@ def _levels(
         n_candidates = len(cand_keys) if k > 1 else None  # the length-1 domain is data-dependent: not released
         ck, ci = build_lookup_table(cand_keys, np.arange(1, len(cand_keys) + 1, dtype=np.int64))
         buffer_size = max(1, math.comb(longest, k))
-        histogram = length_hist
+        histogram, unbounded = length_hist, None
         if k > 1:
-            job = run.over_records(SensitivityJob(k, layout, ck, ci, bound, buffer_size))
-            histogram = run.pass_over(job, f"DP: length {k} sensitivities")
+            job = run.over_records(SensitivityJob(k, layout, ck, ci, bound, buffer_size, len(cand_keys)))
+            histogram, unbounded = run.pass_over(job, f"DP: length {k} sensitivities and counts")
         allowed = select_percentile(histogram, params.percentile_percentage, budget.epsilon_percentile, run.main)
         if allowed == 0:
             levels.append(LevelReport(k, sigma_k, 0, 0.0, float("nan"), bound, n_candidates, 0))
             break
         streams = PartitionStreams(_fresh_key(run.main)) if run.runner.partitioned else ThreadStreams(run.rng.states)
-        count_job = BoundedCountJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
-        counts = run.pass_over(run.over_records(count_job), f"DP: length {k} counts")
+        if unbounded is None:
+            count_job = BoundedCountJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
+            counts = run.pass_over(run.over_records(count_job), f"DP: length {k} counts")
+        else:  # only the records that may hold more than `allowed` tuples are enumerated again
+            bound_job = BoundJob(k, layout, ck, ci, len(cand_keys), allowed, buffer_size, streams)
+            counts = unbounded + run.pass_over(run.over_records(bound_job), f"DP: length {k} contribution bounds")
         noise = DiscreteGaussian.with_variance(sigma_k * sigma_k * allowed)
         declared, rho_declared = None, None
         if k == 1:
