@@ -128,6 +128,32 @@ def _valid_tuples(
     return n
 
 
+@njit(inline="always")
+def _enumeration_scratch(
+    k: int, bits: int, slots: int, buffer_size: int, n_keys: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.uint64]:
+    """What `_valid_tuples` works in: each slot's key shift, the enumeration's positions and prefixes, the buffer of
+    a record's tuples and the candidate table's mask."""
+    shifts = np.empty(slots, dtype=np.uint64)
+    for d in range(slots):
+        shifts[d] = np.uint64(bits * (slots - 1 - d))
+    pos = np.zeros(k + 1, dtype=np.int64)
+    prefix = np.zeros(k + 1, dtype=np.uint64)
+    return shifts, pos, prefix, np.empty(buffer_size, dtype=np.int64), np.uint64(n_keys - 1)
+
+
+@njit(inline="always")
+def _add_random_subset(buffer: np.ndarray, n: int, allowed: int, state: np.ndarray, counts: np.ndarray) -> None:
+    """Add 1 to the counts of `allowed` of the `n` tuples in `buffer`, a uniform random subset (partial
+    Fisher–Yates with exact uniform integers from `state`)."""
+    for j in range(allowed):
+        pick = j + uniform_below(state, n - j)
+        tmp = buffer[j]
+        buffer[j] = buffer[pick]
+        buffer[pick] = tmp
+        counts[buffer[j] - 1] += 1
+
+
 def sensitivities_and_counts(offsets: np.ndarray, ids: np.ndarray, *args: object) -> None:
     """`_sensitivities_and_counts` on read-only records (one compiled version, `csr.read_only`)."""
     _sensitivities_and_counts(read_only(offsets), read_only(ids), *args)
@@ -162,13 +188,7 @@ def _sensitivities_and_counts(
     bounding: `_bound_contributions` then takes each record holding more valid tuples than the bound chosen from
     the histogram down to a random subset, so the two passes count exactly what `_bounded_counts` would, without
     enumerating every record twice."""
-    shifts = np.empty(slots, dtype=np.uint64)
-    for d in range(slots):
-        shifts[d] = np.uint64(bits * (slots - 1 - d))
-    pos = np.zeros(k + 1, dtype=np.int64)
-    prefix = np.zeros(k + 1, dtype=np.uint64)
-    buffer = np.empty(buffer_size, dtype=np.int64)
-    mask = np.uint64(cand_keys.shape[0] - 1)
+    shifts, pos, prefix, buffer, mask = _enumeration_scratch(k, bits, slots, buffer_size, cand_keys.shape[0])
     top = histogram.shape[0] - 1
     for r in range(row_start, row_stop):
         base = offsets[r]
@@ -199,13 +219,7 @@ def _bound_contributions(
     record holding more than `allowed` valid tuples takes all of them out and adds back a uniform random subset of
     `allowed` (the same partial Fisher–Yates, from the same stream, as `_bounded_counts`). A record whose length w
     gives C(w, k) ≤ `allowed` cannot hold more and is skipped without enumerating its tuples."""
-    shifts = np.empty(slots, dtype=np.uint64)
-    for d in range(slots):
-        shifts[d] = np.uint64(bits * (slots - 1 - d))
-    pos = np.zeros(k + 1, dtype=np.int64)
-    prefix = np.zeros(k + 1, dtype=np.uint64)
-    buffer = np.empty(buffer_size, dtype=np.int64)
-    mask = np.uint64(cand_keys.shape[0] - 1)
+    shifts, pos, prefix, buffer, mask = _enumeration_scratch(k, bits, slots, buffer_size, cand_keys.shape[0])
     for r in range(row_start, row_stop):
         base = offsets[r]
         w = offsets[r + 1] - base
@@ -221,12 +235,7 @@ def _bound_contributions(
             continue
         for j in range(n):
             counts[buffer[j] - 1] -= 1
-        for j in range(allowed):
-            pick = j + uniform_below(state, n - j)
-            tmp = buffer[j]
-            buffer[j] = buffer[pick]
-            buffer[pick] = tmp
-            counts[buffer[j] - 1] += 1
+        _add_random_subset(buffer, n, allowed, state, counts)
 
 
 @njit(cache=True, nogil=True)
@@ -247,13 +256,7 @@ def _bounded_counts(
 ) -> None:
     """Each record adds 1 to at most `allowed` of its valid tuples, a uniform random subset when it has more
     (docs/method.md, "Bounded counting"; partial Fisher–Yates with exact uniform integers)."""
-    shifts = np.empty(slots, dtype=np.uint64)
-    for d in range(slots):
-        shifts[d] = np.uint64(bits * (slots - 1 - d))
-    pos = np.zeros(k + 1, dtype=np.int64)
-    prefix = np.zeros(k + 1, dtype=np.uint64)
-    buffer = np.empty(buffer_size, dtype=np.int64)
-    mask = np.uint64(cand_keys.shape[0] - 1)
+    shifts, pos, prefix, buffer, mask = _enumeration_scratch(k, bits, slots, buffer_size, cand_keys.shape[0])
     for r in range(row_start, row_stop):
         base = offsets[r]
         w = offsets[r + 1] - base
@@ -262,12 +265,7 @@ def _bounded_counts(
             for j in range(n):
                 counts[buffer[j] - 1] += 1
         else:
-            for j in range(allowed):
-                pick = j + uniform_below(state, n - j)
-                tmp = buffer[j]
-                buffer[j] = buffer[pick]
-                buffer[pick] = tmp
-                counts[buffer[j] - 1] += 1
+            _add_random_subset(buffer, n, allowed, state, counts)
 
 
 @njit(cache=True, nogil=True)

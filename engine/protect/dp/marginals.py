@@ -278,24 +278,11 @@ class BoundedCountJob:
 
 
 @dataclass(frozen=True)
-class BoundJob:
+class BoundJob(BoundedCountJob):
     """For one length k ≥ 2: the change that bounds `SensitivityJob`'s counts, each record holding more than
     `allowed` valid tuples keeping a uniformly random subset of `allowed`, drawn from the partition's random streams
     (docs/method.md, "Bounded counting"). With it the counts are exactly `BoundedCountJob`'s, for one enumeration
     of the few records that can hold more than `allowed` instead of all."""
-
-    k: int
-    layout: KeyLayout
-    cand_keys: np.ndarray
-    cand_index: np.ndarray
-    n_candidates: int
-    allowed: int
-    buffer_size: int
-    streams: ThreadStreams | PartitionStreams
-
-    def begin(self, n_threads: int, partition: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        counts = [np.zeros(self.n_candidates, dtype=np.int64) for _ in range(n_threads)]
-        return counts, self.streams.for_partition(partition, n_threads)
 
     def work(
         self, state: tuple[list[np.ndarray], list[np.ndarray]], thread: int, offsets: np.ndarray, ids: np.ndarray,
@@ -306,12 +293,6 @@ class BoundJob:
             offsets, ids, lo, hi, self.k, self.layout.bits, self.layout.slots, self.cand_keys, self.cand_index,
             self.allowed, streams[thread], counts[thread], self.buffer_size,
         )  # fmt: skip
-
-    def end(self, state: tuple[list[np.ndarray], list[np.ndarray]]) -> np.ndarray:
-        return _sum_arrays(state[0])
-
-    def combine(self, parts: Sequence[np.ndarray]) -> np.ndarray:
-        return _sum_arrays(parts)
 
 
 def _fresh_key(state: np.ndarray) -> bytes:
