@@ -104,12 +104,13 @@ def dry_run_release(
         note = "" if p.delta is not None else " (δ not given: the public default)"
         lines.append(f"privacy: (ε = {p.epsilon:g}, δ = {delta:g})-DP{note}")
         sources = [planned_source(col) for col in plan.columns]
+        domain_sizes = [source.domain_size for source in sources]  # a public fact where not None
         W = p.max_attributes_per_record or sum(s.declared_parts or 1 for s in sources)
         how = ("--max-attributes-per-record: longer records keep a random subset" if p.max_attributes_per_record
                else "one per column plus the declared parts of each multi-value column")  # fmt: skip
         lines.append(f"  at most {W} attributes per record ({how})")
         if p.adaptive_length:
-            lines += length_rule_lines(p, [s.domain_size for s in sources])
+            lines += length_rule_lines(p, domain_sizes)
         lines.append(f"  record count: ε_N = {b.epsilon_records:g} (discrete Laplace)")
         lines.append(f"  marginals: ε_M = {b.epsilon_marginals:g} → ρ = {b.rho:.6g} zCDP; each of the {R} contribution "
                      f"bounds ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
@@ -121,14 +122,14 @@ def dry_run_release(
                 lines.append(f"  with the contribution bounds of the previous release {previous_release}:")
                 at, split = p, b
                 if p.adaptive_length and previous.record_count is not None:  # its count, taken for this one's
-                    at = at_length(p, choose_length(p, [s.domain_size for s in sources], previous.record_count).length)
+                    at = at_length(p, choose_length(p, domain_sizes, previous.record_count).length)
                     split = budget_of(at)
                     lines.append(f"    reporting length {at.reporting_length} (auto, for its record count "
                                  f"{previous.record_count:,})")  # fmt: skip
-                all_declared = all(s.domain_size is not None for s in sources)
+                all_declared = None not in domain_sizes
                 lines += [f"    {row.describe()}" for row in preview_lengths(at, split, previous, all_declared)]
         lines.append(f"  fabrication thresholds: {p.threshold.to_json()}")
-        declared = sum(s.domain_size is not None for s in sources)
+        declared = sum(m is not None for m in domain_sizes)
         lines.append(f"  length 1: the values of {declared} of the {len(sources)} columns are declared by the schema "
                      "(a public domain): each gets a noisy count, released above one noise SD; the other columns' "
                      "values must clear the δ-threshold ρ₁ (about 5 noise SDs)")  # fmt: skip

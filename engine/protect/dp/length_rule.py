@@ -87,10 +87,15 @@ def length_signal(params: DpParameters, domain_sizes: Sequence[int], record_coun
     return record_count / typical_cells(domain_sizes, length) / noise
 
 
+def _assumed_sizes(domain_sizes: Sequence[int | None]) -> list[int]:
+    """The declared numbers of values, UNKNOWN_DOMAIN where the schema gives none."""
+    return [UNKNOWN_DOMAIN if m is None else max(int(m), 1) for m in domain_sizes]
+
+
 def choose_length(params: DpParameters, domain_sizes: Sequence[int | None], record_count: int) -> LengthChoice:
     """The longest length ≤ params.reporting_length whose signal and every shorter one's reach MIN_SIGNAL (at
     least min(2, the maximum))."""
-    sizes = [UNKNOWN_DOMAIN if m is None else max(int(m), 1) for m in domain_sizes]
+    sizes = _assumed_sizes(domain_sizes)
     assumed = sum(1 for m in domain_sizes if m is None)
     chosen = min(ALWAYS_RELEASED, params.reporting_length)
     signals: dict[int, float] = {}
@@ -105,6 +110,5 @@ def choose_length(params: DpParameters, domain_sizes: Sequence[int | None], reco
 def records_needed(params: DpParameters, domain_sizes: Sequence[int | None], length: int) -> int | None:
     """The least released record count at which `length` would be released (for --dry-run), None if no count
     would (fewer columns than `length`). The signal grows in proportion to the count."""
-    sizes = [UNKNOWN_DOMAIN if m is None else max(int(m), 1) for m in domain_sizes]
-    per_record = length_signal(params, sizes, 1, length)
+    per_record = length_signal(params, _assumed_sizes(domain_sizes), 1, length)
     return math.ceil(MIN_SIGNAL / per_record) if per_record > 0 else None
