@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sdsynth._utils import threads as _threads  # noqa: F401  (first: sizes the thread pool before any kernel runs)
+from sdsynth._utils.blas_probe import skip_numba_blas_probe
 from sdsynth._utils.cache import use_user_numba_cache
 from sdsynth._utils.lazy import lazy_names
 from sdsynth._version import __version__
@@ -27,6 +28,7 @@ from sdsynth.errors import (
 )
 
 use_user_numba_cache()  # before any kernel: compiled kernels go to the per-user cache, never into the package
+skip_numba_blas_probe()  # 0.1 s of every command; no kernel uses BLAS
 
 # imported on first use, so `import sdsynth` (and `sdsynth --help`) does not load Numba and its kernels
 _LAZY = {
