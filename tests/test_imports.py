@@ -1,6 +1,6 @@
-"""A local command imports only what it uses: scipy.stats, scipy.linalg, pandas, Dask, scikit-learn and matplotlib cost seconds of
-start-up (bench/fixed_cost.py), so a local `aggregate --dp` must not load them; nor the synthesizers, whose modules
-define most of the engine's Numba kernels (0.15 s of imports)."""
+"""A local command imports only what it uses: scipy.stats, scipy.linalg, pandas, Dask, scikit-learn and matplotlib
+cost seconds of start-up (bench/fixed_cost.py), so a local `aggregate --dp` must not load them; nor the
+synthesizers, whose modules define most of the engine's Numba kernels (0.15 s of imports)."""
 
 from __future__ import annotations
 

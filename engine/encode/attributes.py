@@ -184,9 +184,10 @@ def value_counts(batches: Iterator[NormalizedBatch], plan: ColumnPlan) -> list[d
     for nb in batches:
         for pos, col in enumerate(plan.columns):
             column = nb.columns[pos]
-            used, rows = np.unique(column.indices, return_counts=True)
+            rows = np.bincount(column.indices, minlength=len(column.values))  # indices are dictionary codes
+            used = np.flatnonzero(rows)
             seen = counts[pos]
-            for i, k in zip(used.tolist(), rows.tolist(), strict=True):
+            for i, k in zip(used.tolist(), rows[used].tolist(), strict=True):
                 value = column.values[i]
                 for v in (value or []) if col.multi_delimiter is not None else ([] if value is None else [value]):
                     seen[v] = seen.get(v, 0) + k

@@ -37,11 +37,13 @@ class BatchEncoder:
     def encode(self, nb: NormalizedBatch) -> tuple[np.ndarray, np.ndarray]:
         n = nb.height
         codes = np.empty((n, len(self._single)), dtype=np.int32)
+        unknown = False  # a value missing from the dictionary (-2): checked on the distinct cells, not every row
         for j, pos in enumerate(self._single):
             lookup = self._ids[pos]
             column = nb.columns[pos]
             table = np.array([-1 if v is None else lookup.get(v, -2) for v in column.values] or [-1], dtype=np.int32)
             codes[:, j] = table[column.indices]
+            unknown |= bool((table == -2).any())
         multi_index = np.empty((n, len(self._multi)), dtype=np.int32)
         dict_lists: list[list[list[int]]] = []
         for m, pos in enumerate(self._multi):
@@ -58,7 +60,7 @@ class BatchEncoder:
             dict_offsets[m, 1 : len(entries) + 1] = np.cumsum([len(p) for p in entries])
             dict_ids[m, : len(flat)] = flat
         offsets, ids = build_csr(codes, multi_index, dict_offsets, dict_ids)
-        if (codes == -2).any() or (ids < 0).any():
+        if unknown or (dict_ids < 0).any():
             raise InputError(f"{self.plan.source_name}: a value changed between the two reading passes")
         return offsets, ids
 

@@ -168,38 +168,53 @@ class CsvSource:
         raise InputError(f"{self.name}: the file is empty")
 
     def iter_batches(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        types = {h: pa.string() for h in self.headers}
-        read_opts = pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=True, encoding="utf8")
-        parse_opts = pa_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True, ignore_empty_lines=True)
-        convert_opts = pa_csv.ConvertOptions(
-            column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
-        )
-        pending: list[pa.RecordBatch] = []
-        pending_rows = 0
+        """The rows in batches of `batch_rows`. A file no larger than one block is parsed whole by Arrow's
+        multithreaded reader (its streaming reader parses a block on one thread: 1.4× the time); a larger one is
+        streamed block by block, so memory stays bounded by a block and a batch."""
         got_rows = False
         try:
-            reader = pa_csv.open_csv(
-                self.path, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
-            )
-            for batch in reader:
-                if batch.num_rows == 0:
-                    continue
-                got_rows = True
-                pending.append(batch)
-                pending_rows += batch.num_rows
-                while pending_rows >= batch_rows:
-                    table = pa.Table.from_batches(pending)
-                    yield from table.slice(0, batch_rows).combine_chunks().to_batches()
-                    rest = table.slice(batch_rows)
-                    pending = rest.combine_chunks().to_batches() if rest.num_rows else []
-                    pending_rows = rest.num_rows
+            whole = self.path.stat().st_size <= _CSV_BLOCK_BYTES
+            batches = self._read_whole(batch_rows) if whole else self._stream(batch_rows)
+            for batch in batches:
+                if batch.num_rows:
+                    got_rows = True
+                    yield batch
         except (pa.ArrowInvalid, UnicodeDecodeError):
             self.diagnose()
             raise InputError(f"{self.name}: not a valid delimited text file") from None
-        if pending_rows:
-            yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
         if not got_rows:
             raise InputError(f"{self.name}: the file has a header row but no data rows")
+
+    def _arrow_options(self) -> dict[str, Any]:
+        return {
+            "read_options": pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=True, encoding="utf8"),
+            "parse_options": pa_csv.ParseOptions(
+                delimiter=self.delimiter, newlines_in_values=True, ignore_empty_lines=True
+            ),
+            "convert_options": pa_csv.ConvertOptions(
+                column_types={h: pa.string() for h in self.headers},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        }
+
+    def _read_whole(self, batch_rows: int) -> list[pa.RecordBatch]:
+        return pa_csv.read_csv(self.path, **self._arrow_options()).combine_chunks().to_batches(batch_rows)
+
+    def _stream(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for batch in pa_csv.open_csv(self.path, **self._arrow_options()):
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= batch_rows:
+                table = pa.Table.from_batches(pending)
+                yield from table.slice(0, batch_rows).combine_chunks().to_batches()
+                rest = table.slice(batch_rows)
+                pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+                pending_rows = rest.num_rows
+        if pending_rows:
+            yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
 
     def diagnose(self) -> None:
         """Find the first row Arrow rejected and raise an error naming it (never quoting its content)."""

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -104,8 +105,8 @@ def open_input(data: Any, delimiter: str | None = None) -> tuple[InputFile, list
 
 
 class _MemoryFile(io.BytesIO):
-    """Bytes that `CsvSource` reads as if they were a file: Arrow parses the object itself, and `open` gives the
-    header reader and the error diagnosis a fresh view."""
+    """Bytes that `CsvSource` reads as if they were a file: Arrow parses the object itself, `open` gives the
+    header reader and the error diagnosis a fresh view, and `stat` the size."""
 
     def __init__(self, data: bytes, name: str) -> None:
         super().__init__(data)
@@ -114,6 +115,9 @@ class _MemoryFile(io.BytesIO):
     def open(self, mode: str = "rb") -> io.BytesIO:
         del mode
         return io.BytesIO(self.getvalue())
+
+    def stat(self) -> SimpleNamespace:
+        return SimpleNamespace(st_size=len(self.getbuffer()))
 
     def __str__(self) -> str:
         return self._name
