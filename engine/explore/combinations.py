@@ -11,16 +11,13 @@ attribute fewer.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from sdsynth.count.combinations import CombinationCounter, merge_sorted_counts
-from sdsynth.explore.data import ReleaseFacts, cell_parts, encode_combinations, synthetic_profiles
+from sdsynth.explore.data import ReleaseFacts, SyntheticProfiles, cell_parts, encode_combinations
 from sdsynth.kernels.keys import KeyLayout
-
-if TYPE_CHECKING:
-    import duckdb
 
 # distinct synthetic rows × column subsets past which the page stops at the release's reporting length instead of R + 1
 # (a 1 M-record release has 0.72 M distinct rows of 16 columns: 1.3 × 10^9 for R + 1 = 4)
@@ -68,13 +65,13 @@ def _weighted_counts(
 
 
 def combination_counts(
-    con: duckdb.DuckDBPyConnection, facts: ReleaseFacts, max_bytes: int, max_depth: int | None = None
+    facts: ReleaseFacts, profiles: SyntheticProfiles, max_bytes: int, max_depth: int | None = None
 ) -> dict[str, Any]:
     """Synthetic counts of every combination of up to `depth` attributes, `depth` the largest (≤ `max_depth`,
     default R + 1) whose encoded table takes at most `max_bytes` (at least 1). Counted by the engine's combination
     counter over the synthetic records (ids per column and part of the page)."""
-    cells, codes, weights = synthetic_profiles(con, facts)
-    parts = [cell_parts(column, c) for column, c in zip(facts.columns, cells, strict=True)]
+    codes, weights = profiles.codes, profiles.weights
+    parts = [cell_parts(column, c) for column, c in zip(facts.columns, profiles.cells, strict=True)]
     offsets = facts.attribute_offsets()
     top = max(1, max_depth if max_depth is not None else facts.reporting_length + 1)
     n_columns = len(facts.columns)

@@ -210,11 +210,18 @@ def cell_parts(column: ExplorerColumn, cells: list[str]) -> list[list[int]]:
     return [[], *(sorted({index[p] for p in c.split(column.delimiter or "") if p in index}) for c in cells)]
 
 
-def synthetic_profiles(
-    con: duckdb.DuckDBPyConnection, facts: ReleaseFacts
-) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
-    """The distinct synthetic rows: per column its cells (sorted), the rows' cell codes (0 = no value; rows × columns)
-    and each row's number of synthetic records."""
+@dataclass(frozen=True)
+class SyntheticProfiles:
+    """The distinct synthetic rows: per column its cells (sorted), the rows' cell codes (0 = no value; rows ×
+    columns) and each row's number of synthetic records."""
+
+    cells: list[list[str]]
+    codes: np.ndarray
+    weights: np.ndarray
+
+
+def synthetic_profiles(con: duckdb.DuckDBPyConnection, facts: ReleaseFacts) -> SyntheticProfiles:
+    """The distinct synthetic rows of the release (one GROUP BY over its synthetic records)."""
     import polars as pl
 
     names = [c.name for c in facts.columns]
@@ -231,30 +238,26 @@ def synthetic_profiles(
         code = series.replace_strict(lookup, pl.Series(np.arange(1, len(cells) + 1)), default=0, return_dtype=pl.Int64)
         codes[:, j] = code.fill_null(0).to_numpy()
         cells_of.append(cells)
-    return cells_of, codes, frame.get_column("__weight").to_numpy().astype(np.int64)
+    return SyntheticProfiles(cells_of, codes, frame.get_column("__weight").to_numpy().astype(np.int64))
 
 
-def profile_size(con: duckdb.DuckDBPyConnection, facts: ReleaseFacts) -> int:
-    """The bytes the distinct synthetic rows take in the page (base64 of their codes and weights), without reading
-    them."""
-    names = [sql_identifier(c.name) for c in facts.columns]
-    if not names:
+def profile_size(profiles: SyntheticProfiles) -> int:
+    """The bytes the distinct synthetic rows take in the page (base64 of their codes and weights)."""
+    if not profiles.cells:
         return 0
-    counts = ", ".join(f"count(DISTINCT {n})" for n in names)
-    row = con.execute(f"SELECT count(*), {counts}, max(w) FROM (SELECT {', '.join(names)}, count(*) AS w "
-                      f"FROM synthetic GROUP BY ALL)").fetchall()[0]  # fmt: skip
-    n_rows, widths = int(row[0]), [_width(int(c) + 1) for c in row[1:-1]]
-    return math.ceil(n_rows * (sum(widths) + _width(int(row[-1] or 0))) * 4 / 3)
+    widths = [_width(len(cells) + 1) for cells in profiles.cells]
+    top = int(profiles.weights.max()) if len(profiles.weights) else 0
+    return math.ceil(len(profiles.weights) * (sum(widths) + _width(top)) * 4 / 3)
 
 
-def embedded_records(con: duckdb.DuckDBPyConnection, facts: ReleaseFacts) -> dict[str, Any]:
+def embedded_records(facts: ReleaseFacts, profiles: SyntheticProfiles) -> dict[str, Any]:
     """The synthetic records as distinct dictionary-encoded rows with their weights."""
-    cells, codes, weights = synthetic_profiles(con, facts)
+    codes = profiles.codes
     return {
         "rows": int(codes.shape[0]),
-        "cells": [cell_parts(column, c) for column, c in zip(facts.columns, cells, strict=True)],
+        "cells": [cell_parts(column, c) for column, c in zip(facts.columns, profiles.cells, strict=True)],
         "codes": [encode_array(codes[:, j]) for j in range(codes.shape[1])],
-        "weights": encode_array(weights),
+        "weights": encode_array(profiles.weights),
     }
 
 

@@ -21,6 +21,7 @@ from sdsynth.explore.data import (
     profile_size,
     release_facts,
     released_combinations,
+    synthetic_profiles,
 )
 
 if TYPE_CHECKING:
@@ -62,18 +63,20 @@ def explorer_payload(
     combinations; `server`: neither (a page served by `serve_explorer` asks for counts)."""
     facts = release_facts(con)
     payload = facts_payload(facts)
-    if source == "auto":
-        source = "records" if profile_size(con, facts) <= max_bytes else "combinations"
-    payload["source"] = source
     if source == "server":
+        payload["source"] = source
         return payload
+    profiles = synthetic_profiles(con, facts)  # both sources start from the distinct rows: one GROUP BY
+    if source == "auto":
+        source = "records" if profile_size(profiles) <= max_bytes else "combinations"
+    payload["source"] = source
     payload["aggregates"] = released_combinations(con, facts)
     if source == "records":
-        payload["records"] = embedded_records(con, facts)
+        payload["records"] = embedded_records(facts, profiles)
     else:
         from sdsynth.explore.combinations import combination_counts
 
-        payload["combinations"] = combination_counts(con, facts, max_bytes)
+        payload["combinations"] = combination_counts(facts, profiles, max_bytes)
     return payload
 
 

@@ -20,7 +20,7 @@ from helpers import assert_clean_error, invoke
 
 from sdsynth.explore import build_page, explorer_payload, page_data
 from sdsynth.explore.combinations import combination_counts
-from sdsynth.explore.data import record_count_margin, release_facts
+from sdsynth.explore.data import record_count_margin, release_facts, synthetic_profiles
 from sdsynth.explore.page import facts_payload
 
 _TYPES = {"u8": "<u1", "u16": "<u2", "u32": "<u4", "f64": "<f8"}
@@ -123,7 +123,7 @@ def test_combination_counts_equal_a_count_over_every_synthetic_record(kanon_rele
     (multi-value cells split into their parts), equals the page's table, none missing, none extra."""
     with duckdb.connect(str(kanon_release / "release.duckdb"), read_only=True) as con:
         facts = release_facts(con)
-        table = combination_counts(con, facts, max_bytes=10**9)
+        table = combination_counts(facts, synthetic_profiles(con, facts), max_bytes=10**9)
         payload = facts_payload(facts)
     depth = table["depth"]
     index = {name: i for i, name in enumerate(attributes(payload))}
