@@ -35,8 +35,8 @@ SNIPPETS = {
 
 
 def best_of(argv: list[str], runs: int, cwd: Path) -> float:
-    """The fastest of `runs` successful runs. A DP run of 100 records fails now and then by design (the noisy
-    record count comes out ≤ 0 with probability about 7 % at ε 4): such runs are run again."""
+    """The fastest of `runs` successful runs. A DP run of 100 records could fail by design (the noisy record count
+    ≤ 0; its noise SD is 20 at ε 4, so 3 runs in 10^7): such runs are run again."""
     env = {**os.environ, "SDSYNTH_COMPILE_AHEAD": "0"}
     times: list[float] = []
     for _ in range(3 * runs):

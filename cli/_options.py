@@ -249,7 +249,8 @@ DP = _group(
         float | None,
         "--record-count-epsilon-proportion",
         "--number-of-records-epsilon-proportion",
-        help="DP: share of ε spent on the noisy record count (always released noisy) [default: 0.005]",
+        help="DP: share of the zCDP budget ρ spent on the noisy record count (always released noisy; discrete "
+        "Gaussian noise, where the reference spends this share of ε on Laplace noise) [default: 0.005]",
     ),
     accuracy_mode=_opt(
         AccuracyChoice | None,

@@ -73,7 +73,8 @@ def test_dp_fit_is_recorded_in_the_ledger_and_refused_over_budget(cases: pl.Data
 def test_dp_fit_releases_only_a_noisy_record_count(cases: pl.DataFrame) -> None:
     synth = sdsynth.create("aggregate-seeded", epsilon=2.0, reporting_length=2).fit(cases, schema=SCHEMA)
     released = synth._fitted()
-    assert released.parameters["record_count_noise"] != "none" and released.parameters["epsilon_record_count"] > 0
+    assert released.parameters["record_count_noise"] == "discrete Gaussian"
+    assert released.parameters["variance_record_count"] > 0 and released.parameters["rho_record_count"] > 0
     assert synth.sample(seed=1).height == released.record_count
 
 

@@ -117,7 +117,9 @@ def release_facts(con: duckdb.DuckDBPyConnection) -> ReleaseFacts:
                for name in _ordered_sources(mapping, synthetic_columns)]  # fmt: skip
     levels = _levels(con, mode, tables)
     record_count = int(info.get("record_count", 0) or 0)
-    if mode == "dp":
+    if mode == "dp" and info.get("variance_record_count") is not None:
+        record_error = {"margin": float(gaussian_record_count_margin(float(info["variance_record_count"])))}
+    elif mode == "dp":  # a release whose record count carried discrete Laplace noise (before it moved into zCDP)
         record_error = {"margin": float(record_count_margin(float(info.get("epsilon_record_count") or 0.0)))}
     else:
         record_error = {"resolution": float(info.get("resolution", 1) or 1)}
@@ -135,6 +137,20 @@ def record_count_margin(epsilon: float) -> int:
         return 0
     q = math.exp(-epsilon)
     return max(0, math.ceil(math.log(40.0 / (1.0 + q)) / epsilon) - 1)
+
+
+def gaussian_record_count_margin(variance: float) -> int:
+    """The 95 % margin of error of a record count released with discrete Gaussian noise of this variance (the DP
+    record count, `variance_record_count`): the least m with P(|X| > m) = 2·P(X ≥ m + 1) ≤ 0.05."""
+    from sdsynth.protect.dp.budget import DiscreteGaussian
+
+    noise = DiscreteGaussian.with_variance(variance)
+    m = max(0, int(1.96 * math.sqrt(variance)) - 2)
+    while 2.0 * noise.tail(m + 1) > 0.05:
+        m += 1
+    while m > 0 and 2.0 * noise.tail(m) <= 0.05:
+        m -= 1
+    return m
 
 
 def _ordered_sources(mapping: list[tuple[Any, ...]], synthetic_columns: list[str]) -> list[str]:

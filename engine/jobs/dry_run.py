@@ -7,6 +7,7 @@ inputs only (ε, δ, R, the schema and the options), as in the run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,9 @@ def dry_run_release(
         lines.append(f"  at most {W} attributes per record ({how})")
         if p.adaptive_length:
             lines += length_rule_lines(p, domain_sizes)
-        lines.append(f"  record count: ε_N = {b.epsilon_records:g} (discrete Laplace)")
-        lines.append(f"  marginals: ε_M = {b.epsilon_marginals:g} → ρ = {b.rho:.6g} zCDP; each of the {R} contribution "
-                     f"bounds ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
+        lines.append(f"  zCDP budget ρ = {b.rho:.6g}; record count: ρ_N = {b.rho_records:.6g}, noise SD "
+                     f"{math.sqrt(b.records_variance):.4g} (discrete Gaussian); each of the {R} contribution bounds "
+                     f"ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
         lines.append("  noise scale per length σ_k (× √Δ_k, Δ_k chosen at run time): "
                      + ", ".join(f"{k + 1}: {sig:.4g}" for k, sig in enumerate(b.sigmas)))  # fmt: skip
         if previous_release is not None:

@@ -22,9 +22,10 @@ Enforced composition rule (`--budget`): **basic sequential composition**. Entrie
 are together (Σε_i, Σδ_i)-DP; a reservation is refused if Σε_i + ε would exceed the budget. Every entry counts:
 reserved, spent and failed. This rule is simple, conservative and valid for any sequence of mechanisms.
 
-Reported alongside (never enforced): the **zCDP total**. Each sdsynth DP release is ε_N-DP on the record count
-(pure DP, hence ε_N²/2-zCDP) plus ρ-zCDP on the marginals, plus δ/2 spent outside zCDP (the data-dependent
-length-1 domain, docs/privacy.md step 6). Summed over entries, ρ_sum = Σ(ρ_i + ε_N,i²/2)-zCDP implies
+Reported alongside (never enforced): the **zCDP total**. Each sdsynth DP release is ρ-zCDP (its record count and
+marginals) plus δ/2 spent outside zCDP (the data-dependent length-1 domain, docs/privacy.md step 6). Entries of
+releases made before the record count moved inside ρ also record ε_N, its pure-DP budget (ε_N²/2-zCDP); ε_N is 0
+for the others. Summed over entries, ρ_sum = Σ(ρ_i + ε_N,i²/2)-zCDP implies
 (ρ_sum + 2√(ρ_sum·ln(1/δ′)), δ′)-DP for any δ′ > 0 (Bun & Steinke 2016, Prop. 1.3); adding the δ spent outside
 zCDP, the history is (ρ_sum + 2√(ρ_sum·ln(1/δ′)), δ′ + Σδ_out,i)-DP. It is available only when every counted
 entry records ρ, ε_N and δ_out (entries written before these fields existed do not).
@@ -35,7 +36,8 @@ rows count as 'spent' and have no zCDP fields):
     dataset_id VARCHAR NOT NULL, release_id VARCHAR (NULL until completed), created_at TIMESTAMP NOT NULL (UTC),
     epsilon DOUBLE NOT NULL, delta DOUBLE (NULL while unknown: δ inferred at run time), output VARCHAR,
     entry_id VARCHAR, status VARCHAR ('reserved' | 'spent' | 'failed'), command VARCHAR, completed_at TIMESTAMP,
-    rho DOUBLE (ρ of the marginals), epsilon_record_count DOUBLE (ε_N), delta_outside_zcdp DOUBLE
+    rho DOUBLE (ρ of the release), epsilon_record_count DOUBLE (ε_N, 0 since the count is inside ρ), delta_outside_zcdp
+    DOUBLE
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ class LedgerEntry:
 
     @property
     def rho_total(self) -> float | None:
-        """ρ + ε_N²/2: the entry's whole zCDP cost (the record count is pure ε_N-DP, hence ε_N²/2-zCDP)."""
+        """ρ + ε_N²/2: the entry's whole zCDP cost (ε_N: a record count measured apart, pure ε_N-DP, hence
+        ε_N²/2-zCDP; 0 when it is inside ρ)."""
         if self.rho is None or self.epsilon_record_count is None:
             return None
         return self.rho + self.epsilon_record_count**2 / 2.0
@@ -215,7 +218,8 @@ def compose(entries: Iterable[LedgerEntry], delta_prime: float = DEFAULT_DELTA_P
 
 def costs_from_parameters(parameters: Mapping[str, Any]) -> dict[str, float]:
     """The ledger fields of a finished DP release, from `Aggregates.parameters` (what `release_info` holds):
-    δ, ρ of the marginals (`rho_zcdp`), ε_N actually spent (`epsilon_record_count`) and δ/2 spent outside zCDP.
+    δ, ρ of the release (`rho_zcdp`), ε_N spent apart from it (`epsilon_record_count`, 0 since the record count is
+    measured inside ρ) and δ/2 spent outside zCDP.
     Pass them to `Reservation.complete(release_id, **costs, output=...)`."""
     try:
         delta = float(parameters["delta"])
@@ -238,13 +242,12 @@ def planned_costs(dp: DpParameters) -> dict[str, float] | None:
         return None
     from sdsynth.protect.dp.budget import split_budget
 
-    eps_records = dp.number_of_records_epsilon_proportion * dp.epsilon
     split = split_budget(dp.epsilon, dp.reporting_length, dp.percentile_epsilon_proportion, dp.sigma_proportions,
-                         delta, eps_records)  # fmt: skip
+                         delta, dp.number_of_records_epsilon_proportion)  # fmt: skip
     return {
         "delta": delta,
         "rho": split.rho,
-        "epsilon_record_count": math.floor(eps_records * (1 << 20)) / (1 << 20),  # as dp.marginals rounds it
+        "epsilon_record_count": 0.0,  # the record count is measured inside zCDP (part of ρ)
         "delta_outside_zcdp": delta / 2.0,  # the data-dependent length-1 domain (docs/privacy.md)
     }
 

@@ -241,10 +241,10 @@ def test_dp_release_matches_local_in_distribution(small_partitions: DaskEngine, 
     params = DpParameters(epsilon=4.0, reporting_length=3)
     local = dp_marginals(data, params, RunContext(threads=2), rng=DpRandom._seeded_for_tests(3, 3))
     remote = dp_marginals_distributed(path, CTDC, params, small_partitions)
-    eps_n = remote.aggregates.parameters["epsilon_record_count"]
+    count_sd = math.sqrt(remote.aggregates.parameters["variance_record_count"])
     for result in (local, remote):
         aggs = result.aggregates
-        assert abs(aggs.record_count - 4000) <= 15 / eps_n  # discrete Laplace: P(|Z| > 15/ε_N) < e^-15
+        assert abs(aggs.record_count - 4000) <= 8 * count_sd  # discrete Gaussian: P(|Z| > 8σ) < 2e-15
         released_lengths = {lvl.length for lvl in result.levels if lvl.released_combinations > 0}
         assert set(np.unique(aggs.lengths).tolist()) <= released_lengths
         sd = {lvl.length: lvl.as_row()["noise_sd"] for lvl in result.levels}

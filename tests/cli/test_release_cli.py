@@ -117,7 +117,7 @@ def test_dry_run_computes_and_writes_nothing(sensitive: Path, tmp_path: Path) ->
     result = _release(sensitive, tmp_path, "--dp", "--epsilon", "2", "--dry-run")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "pub").exists() and not (tmp_path / "priv").exists()
-    assert "ε_N = 0.01" in result.output and "memory" in result.output and "σ_k" in result.output
+    assert "record count: ρ_N = " in result.output and "memory" in result.output and "σ_k" in result.output
     assert str(ROWS) not in result.output and f"{ROWS:,}" not in result.output
 
 

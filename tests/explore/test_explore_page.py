@@ -20,7 +20,12 @@ from helpers import assert_clean_error, invoke
 
 from sdsynth.explore import build_page, explorer_payload, page_data
 from sdsynth.explore.combinations import combination_counts
-from sdsynth.explore.data import record_count_margin, release_facts, synthetic_profiles
+from sdsynth.explore.data import (
+    gaussian_record_count_margin,
+    record_count_margin,
+    release_facts,
+    synthetic_profiles,
+)
 from sdsynth.explore.page import facts_payload
 
 _TYPES = {"u8": "<u1", "u16": "<u2", "u32": "<u4", "f64": "<f8"}
@@ -158,6 +163,21 @@ def test_the_record_count_margin_is_the_95_percent_tail_of_the_discrete_laplace(
         assert exact == pytest.approx(1 - tail(margin))
 
 
+def test_the_gaussian_record_count_margin_is_the_95_percent_tail_of_the_discrete_gaussian() -> None:
+    """Against the discrete Gaussian's probabilities summed directly (every x with |x| ≤ 40σ)."""
+    for variance in (0.5, 30.0, 2.5e4):
+        margin = gaussian_record_count_margin(variance)
+        x = np.arange(-math.ceil(40 * math.sqrt(variance)), math.ceil(40 * math.sqrt(variance)) + 1)
+        weight = np.exp(-(x.astype(float) ** 2) / (2 * variance))
+        p = weight / weight.sum()
+
+        def outside(m: int, x: np.ndarray = x, p: np.ndarray = p) -> float:  # P(|X| > m)
+            return float(p[np.abs(x) > m].sum())
+
+        assert outside(margin) <= 0.05 < (outside(margin - 1) if margin > 0 else 1.0)
+    assert gaussian_record_count_margin(2.5e4) == pytest.approx(1.96 * 158.1, abs=1.5)
+
+
 def test_the_page_is_self_contained_and_holds_only_public_figures(dp_release: Path) -> None:
     html = (dp_release / "explore.html").read_text(encoding="utf-8")
     assert "default-src 'none'" in html  # the page's CSP: nothing is fetched, from anywhere
@@ -168,7 +188,8 @@ def test_the_page_is_self_contained_and_holds_only_public_figures(dp_release: Pa
     assert info["release_id"] not in html and info["created_at"] not in html  # nothing that identifies a run
     data = page_data(html)
     assert data["mode"] == "dp" and data["parameters"]["epsilon"] == 4.0
-    assert data["record_count_error"]["margin"] == record_count_margin(float(info["epsilon_record_count"]))
+    assert info["record_count_noise"] == "discrete Gaussian"
+    assert data["record_count_error"]["margin"] == gaussian_record_count_margin(float(info["variance_record_count"]))
     assert [c["name"] for c in data["columns"]][:3] == ["yearRegister", "gender", "majorityStatus"]
     assert [c["delimiter"] for c in data["columns"] if c["name"] == "IP_Gender"] == [";"]
 

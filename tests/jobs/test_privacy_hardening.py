@@ -136,7 +136,7 @@ def test_a_drafted_value_never_reaches_the_public_codebook(tmp_path: Path) -> No
 # ------------------------------------------------------------------------------------------------------------- δ
 def test_delta_is_a_public_input(tmp_path: Path) -> None:
     data = tmp_path / "c.csv"
-    generate_ctdc(2000, seed=1).write_csv(data)  # the noisy count (ε_N = 0.02) stays positive
+    generate_ctdc(2000, seed=1).write_csv(data)  # the noisy count (noise SD 20 at ε 4) stays positive
     base = ["aggregate", data, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "4", "-r", "2"]
     result = invoke(*base, "--out", tmp_path / "a")
     assert result.exit_code == 0 and f"δ = {DEFAULT_DELTA:g}" in result.output

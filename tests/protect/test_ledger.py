@@ -319,7 +319,9 @@ def test_costs_of_a_real_dp_release_match_the_planned_costs(delta: float | None)
     costs = ledger.costs_from_parameters(aggs.parameters)
     if planned is not None:
         assert costs == pytest.approx(planned, rel=1e-15)
-    assert costs["delta_outside_zcdp"] == costs["delta"] / 2 and 0 < costs["epsilon_record_count"] <= 0.005 * 1.3
+    assert costs["delta_outside_zcdp"] == costs["delta"] / 2
+    assert costs["epsilon_record_count"] == 0.0  # the record count is measured inside ρ
+    assert aggs.parameters["rho_record_count"] == pytest.approx(0.005 * costs["rho"], rel=1e-15)
     if delta is not None:
         assert costs["delta"] == delta
     with pytest.raises(ParameterError, match="not the parameters of a DP release"):
@@ -400,7 +402,8 @@ def test_dp_commands_record_their_spending_with_zcdp_costs(tmp_path: Path, comma
     assert result.exit_code == 0, result.output
     (entry,) = ledger.entries(book)
     assert (entry.command, entry.status, entry.epsilon) == (command, "spent", 1.5)
-    assert entry.rho is not None and entry.epsilon_record_count == pytest.approx(1.5 * 0.005, abs=1e-6)
+    assert entry.rho == pytest.approx((math.sqrt(1.5 + math.log(2e6)) - math.sqrt(math.log(2e6))) ** 2)
+    assert entry.epsilon_record_count == 0.0
     assert entry.delta_outside_zcdp == pytest.approx(entry.delta / 2)
     refused = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "o2"), "--budget", "2"])
     assert refused.exit_code == 2 and "budget" in refused.output and not (tmp_path / "o2").exists()

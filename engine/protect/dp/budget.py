@@ -1,10 +1,11 @@
 """The privacy budget split and the thresholds (docs/method.md, "Budget split" and "Thresholds and fabrication modes"),
 with exact formulas.
 
-The counts are released with zero-concentrated DP: the R percentile selections are each ε_Q-DP (so ε_Q²/2-zCDP)
-and length k's counts carry discrete Gaussian noise of variance σ_k²·Δ_k at L2 sensitivity √Δ_k, i.e.
-1/(2σ_k²)-zCDP; ρ-zCDP converts to (ε_M, δ/2)-DP because √ρ = √(ε_M + ln(2/δ)) − √(ln(2/δ)). The other δ/2 pays
-for the data-dependent domain of single attributes (threshold ρ_1). See docs/privacy.md for the whole argument.
+Everything is released with zero-concentrated DP: the record count carries discrete Gaussian noise of variance
+1/(2ρ_N) at sensitivity 1 (ρ_N-zCDP), the R percentile selections are each ε_Q-DP (so ε_Q²/2-zCDP) and length k's
+counts carry discrete Gaussian noise of variance σ_k²·Δ_k at L2 sensitivity √Δ_k, i.e. 1/(2σ_k²)-zCDP; ρ-zCDP
+converts to (ε, δ/2)-DP because √ρ = √(ε + ln(2/δ)) − √(ln(2/δ)). The other δ/2 pays for the data-dependent domain
+of single attributes (threshold ρ_1). See docs/privacy.md for the whole argument.
 """
 
 from __future__ import annotations
@@ -24,16 +25,20 @@ from sdsynth.protect.dp.params import DpParameters, Threshold
 @dataclass(frozen=True)
 class BudgetSplit:
     epsilon: float
-    epsilon_records: float  # ε_N, spent on the record count (pure DP, discrete Laplace)
-    epsilon_marginals: float  # ε_M
     delta: float
-    rho: float  # zCDP budget of the marginals
+    rho: float  # the whole zCDP budget, record count and marginals: (ε, δ/2)-DP
+    rho_records: float  # ρ_N, the record count's share (discrete Gaussian, sensitivity 1)
     epsilon_percentile: float  # ε_Q of each of the R percentile selections
     sigmas: tuple[float, ...]  # σ_k, k = 1..R
 
     @property
     def reporting_length(self) -> int:
         return len(self.sigmas)
+
+    @property
+    def records_variance(self) -> float:
+        """The variance of the record count's noise before rounding up (DiscreteGaussian.with_variance)."""
+        return 1.0 / (2.0 * self.rho_records)
 
 
 def consistency_tolerance(delta: float) -> float:
@@ -53,34 +58,39 @@ def split_budget(
     percentile_epsilon_proportion: float,
     sigma_proportions: tuple[float, ...],
     delta: float,
-    epsilon_records: float = 0.0,
+    records_proportion: float,
 ) -> BudgetSplit:
-    """docs/method.md, "Budget split" given δ (already inferred if needed) and the record-count share already taken
-    out."""
+    """docs/method.md, "Budget split", given δ (already inferred if needed): ρ from (ε, δ/2), of which
+    records_proportion·ρ goes to the record count, percentile_epsilon_proportion·ρ to the R percentile selections
+    and the rest to the R lengths."""
     R = reporting_length
     if len(sigma_proportions) != R:
         raise PrivacyParameterError("sigma proportions array size should match the reporting length")
     if not (0 < delta < 1):
         raise PrivacyParameterError(f"delta value must be between 0 and 1, got {delta}")
-    eps_m = epsilon - epsilon_records
+    if not (0 <= records_proportion < 1):  # 0: no record count (the reference's test vectors of ε_M alone)
+        raise PrivacyParameterError(f"the record count's share must be in [0, 1), got {records_proportion}")
     L = math.log(2.0 / delta)
-    rho = (math.sqrt(eps_m + L) - math.sqrt(L)) ** 2
+    rho = (math.sqrt(epsilon + L) - math.sqrt(L)) ** 2
+    rho_records = records_proportion * rho
     qp = percentile_epsilon_proportion
+    if qp + records_proportion >= 1:
+        raise PrivacyParameterError("the percentile's and the record count's shares leave no budget for the counts")
     eps_q = math.sqrt(2.0 * rho * qp / R)
     K = sum(1.0 / (p * p) for p in sigma_proportions)
-    sigma = math.sqrt(K / (2.0 * rho * (1.0 - qp)))
+    sigma = math.sqrt(K / (2.0 * rho * (1.0 - qp - records_proportion)))
     sigmas = tuple(p * sigma for p in sigma_proportions)
-    spent = R * eps_q**2 / 2.0 + sum(1.0 / (2.0 * s * s) for s in sigmas)
+    spent = rho_records + R * eps_q**2 / 2.0 + sum(1.0 / (2.0 * s * s) for s in sigmas)
     if not abs(spent - rho) <= consistency_tolerance(delta):
         raise PrivacyParameterError("something went wrong calculating DP sigmas (budget does not add up)")
-    return BudgetSplit(epsilon, epsilon_records, eps_m, delta, rho, eps_q, sigmas)
+    return BudgetSplit(epsilon, delta, rho, rho_records, eps_q, sigmas)
 
 
 def budget_of(params: DpParameters) -> BudgetSplit:
-    """The split of `params` (its ε, R, options and resolved δ, the record count's share taken out)."""
+    """The split of `params` (its ε, R, options and resolved δ)."""
     return split_budget(
         params.epsilon, params.reporting_length, params.percentile_epsilon_proportion, params.sigma_proportions,
-        params.resolved_delta, params.number_of_records_epsilon_proportion * params.epsilon,
+        params.resolved_delta, params.number_of_records_epsilon_proportion,
     )  # fmt: skip
 
 
@@ -213,6 +223,11 @@ class DiscreteGaussian:
             return 0.0
         log_upper = -(m * m) / (2.0 * self.variance) + math.log(self._scaled_upper_sum(m))
         return math.exp(log_upper - self._log_normaliser)
+
+
+def record_count_noise(budget: BudgetSplit) -> DiscreteGaussian:
+    """The record count's noise: N_Z(0, 1/(2ρ_N)), the variance rounded up (sensitivity 1, so ρ_N-zCDP at most)."""
+    return DiscreteGaussian.with_variance(budget.records_variance)
 
 
 def discrete_rho1(noise: DiscreteGaussian, delta1_sensitivity: int, delta: float) -> int:

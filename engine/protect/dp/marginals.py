@@ -37,6 +37,7 @@ from sdsynth.protect.dp.budget import (
     declared_threshold,
     discrete_rho1,
     length_threshold,
+    record_count_noise,
 )
 from sdsynth.protect.dp.kernels import (
     add_noise,
@@ -49,7 +50,7 @@ from sdsynth.protect.dp.length_rule import at_length, choose_length
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.percentile import select_percentile
 from sdsynth.protect.dp.postprocess import post_process
-from sdsynth.protect.dp.random import DpRandom, discrete_laplace
+from sdsynth.protect.dp.random import DpRandom
 from sdsynth.protect.dp.truncate import TruncatedJob
 from sdsynth.read.escape import unescape
 
@@ -394,9 +395,9 @@ def _record_count(run: _Run) -> tuple[int, np.ndarray, int, int]:
         longest = min(longest, run.W)
     if n_true == 0:
         raise PrivacyParameterError("number_of_records must be greater than 0")
-    # pure ε_N-DP discrete Laplace, ε_N rounded down to a multiple of 2^-20 (never more budget)
-    eps_num = math.floor(run.budget.epsilon_records * (1 << 20))
-    n_protected = n_true + int(discrete_laplace(run.main, eps_num, 1 << 20))
+    # ρ_N-zCDP: discrete Gaussian noise of variance 1/(2ρ_N) (rounded up) at sensitivity 1
+    noise = record_count_noise(run.budget)
+    n_protected = int(add_noise(np.array([n_true], dtype=np.int64), run.main, noise)[0])
     del n_true  # everything below uses the protected count only
     if n_protected <= 0:
         raise PrivacyParameterError(
@@ -513,8 +514,9 @@ def _release_parameters(run: _Run) -> dict[str, Any]:
         "delta": delta,
         "delta_default": params.delta is None,
         "delta_outside_zcdp": delta / 2,
-        "epsilon_record_count": math.floor(budget.epsilon_records * (1 << 20)) / (1 << 20),
-        "epsilon_marginals": budget.epsilon_marginals,
+        "epsilon_record_count": 0.0,  # no pure-DP part: the record count is measured inside zCDP
+        "rho_record_count": budget.rho_records,
+        "variance_record_count": record_count_noise(budget).variance,
         "rho_zcdp": budget.rho,
         "epsilon_percentile_each": budget.epsilon_percentile,
         "max_attributes_per_record": run.W,
@@ -522,7 +524,7 @@ def _release_parameters(run: _Run) -> dict[str, Any]:
         if cut
         else "schema (one per column, declared parts per multi-value column)",
         "noise": "discrete Gaussian (exact sampler, ChaCha20 keyed from OS entropy)",
-        "record_count_noise": "discrete Laplace",
+        "record_count_noise": "discrete Gaussian",
         "percentile_score": "rank distance (sensitivity 1) over a public range",
         "unit_of_privacy": "one record (one victim after subject-id joining)",
         "software": f"sdsynth {__version__}",
