@@ -16,9 +16,9 @@ KERNELS: list[tuple[str, str, str]] = [
         "(Array(uint32, 1, 'C', False, aligned=True),)",
     ),
     (
-        "sdsynth.protect.dp.random",
-        "discrete_laplace",
-        "(Array(uint32, 1, 'C', False, aligned=True), int64, int64)",
+        "sdsynth.protect.dp.kernels",
+        "add_discrete_gaussian",
+        "(Array(int64, 1, 'C', False, aligned=True), Array(uint32, 1, 'C', False, aligned=True), int64, int64, int64)",
     ),
     (
         "sdsynth.kernels.counting",
@@ -34,11 +34,6 @@ KERNELS: list[tuple[str, str, str]] = [
         "sdsynth.protect.dp.kernels",
         "_bounded_counts",
         "(Array(int64, 1, 'C', True, aligned=True), Array(int32, 1, 'C', True, aligned=True), int64, int64, int64, int64, int64, Array(uint64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64, Array(uint32, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64)",
-    ),
-    (
-        "sdsynth.protect.dp.kernels",
-        "add_discrete_gaussian",
-        "(Array(int64, 1, 'C', False, aligned=True), Array(uint32, 1, 'C', False, aligned=True), int64, int64, int64)",
     ),
     (
         "sdsynth.protect.dp.kernels",
