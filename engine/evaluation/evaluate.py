@@ -193,8 +193,9 @@ def evaluate_records(
     with progress.stage("evaluating marginals and scores"):
         columns = SourceColumns.from_attributes(real.attributes)
         bins = kmarginal_bins(columns.labels, _real_category_counts(columns, real_counts))
-        real_profile = encoded_profile(real, columns, (1, 2, 3), bins, SUBSAMPLE_FRACTIONS, real_counts.n_records)
-        syn_profile = encoded_profile(synthetic, columns, (1, 2, 3), bins, (), syn_records)
+        hint = max(real_counts.n_records, syn_records)  # both profiles count each column set alike
+        real_profile = encoded_profile(real, columns, (1, 2, 3), bins, SUBSAMPLE_FRACTIONS, real_counts.n_records, hint)
+        syn_profile = encoded_profile(synthetic, columns, (1, 2, 3), bins, (), syn_records, hint)
         tvd = tvd_from_profiles(real_profile, syn_profile, columns.names)
         cross = cross_tool_scores_from_profiles(real_profile, syn_profile, columns.names)
     summary = {

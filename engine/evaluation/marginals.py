@@ -50,8 +50,11 @@ def marginal_tvd(
     synthetic = canonical_cells(synthetic.select(columns), multi_value)
     real_codes, syn_codes, sizes, _ = category_codes(real, synthetic, columns)
     orders = tuple(orders)
+    hint = max(real.height, synthetic.height)  # both profiles count each column set alike
     return tvd_from_profiles(
-        TableProfile(sizes, orders).add(real_codes), TableProfile(sizes, orders).add(syn_codes), columns
+        TableProfile(sizes, orders, rows_hint=hint).add(real_codes),
+        TableProfile(sizes, orders, rows_hint=hint).add(syn_codes),
+        columns,
     )
 
 

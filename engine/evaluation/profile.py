@@ -156,7 +156,10 @@ class TableProfile:
         subsample_fractions: Sequence[float] = (),
         expected_rows: int = 0,
         rng: np.random.Generator | None = None,
+        rows_hint: int | None = None,
     ) -> None:
+        """`rows_hint`: the rows of the larger of the tables to be compared (MarginalHistograms); the same for both
+        profiles."""
         n = len(sizes)
         self.sizes = list(sizes)
         self.rng = rng or np.random.default_rng(0)
@@ -164,7 +167,7 @@ class TableProfile:
         for order in orders:
             combos = list(itertools.combinations(range(n), order))
             if combos:
-                self.histograms[order] = MarginalHistograms(sizes, combos)
+                self.histograms[order] = MarginalHistograms(sizes, combos, rows_hint=rows_hint)
         self.bins = list(kmarginal_bins) if kmarginal_bins is not None else [None] * n
         self.binned_sizes = [len(b) and int(b.max()) + 1 if b is not None else size
                              for b, size in zip(self.bins, sizes, strict=True)]  # fmt: skip
@@ -172,7 +175,7 @@ class TableProfile:
         self.kmarginal: MarginalHistograms | None = None
         if kmarginal_bins is not None and n >= 2:
             pairs = list(itertools.combinations(range(n), 2))
-            self.kmarginal = MarginalHistograms(self.binned_sizes, pairs, len(self.fractions) + 1)
+            self.kmarginal = MarginalHistograms(self.binned_sizes, pairs, len(self.fractions) + 1, rows_hint)
         self.sample_rate = min(1.0, SAMPLE_ROWS / expected_rows) if expected_rows > 0 else 1.0
         self._sample: list[np.ndarray] = []
         self._hashes: list[np.ndarray] = []
@@ -221,9 +224,12 @@ def encoded_profile(
     kmarginal_bins: Sequence[np.ndarray | None] | None = None,
     subsample_fractions: Sequence[float] = (),
     expected_rows: int = 0,
+    rows_hint: int | None = None,
 ) -> TableProfile:
     """The profile of encoded records (EncodedData or a stream), batch by batch."""
-    profile = TableProfile(columns.sizes, orders, kmarginal_bins, subsample_fractions, expected_rows)
+    profile = TableProfile(
+        columns.sizes, orders, kmarginal_bins, subsample_fractions, expected_rows, rows_hint=rows_hint
+    )
     for offsets, ids in records.batches():  # type: ignore[attr-defined]
         profile.add(columns.codes(offsets, ids))
     return profile

@@ -191,8 +191,9 @@ def frame_profiles(
     counts = [np.bincount(a[c], minlength=sizes[c]) for c in range(len(columns))]
     bins = kmarginal_bins(labels, counts)
     fractions = SUBSAMPLE_FRACTIONS if subsample else ()
-    real_p = TableProfile(sizes, orders, bins, fractions, real.height).add(a)
-    syn_p = TableProfile(sizes, orders, bins, (), synthetic.height).add(b)
+    hint = max(real.height, synthetic.height)  # both profiles count each column set alike
+    real_p = TableProfile(sizes, orders, bins, fractions, real.height, rows_hint=hint).add(a)
+    syn_p = TableProfile(sizes, orders, bins, (), synthetic.height, rows_hint=hint).add(b)
     return real_p, syn_p, columns
 
 

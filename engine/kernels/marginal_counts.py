@@ -19,6 +19,8 @@ from sdsynth.kernels.threads import run_ranges
 
 DENSE_CELLS_PER_SET = 1 << 20
 DENSE_CELLS_TOTAL = 1 << 24
+DENSE_CELLS_PER_ROW = 8  # with a row hint, a set of more cells than 8 per row is counted sparsely ...
+DENSE_CELLS_ALWAYS = 1 << 12  # ... unless it has at most this many
 
 
 @njit(cache=True, nogil=True)
@@ -69,9 +71,14 @@ _NO_LAYER = np.zeros(0, dtype=np.int64)
 class MarginalHistograms:
     """Counts over a fixed list of column sets (all of one size), for one table, accumulated with `add`.
 
-    `sizes[c]` is the number of categories of column c; codes are (columns, rows) arrays of category codes."""
+    `sizes[c]` is the number of categories of column c; codes are (columns, rows) arrays of category codes.
+    `rows_hint`, the rows of the larger of the tables to be compared, counts sparsely the sets of far more cells than
+    rows (a dense array of 16 M cells for a few thousand rows costs more to clear and compare than to sort the rows);
+    give the histograms of both tables the same hint, so that each set is counted alike on both sides."""
 
-    def __init__(self, sizes: Sequence[int], combos: Sequence[Sequence[int]], layers: int = 1) -> None:
+    def __init__(
+        self, sizes: Sequence[int], combos: Sequence[Sequence[int]], layers: int = 1, rows_hint: int | None = None
+    ) -> None:
         self.sizes = np.asarray(sizes, dtype=np.int64)
         self.combos = np.asarray(combos, dtype=np.int64).reshape(len(combos), -1)
         self.layers = layers
@@ -82,6 +89,8 @@ class MarginalHistograms:
             self.strides[:, j] = self.strides[:, j + 1] * dims[:, j + 1]
         cells = dims.prod(axis=1) if len(dims) else np.zeros(0, dtype=np.int64)
         dense = cells <= DENSE_CELLS_PER_SET
+        if rows_hint is not None:
+            dense &= cells <= max(DENSE_CELLS_ALWAYS, DENSE_CELLS_PER_ROW * rows_hint)
         dense &= np.cumsum(np.where(dense, cells, 0)) * layers <= DENSE_CELLS_TOTAL
         self.dense_idx = np.flatnonzero(dense)
         self.sparse_idx = np.flatnonzero(~dense)
@@ -112,9 +121,13 @@ class MarginalHistograms:
             if len(lay):
                 cells = cells * self.layers + lay
             keys, counts = self.sparse[i]
-            merged, inverse = np.unique(np.concatenate([keys, cells]), return_inverse=True)
-            self.sparse[i] = (merged, np.bincount(inverse, weights=np.concatenate([counts, np.ones(len(cells))]))
-                              .astype(np.int64))  # fmt: skip
+            batch_keys, batch_counts = np.unique(cells, return_counts=True)  # a sort, no inverse: 3× faster
+            if len(keys):
+                merged, inverse = np.unique(np.concatenate([keys, batch_keys]), return_inverse=True)
+                summed = np.bincount(inverse, weights=np.concatenate([counts, batch_counts]))
+                self.sparse[i] = (merged, summed.astype(np.int64))
+            else:
+                self.sparse[i] = (batch_keys, batch_counts.astype(np.int64))
         return self
 
     def dense_layers(self, upto: int | None = None) -> np.ndarray:
@@ -141,10 +154,11 @@ class MarginalHistograms:
         n_other = max(other.rows_upto(other_upto), 1)
         out = np.empty(len(self.combos), dtype=np.float64)
         same_split = np.array_equal(self.dense_idx, other.dense_idx)
-        if same_split and len(self.dense_idx):
-            diff = np.abs(self.dense_layers(upto) / n_self - other.dense_layers(other_upto) / n_other)
-            out[self.dense_idx] = np.add.reduceat(diff, self.offsets[:-1])
         dense_self, dense_other = self.dense_layers(upto), other.dense_layers(other_upto)
+        if same_split and len(self.dense_idx):
+            diff = dense_self / n_self
+            diff -= dense_other / n_other
+            out[self.dense_idx] = np.add.reduceat(np.abs(diff, out=diff), self.offsets[:-1])
         for t in self.sparse_idx if same_split else range(len(self.combos)):
             keys, counts = self._occupied(int(t), dense_self, upto)
             other_keys, other_counts = other._occupied(int(t), dense_other, other_upto)

@@ -303,6 +303,26 @@ def test_evaluation_of_identical_tables(example_92: Path) -> None:
     assert not [w for w in ev.warnings if "k-marginal" in w]
 
 
+def test_a_row_hint_counts_large_sets_sparsely_with_the_same_distances() -> None:
+    """With few rows, sets of many more cells than rows are counted as occupied cells; every distance (with and
+    without layers) is the one of the all-dense count."""
+    import sdsynth.kernels.marginal_counts as mc
+
+    rng = np.random.default_rng(5)
+    sizes, combos = [30, 40, 200, 3], [(0, 1, 2), (0, 1, 3), (1, 2, 3), (0, 3, 1)]
+    real_codes = np.stack([rng.integers(0, s, 700) for s in sizes]).astype(np.int32)
+    syn_codes = np.stack([rng.integers(0, s, 650) for s in sizes]).astype(np.int32)
+    layer = rng.integers(0, 3, 700)
+    dense = mc.MarginalHistograms(sizes, combos, 3).add(real_codes, layer), mc.histograms(syn_codes, sizes, combos)
+    hinted = (mc.MarginalHistograms(sizes, combos, 3, rows_hint=700).add(real_codes, layer),
+              mc.MarginalHistograms(sizes, combos, rows_hint=700).add(syn_codes))  # fmt: skip
+    assert len(dense[0].sparse_idx) == 0
+    assert hinted[0].sparse_idx.tolist() == hinted[1].sparse_idx.tolist() == [0, 2]  # 240,000 and 24,000 cells
+    assert hinted[0].l1(hinted[1]) == pytest.approx(dense[0].l1(dense[1]), rel=1e-12)
+    assert hinted[0].l1(hinted[1], upto=1) == pytest.approx(dense[0].l1(dense[1], upto=1), rel=1e-12)
+    assert hinted[1].l1(hinted[0], other_upto=0) == pytest.approx(dense[1].l1(dense[0], other_upto=0), rel=1e-12)
+
+
 def test_l1_between_histograms_counted_densely_on_one_side_and_sparsely_on_the_other(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
