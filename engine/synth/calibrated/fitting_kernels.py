@@ -34,17 +34,25 @@ def fit_to_margins(
             before[i] = free[i]
         offset = 0
         for a in range(n_axes):
+            # cell i = o·outer + d·inner + r sums into j = o·inner + r: nested loops visit the cells in flat order
+            # (the sums add up in the same order) without a division per cell
             inner = strides[a]
             outer = inner * dims[a]
             m = n // dims[a]
             sums[:m] = 0.0
-            for i in range(n):
-                sums[(i // outer) * inner + i % inner] += free[i]
-            for i in range(n):
-                j = (i // outer) * inner + i % inner
-                free[i] *= targets[offset + j] / max(sums[j], 1e-300)
-                if capped[i] and free[i] > bound:
-                    free[i] = bound
+            for o in range(n // outer):
+                for d in range(dims[a]):
+                    base = o * outer + d * inner
+                    for r in range(inner):
+                        sums[o * inner + r] += free[base + r]
+            for o in range(n // outer):
+                for d in range(dims[a]):
+                    base = o * outer + d * inner
+                    for r in range(inner):
+                        i = base + r
+                        free[i] *= targets[offset + o * inner + r] / max(sums[o * inner + r], 1e-300)
+                        if capped[i] and free[i] > bound:
+                            free[i] = bound
             offset += m
         largest_move = 0.0
         for i in range(n):
