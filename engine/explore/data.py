@@ -131,8 +131,8 @@ def release_facts(con: duckdb.DuckDBPyConnection) -> ReleaseFacts:
 
 def record_count_margin(epsilon: float) -> int:
     """The 95 % margin of error of a record count released with discrete Laplace noise of parameter ε (the DP
-    record count, `record_count_noise`): the least m with P(|X| > m) ≤ 0.05, where P(|X| ≥ k) = 2q^k / (1 + q) and
-    q = e^(−ε) for k ≥ 1."""
+    record count of releases made before it moved inside zCDP, `epsilon_record_count`): the least m with
+    P(|X| > m) ≤ 0.05, where P(|X| ≥ k) = 2q^k / (1 + q) and q = e^(−ε) for k ≥ 1."""
     if epsilon <= 0:
         return 0
     q = math.exp(-epsilon)
@@ -144,13 +144,7 @@ def gaussian_record_count_margin(variance: float) -> int:
     record count, `variance_record_count`): the least m with P(|X| > m) = 2·P(X ≥ m + 1) ≤ 0.05."""
     from sdsynth.protect.dp.budget import DiscreteGaussian
 
-    noise = DiscreteGaussian.with_variance(variance)
-    m = max(0, int(1.96 * math.sqrt(variance)) - 2)
-    while 2.0 * noise.tail(m + 1) > 0.05:
-        m += 1
-    while m > 0 and 2.0 * noise.tail(m) <= 0.05:
-        m -= 1
-    return m
+    return DiscreteGaussian.with_variance(variance).least_bound(0.025)
 
 
 def _ordered_sources(mapping: list[tuple[Any, ...]], synthetic_columns: list[str]) -> list[str]:

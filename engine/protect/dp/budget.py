@@ -224,6 +224,16 @@ class DiscreteGaussian:
         log_upper = -(m * m) / (2.0 * self.variance) + math.log(self._scaled_upper_sum(m))
         return math.exp(log_upper - self._log_normaliser)
 
+    def least_bound(self, tail: float) -> int:
+        """The least integer T ≥ 0 with P(X > T) ≤ tail (to a relative 1e-9, against rounding in `tail`): a search
+        from the continuous Gaussian's quantile, a few steps either way."""
+        T = max(0, int(math.sqrt(self.variance) * -_NORMAL.inv_cdf(tail)) - 2)
+        while self.tail(T + 1) > tail * (1 - 1e-9):
+            T += 1
+        while T > 0 and self.tail(T) <= tail * (1 - 1e-9):
+            T -= 1
+        return T
+
 
 def record_count_noise(budget: BudgetSplit) -> DiscreteGaussian:
     """The record count's noise: N_Z(0, 1/(2ρ_N)), the variance rounded up (sensitivity 1, so ρ_N-zCDP at most)."""
@@ -235,10 +245,4 @@ def discrete_rho1(noise: DiscreteGaussian, delta1_sensitivity: int, delta: float
     P(X ≤ T)^Δ₁ ≥ 1 − δ/2, so a record's ≤ Δ₁ exclusive attributes (true count 1) all stay hidden with
     probability ≥ 1 − δ/2. Keep a single attribute iff its noisy count > ρ₁."""
     target_tail = -math.expm1(math.log1p(-delta / 2.0) / delta1_sensitivity)  # 1 − (1 − δ/2)^(1/Δ₁)
-    s = math.sqrt(noise.variance)
-    T = max(0, int(s * -_NORMAL.inv_cdf(target_tail)) - 2)
-    while noise.tail(T + 1) > target_tail * (1 - 1e-9):
-        T += 1
-    while T > 0 and noise.tail(T) <= target_tail * (1 - 1e-9):
-        T -= 1
-    return 1 + T
+    return 1 + noise.least_bound(target_tail)
