@@ -136,13 +136,15 @@ def privacy_in_words(privacy: dict[str, Any]) -> str:
     mode = privacy.get("mode")
     if mode == "dp":
         eps, delta = privacy.get("epsilon"), privacy.get("delta")
+        variance = privacy.get("variance_record_count")
+        count_sd = f" (standard deviation {float(variance) ** 0.5:,.1f})" if variance else ""
         return (
             f"<p>This release is <b>differentially private</b> with ε = {eps} and δ = {delta:.3g}. Whatever any one "
             "person's record contains, including whether it is in the data at all, the published numbers would have "
             f"been almost as likely without it: no outcome becomes more than e<sup>ε</sup> ≈ {_exp(eps)} times more "
             f"likely, except with probability δ. Every count carries random noise (standard deviation per "
-            "combination length in the table below); the number of records is noisy too. Smaller ε means more "
-            "noise and stronger protection.</p>"
+            f"combination length in the table below); the number of records is noisy too{count_sd}. Smaller ε means "
+            "more noise and stronger protection.</p>"
         )
     if mode == "k-anonymity":
         k = privacy.get("resolution")

@@ -345,3 +345,11 @@ def test_l1_between_histograms_counted_densely_on_one_side_and_sparsely_on_the_o
     assert real.l1(syn) == pytest.approx(expected)
     assert syn.l1(real) == pytest.approx(expected)
     assert real.l1(syn, upto=0) == pytest.approx(expected_first_layer)
+
+
+def test_the_report_states_the_noise_of_the_record_count_when_the_release_gives_it() -> None:
+    from sdsynth.evaluation.report import privacy_in_words
+
+    dp = {"mode": "dp", "epsilon": 1.0, "delta": 1e-6}
+    assert "noisy too (standard deviation 77.5)" in privacy_in_words({**dp, "variance_record_count": 6001.8})
+    assert "noisy too. Smaller ε" in privacy_in_words(dp)  # a release made before the count's noise was recorded
