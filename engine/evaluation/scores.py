@@ -11,8 +11,9 @@
   features on, PAIR_SAMPLE (200) distinct pairs drawn with `numpy.random.default_rng(0)` keep the cost bounded.
   SDNist's per-PUMA grouping does not apply to our data.
 - propensity MSE, as SDNist: a depth-6 decision tree fitted on the stacked tables (binned category codes as
-  features) to tell real from synthetic rows, scored on the same rows: mean((p − c)²), c = synthetic share. Tables
-  above SAMPLE_ROWS rows are represented by a uniform sample of that many rows each.
+  features) to tell real from synthetic rows, scored on the same rows: mean((p − c)²), c = synthetic share
+  (`propensity.py`: scikit-learn's tree, grown from histograms). Tables above SAMPLE_ROWS rows are represented by a
+  uniform sample of that many rows each.
 - unique exact matches, as SDNist: of the real records unique on all columns, the share that appear in the
   synthetic data (records compared by a 64-bit fingerprint of their categories).
 - a subsample baseline: the k-marginal of p % samples of the real data (nested Bernoulli samples: one uniform
@@ -32,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from sdsynth.evaluation.profile import TableProfile, category_codes
+from sdsynth.evaluation.propensity import propensity_mse
 
 SUBSAMPLE_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90)
 NUMERIC_RANGE = 20
@@ -108,20 +110,6 @@ class CrossToolScores:
 def kmarginal_bins(labels: Sequence[Sequence[str]], real_counts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     """Per column, its SDNist bins (numeric columns) or None."""
     return [numeric_bins(lab, cnt) for lab, cnt in zip(labels, real_counts, strict=True)]
-
-
-def propensity_mse(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """SDNist's propensity MSE on (features, rows) codes."""
-    from sklearn.tree import DecisionTreeClassifier
-
-    x = np.hstack([real, synthetic]).T
-    y = np.concatenate([np.zeros(real.shape[1]), np.ones(synthetic.shape[1])])
-    if len(x) == 0:
-        return 0.0
-    tree = DecisionTreeClassifier(max_depth=6, random_state=0).fit(x, y)
-    p = tree.predict_proba(x)[:, 1] if len(tree.classes_) == 2 else np.full(len(x), float(tree.classes_[0]))
-    c = synthetic.shape[1] / len(x)
-    return float(np.mean((p - c) ** 2))
 
 
 def unique_exact_matches(real_hashes: np.ndarray, synthetic_hashes: np.ndarray) -> dict[str, float]:

@@ -135,4 +135,9 @@ KERNELS: list[tuple[str, str, str]] = [
         "_add_dense",
         "(Array(int64, 1, 'C', False, aligned=True), Array(int32, 2, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 2, 'C', False, aligned=True), Array(int64, 2, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64, int64)",
     ),
+    (
+        "sdsynth.evaluation.propensity",
+        "_grow",
+        "(Array(int32, 2, 'C', False, aligned=True), Array(int8, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64)",
+    ),
 ]
