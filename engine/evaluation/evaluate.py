@@ -175,9 +175,11 @@ def evaluate_records(
     ctx: RunContext | None = None,
     real_counts: CombinationCounts | None = None,
     statistics: SensitiveStatistics | None = None,
+    synthetic_counts: CombinationCounts | None = None,
 ) -> Evaluation:
     """Synthetic against sensitive records sharing one attribute dictionary: docs/method.md, "Evaluation" metrics,
-    marginal TVDs, k-marginal, pMSE, unique matches. Both may be streams: every part works batch by batch."""
+    marginal TVDs, k-marginal, pMSE, unique matches. Both may be streams: every part works batch by batch.
+    `real_counts`, `synthetic_counts`: the tables' combinations up to `reporting_length`, when already counted."""
     progress = context(ctx).progress
     a, b = real.attributes, synthetic.attributes
     if a is not b and not (
@@ -186,7 +188,7 @@ def evaluate_records(
         raise ValueError("evaluation needs both tables encoded with one attribute dictionary")
     with progress.stage("evaluating combinations"):
         real_counts = real_counts or count_combinations(real, reporting_length)
-        syn_counts = count_combinations(synthetic, reporting_length)
+        syn_counts = synthetic_counts or count_combinations(synthetic, reporting_length)
         syn_records = syn_counts.n_records
         sds = compare_combinations(real_counts, syn_counts, resolution, real_counts.n_records, syn_records)
         stats = statistics or sensitive_statistics(real, real_counts, resolution)
@@ -266,11 +268,13 @@ def _shared_columns(
 
 
 def evaluate_public(
-    aggregates: Aggregates, synthetic: EncodedData, privacy: dict[str, Any] | None = None
-) -> Evaluation:
-    """Synthetic data against the released aggregates only (safe to publish)."""
+    aggregates: Aggregates, synthetic: EncodedData, privacy: dict[str, Any] | None = None,
+    synthetic_counts: CombinationCounts | None = None,
+) -> Evaluation:  # fmt: skip
+    """Synthetic data against the released aggregates only (safe to publish). `synthetic_counts`: the synthetic
+    combinations up to the release's reporting length, when already counted."""
     R = aggregates.reporting_length
-    syn_counts = count_combinations(synthetic, R)
+    syn_counts = synthetic_counts or count_combinations(synthetic, R)
     resolution = int(aggregates.parameters.get("resolution", 1)) if aggregates.mode == "k-anonymity" else 1
     sds = compare_combinations(aggregates, syn_counts, resolution, aggregates.record_count, synthetic.n_records)
     summary = {**sds.metrics, "released_records": aggregates.record_count, "synthetic_records": synthetic.n_records}

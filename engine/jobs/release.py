@@ -24,6 +24,7 @@ from sdsynth._utils.progress import TimedProgress
 from sdsynth.bundle.codebook import public_codebook
 from sdsynth.bundle.manifest import sha256, write_manifest
 from sdsynth.bundle.write import release_date, write_aggregates_release
+from sdsynth.count.combinations import count_combinations
 from sdsynth.count.estimate import STAGES
 from sdsynth.encode.records import EncodedStream
 from sdsynth.encode.spill import spill
@@ -102,7 +103,9 @@ def run_release(
                                             target_records(aggs, settings.records))  # fmt: skip
             privacy = settings.privacy(aggs)
             with progress.stage("evaluating against the released aggregates"):
-                public_eval = evaluate_public(aggs, written.records, privacy)
+                # counted once for both evaluations (1.2 s of a 1 M-record release)
+                synthetic_counts = count_combinations(written.records, aggs.reporting_length)
+                public_eval = evaluate_public(aggs, written.records, privacy, synthetic_counts)
             note_synthesis_fit(settings.method, aggs.record_count, written.n_records, ctx,
                                public_eval.summary.get("mean_proportional_error"))  # fmt: skip
             made = synthesis_info(settings, law, written.n_records, written.streamed, ctx.seed)
@@ -119,7 +122,8 @@ def run_release(
             stats, counts = write_private_figures(counting, records, protected, settings, private, ctx)
             with progress.stage("evaluating against the sensitive data"):
                 private_eval = evaluate_records(records, written.records, aggs.reporting_length, settings.k, privacy,
-                                                ctx, real_counts=counts, statistics=stats)  # fmt: skip
+                                                ctx, real_counts=counts, statistics=stats,
+                                                synthetic_counts=synthetic_counts)  # fmt: skip
             with progress.stage("writing the private folder"):
                 write_evaluation(private_eval, private)
                 _report(private, private_eval, f"{settings.title} — private report", levels)

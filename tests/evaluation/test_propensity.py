@@ -67,7 +67,9 @@ def shifted_tables(seed: int, rows: int = 3000, max_codes: int = 12) -> tuple[np
     st.lists(st.lists(st.integers(0, 3), min_size=3, max_size=3), min_size=1, max_size=40),
     st.lists(st.lists(st.integers(0, 3), min_size=3, max_size=3), min_size=0, max_size=40),
 )
-def test_leaves_equal_an_exact_cart(max_depth: int, real_rows: list[list[int]], synthetic_rows: list[list[int]]) -> None:
+def test_leaves_equal_an_exact_cart(
+    max_depth: int, real_rows: list[list[int]], synthetic_rows: list[list[int]]
+) -> None:
     real = np.array(real_rows, dtype=np.int32).T
     synthetic = np.array(synthetic_rows, dtype=np.int32).reshape(-1, 3).T
     x = np.hstack([real, synthetic])
