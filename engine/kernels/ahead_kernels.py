@@ -138,6 +138,6 @@ KERNELS: list[tuple[str, str, str]] = [
     (
         "sdsynth.evaluation.propensity",
         "_grow",
-        "(Array(int32, 2, 'C', False, aligned=True), Array(int8, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64)",
+        "(Array(int32, 2, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), Array(int64, 1, 'C', False, aligned=True), int64)",
     ),
 ]
