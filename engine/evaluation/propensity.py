@@ -8,8 +8,9 @@ the rows per feature and level) instead of sorting each node's rows: at 2 × 500
 scikit-learn's tree took 4.96 s, and importing scikit-learn alone took 1.5–2.5 s (it loads scipy and pandas) of
 every evaluation. The tree is the same: a node is split while it is above the depth limit, holds both classes and
 has a feature with two values; the split maximises Σ_side Σ_class count² / side size (scikit-learn's Gini proxy).
-Ties between equally good splits go to the first feature, then the lowest threshold (scikit-learn breaks them by a
-random order of the features); `tests/evaluation/test_propensity.py` compares both.
+Ties between equally good splits (scores within TIE of each other) go to the first feature, then the lowest
+threshold (scikit-learn breaks them by a random order of the features, and between two sums that are equal, by their
+rounding); `tests/evaluation/test_propensity.py` compares both.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from numba import njit
 
 MAX_DEPTH = 6  # SDNist's tree
 HISTOGRAM_CELLS = 1 << 16  # a feature with more codes × open nodes than this is histogrammed a node at a time
+TIE = 1e-12  # splits whose scores differ by less than this (relative) are ties: rounding must not decide between them
 
 
 def propensity_mse(real: np.ndarray, synthetic: np.ndarray, max_depth: int = MAX_DEPTH) -> float:
@@ -35,7 +37,7 @@ def propensity_mse(real: np.ndarray, synthetic: np.ndarray, max_depth: int = MAX
 
 def leaf_class_counts(real: np.ndarray, synthetic: np.ndarray, max_depth: int = MAX_DEPTH) -> np.ndarray:
     """(leaves, 2): the real and the synthetic rows in each leaf of the tree that tells them apart."""
-    x = np.ascontiguousarray(np.hstack([real, synthetic]))
+    x = np.hstack([real, synthetic])
     if x.size and x.min() < 0:
         raise ValueError("propensity features must be non-negative codes")
     x = np.vstack([_dense_codes(row) for row in x]) if x.shape[0] else x.astype(np.int32)
@@ -95,8 +97,9 @@ def _grow(x: np.ndarray, y: np.ndarray, n_codes: np.ndarray, max_depth: int) -> 
                 for k in range(n_nodes):
                     if not open_[k] or (only >= 0 and k != only):
                         continue
-                    # the best split "code ≤ v" of this feature, kept when strictly better than the node's best so
-                    # far (so ties go to the earlier feature and the lower v)
+                    # the best split "code ≤ v" of this feature, kept when better than the node's best so far by
+                    # more than rounding (so ties go to the earlier feature and the lower v, whatever the rounding
+                    # of two equal sums: 1 + 13/3 against 10/3 + 2)
                     base = 2 * n_f * (k if only < 0 else 0)
                     n0 = counts[2 * k]
                     n1 = counts[2 * k + 1]
@@ -116,7 +119,7 @@ def _grow(x: np.ndarray, y: np.ndarray, n_codes: np.ndarray, max_depth: int) -> 
                         right0 = n0 - left0
                         right1 = n1 - left1
                         score = (left0 * left0 + left1 * left1) / left + (right0 * right0 + right1 * right1) / right
-                        if score > best[k]:
+                        if score > best[k] * (1.0 + TIE):
                             best[k] = score
                             best_feature[k] = f
                             best_code[k] = v
