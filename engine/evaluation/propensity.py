@@ -38,20 +38,17 @@ def propensity_mse(real: np.ndarray, synthetic: np.ndarray, max_depth: int = MAX
 def leaf_class_counts(real: np.ndarray, synthetic: np.ndarray, max_depth: int = MAX_DEPTH) -> np.ndarray:
     """(leaves, 2): the real and the synthetic rows in each leaf of the tree that tells them apart."""
     x = np.hstack([real, synthetic])
+    n = x.shape[1]
     if x.size and x.min() < 0:
         raise ValueError("propensity features must be non-negative codes")
-    x = np.vstack([_dense_codes(row) for row in x]) if x.shape[0] else x.astype(np.int32)
+    codes = x.astype(np.int32, copy=False)  # x is our own copy: no second one for the evaluation's int32 codes
+    for f in range(x.shape[0] if n else 0):
+        # a histogram spans a feature's codes: a wide range is replaced by ranks (the same order, the same splits)
+        if int(x[f].max()) >= max(HISTOGRAM_CELLS, n):
+            codes[f] = np.unique(x[f], return_inverse=True)[1].ravel()
     y = np.concatenate([np.zeros(real.shape[1], np.int64), np.ones(synthetic.shape[1], np.int64)])
-    n_codes = (x.max(axis=1) + 1 if x.shape[1] else np.zeros(x.shape[0])).astype(np.int64)
-    return _grow(x, y, n_codes, max_depth).reshape(-1, 2)
-
-
-def _dense_codes(values: np.ndarray) -> np.ndarray:
-    """A feature's codes, kept when their range is small, else replaced by their ranks (the same order, so the same
-    splits): a histogram spans the range."""
-    if values.shape[0] == 0 or int(values.max()) < max(HISTOGRAM_CELLS, values.shape[0]):
-        return values.astype(np.int32)
-    return np.unique(values, return_inverse=True)[1].astype(np.int32).ravel()
+    n_codes = (codes.max(axis=1) + 1 if n else np.zeros(x.shape[0])).astype(np.int64)
+    return _grow(codes, y, n_codes, max_depth).reshape(-1, 2)
 
 
 @njit(cache=True, nogil=True)
