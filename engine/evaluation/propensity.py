@@ -59,7 +59,7 @@ def _grow(x: np.ndarray, y: np.ndarray, n_codes: np.ndarray, max_depth: int) -> 
     took 5.7 s, now 1.2–1.6 s."""
     n_features, n = x.shape
     node = np.zeros(n, dtype=np.int64)
-    leaves = np.zeros(2 * ((1 << (max_depth + 1)) + 1), dtype=np.int64)  # (real, synthetic) per leaf
+    leaves = np.zeros(2 << max(max_depth, 0), dtype=np.int64)  # (real, synthetic) per leaf: at most 2^depth leaves
     n_leaves = 0
     n_nodes = 1 if n > 0 else 0
     depth = 0
