@@ -90,7 +90,7 @@ def _print_dataset(ds: str, mine: list[Any], delta_prime: float) -> None:
     if t.zcdp_available:
         assert t.rho is not None and t.epsilon_zcdp is not None and t.delta_zcdp is not None
         lines.append(f"  zCDP total (reported, not enforced): ρ = Σ (ρ_i + ε_N,i²/2) = {t.rho:.6g} → "
-                     f"ε = ρ + 2√(ρ·ln(1/δ′)) = {t.epsilon_zcdp:.6g} at δ′ = {t.delta_prime:g}, "
+                     f"ε = {t.epsilon_zcdp:.6g} at δ′ = {t.delta_prime:g} (Canonne–Kamath–Steinke), "
                      f"δ = δ′ + Σ δ_out,i = {t.delta_zcdp:.6g}")  # fmt: skip
     else:
         why = []

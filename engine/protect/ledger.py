@@ -25,10 +25,11 @@ reserved, spent and failed. This rule is simple, conservative and valid for any 
 Reported alongside (never enforced): the **zCDP total**. Each sdsynth DP release is ρ-zCDP (its record count and
 marginals) plus δ/2 spent outside zCDP (the data-dependent length-1 domain, docs/privacy.md step 6). Entries of
 releases made before the record count moved inside ρ also record ε_N, its pure-DP budget (ε_N²/2-zCDP); ε_N is 0
-for the others. Summed over entries, ρ_sum = Σ(ρ_i + ε_N,i²/2)-zCDP implies
-(ρ_sum + 2√(ρ_sum·ln(1/δ′)), δ′)-DP for any δ′ > 0 (Bun & Steinke 2016, Prop. 1.3); adding the δ spent outside
-zCDP, the history is (ρ_sum + 2√(ρ_sum·ln(1/δ′)), δ′ + Σδ_out,i)-DP. It is available only when every counted
-entry records ρ, ε_N and δ_out (entries written before these fields existed do not).
+for the others. Summed over entries, ρ_sum = Σ(ρ_i + ε_N,i²/2)-zCDP implies (ε′, δ′)-DP for any δ′ > 0, with ε′
+the least ε that Canonne, Kamath & Steinke's conversion gives (protect/dp/conversion.py; at most Bun & Steinke's
+ρ_sum + 2√(ρ_sum·ln(1/δ′))); adding the δ spent outside zCDP, the history is (ε′, δ′ + Σδ_out,i)-DP. It is
+available only when every counted entry records ρ, ε_N and δ_out (entries written before these fields existed do
+not).
 
 Table `releases` (one row per entry; files written by older versions are migrated on their next write, their
 rows count as 'spent' and have no zCDP fields):
@@ -59,6 +60,7 @@ import polars as pl
 
 from sdsynth._utils.duckdb_files import connect_writable
 from sdsynth.errors import BudgetExceededError, ParameterError
+from sdsynth.protect.dp.conversion import zcdp_epsilon
 
 if TYPE_CHECKING:
     from sdsynth.protect.dp.params import DpParameters
@@ -169,19 +171,20 @@ class Totals:
 
 # ----------------------------------------------------------------------------------------------- pure functions
 def zcdp_to_dp(rho: float, delta_prime: float) -> float:
-    """ε such that ρ-zCDP implies (ε, δ′)-DP: ρ + 2√(ρ·ln(1/δ′)) (Bun & Steinke 2016, Prop. 1.3)."""
+    """The least ε such that ρ-zCDP implies (ε, δ′)-DP (Canonne, Kamath & Steinke 2020: protect/dp/conversion.py;
+    at most Bun & Steinke's ρ + 2√(ρ·ln(1/δ′)))."""
     if not (0 < delta_prime < 1):
         raise ParameterError(f"δ′ must be between 0 and 1 (exclusive), got {delta_prime}")
     if not (rho >= 0 and math.isfinite(rho)):
         raise ParameterError(f"ρ must be ≥ 0 and finite, got {rho}")
-    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta_prime))
+    return zcdp_epsilon(rho, delta_prime)
 
 
 def compose(entries: Iterable[LedgerEntry], delta_prime: float = DEFAULT_DELTA_PRIME) -> Totals:
     """Both totals of the given entries (normally all entries of one dataset; every status counts).
 
     Basic composition: (Σ ε_i, Σ δ_i). zCDP: ρ_sum = Σ (ρ_i + ε_N,i²/2), converted to (ε, δ′)-DP, plus the δ spent
-    outside zCDP: (ρ_sum + 2√(ρ_sum·ln(1/δ′)), δ′ + Σ δ_out,i). The zCDP total is None ("not available") as soon
+    outside zCDP: (`zcdp_to_dp`(ρ_sum, δ′), δ′ + Σ δ_out,i). The zCDP total is None ("not available") as soon
     as one entry lacks ρ, ε_N or δ_out; `missing_zcdp` names those entries."""
     rows = list(entries)
     ids = {e.dataset_id for e in rows}

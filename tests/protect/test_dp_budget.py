@@ -15,11 +15,12 @@ from sdsynth.protect.dp.budget import (
     discrete_rho1,
     split_budget,
 )
+from sdsynth.protect.dp.conversion import zcdp_rho
 from sdsynth.protect.dp.params import AccuracyMode, DpParameters, FabricationMode
 
 
 def test_example_a() -> None:
-    b = split_budget(1.0, 3, 0.1, (1.0, 1.0, 1.0), 0.001, 0.0)
+    b = split_budget(1.0, 3, 0.1, (1.0, 1.0, 1.0), 0.001, 0.0, conversion="reference")
     assert b.rho == pytest.approx(0.030890206673495464, rel=1e-15)
     assert b.epsilon_percentile == pytest.approx(0.04538002987621719, rel=1e-15)
     assert b.sigmas == pytest.approx((7.3453749202581955,) * 3, rel=1e-15)
@@ -32,7 +33,8 @@ def test_example_b_and_c() -> None:
     delta = 1.0 / (math.log(6000) * 6000)  # the reference's inferred δ for 6000 records (its test vector)
     assert delta == pytest.approx(1.9158156689251674e-05, rel=1e-15)
     # the reference spends ε_N = 0.02 on its record count apart and splits ε_M = 3.98 (sdsynth: a share of ρ, below)
-    b = split_budget(3.98, 3, 0.01, AccuracyMode.prioritize_long_combinations().sigma_proportions(3), delta, 0.0)
+    long = AccuracyMode.prioritize_long_combinations()
+    b = split_budget(3.98, 3, 0.01, long.sigma_proportions(3), delta, 0.0, conversion="reference")
     assert b.rho == pytest.approx(0.29394072831547985, rel=1e-14)
     assert b.epsilon_percentile == pytest.approx(0.04426742431446099, rel=1e-14)
     assert b.sigmas == pytest.approx((4.904576803113995, 2.4522884015569977, 1.6348589343713318), rel=1e-14)
@@ -40,7 +42,7 @@ def test_example_b_and_c() -> None:
     assert [round(adaptive_threshold(b.sigmas[1], 45, eta), 6) for eta in (1, 0.55, 0.1, 0.01)] == [
         0.0, 9.833423, 27.058583, 42.373553,
     ]  # fmt: skip
-    c = split_budget(3.98, 4, 0.01, AccuracyMode.prioritize_long_combinations().sigma_proportions(4), delta, 0.0)
+    c = split_budget(3.98, 4, 0.01, long.sigma_proportions(4), delta, 0.0, conversion="reference")
     assert c.rho == pytest.approx(b.rho, rel=1e-15)
     assert c.epsilon_percentile == pytest.approx(0.03833671401642816, rel=1e-14)
     assert c.sigmas == pytest.approx((7.179565289910948, 3.589782644955474, 2.3931884299703157, 1.794891322477737))
@@ -52,9 +54,9 @@ def test_the_record_count_takes_its_share_of_rho() -> None:
     delta, proportions = 1e-6, AccuracyMode.prioritize_long_combinations().sigma_proportions(2)
     whole = split_budget(0.5, 2, 0.01, proportions, delta, 0.0)
     b = split_budget(0.5, 2, 0.01, proportions, delta, 0.005)
-    assert b.rho == whole.rho == pytest.approx((math.sqrt(0.5 + math.log(2e6)) - math.sqrt(math.log(2e6))) ** 2)
+    assert b.rho == whole.rho == zcdp_rho(0.5, delta / 2)  # the zCDP part of the guarantee: (ε, δ/2)
     assert b.rho_records == pytest.approx(0.005 * b.rho, rel=1e-15)
-    assert math.sqrt(b.records_variance) == pytest.approx(153.66, abs=0.01)  # the reference's Laplace: 565.7
+    assert math.sqrt(b.records_variance) == pytest.approx(126.74, abs=0.01)  # the reference's Laplace: 565.7
     assert b.epsilon_percentile == whole.epsilon_percentile
     assert b.sigmas == pytest.approx(tuple(s / math.sqrt(1 - 0.005 / 0.99) for s in whole.sigmas), rel=1e-12)
     spent = b.rho_records + 2 * b.epsilon_percentile**2 / 2 + sum(1 / (2 * s * s) for s in b.sigmas)

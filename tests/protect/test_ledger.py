@@ -22,6 +22,7 @@ from sdsynth._utils.context import RunContext
 from sdsynth.cli.main import app
 from sdsynth.errors import BudgetExceededError, ParameterError
 from sdsynth.protect import ledger
+from sdsynth.protect.dp.conversion import zcdp_delta, zcdp_epsilon, zcdp_rho
 from sdsynth.protect.ledger import LedgerEntry
 
 COSTS_A = {"rho": 0.1, "epsilon_record_count": 0.02, "delta_outside_zcdp": 5e-7}
@@ -276,15 +277,17 @@ def test_zcdp_total_matches_a_hand_computation() -> None:
     a = LedgerEntry("d", "a", "spent", when, 1.0, 1e-6, "ra", **COSTS_A)
     b = LedgerEntry("d", "b", "failed", when, 2.0, 2e-6, None, **COSTS_B)
     t = ledger.compose([a, b], delta_prime=1e-6)
-    # ρ_sum = 0.1 + 0.02²/2 + 0.2 + 0.04²/2 = 0.301; ε = 0.301 + 2·√(0.301·ln 10⁶) = 4.379464749…
+    # ρ_sum = 0.1 + 0.02²/2 + 0.2 + 0.04²/2 = 0.301; ε: the least whose CKS bound is δ′ (Bun–Steinke: 4.3795)
     assert t.rho == pytest.approx(0.301, rel=1e-12)
-    assert t.epsilon_zcdp == pytest.approx(4.379464749362066, rel=1e-12)
+    assert t.epsilon_zcdp == pytest.approx(zcdp_epsilon(0.301, 1e-6), rel=1e-12)
+    assert zcdp_delta(0.301, t.epsilon_zcdp) == pytest.approx(1e-6, rel=1e-6)
+    assert t.epsilon_zcdp < 0.301 + 2 * math.sqrt(0.301 * math.log(1e6)) == pytest.approx(4.379464749362066)
     assert t.delta_zcdp == pytest.approx(1e-6 + 5e-7 + 1e-6, rel=1e-12)
     assert t.delta_outside_zcdp == pytest.approx(1.5e-6, rel=1e-12)
     assert (t.epsilon, t.delta, t.statuses) == (3.0, pytest.approx(3e-6), {"spent": 1, "failed": 1})
     looser = ledger.compose([a, b], delta_prime=1e-9)
-    assert looser.epsilon_zcdp == pytest.approx(0.301 + 2 * math.sqrt(0.301 * math.log(1e9)), rel=1e-12)
-    assert ledger.zcdp_to_dp(0.5, 1e-5) == pytest.approx(0.5 + 2 * math.sqrt(0.5 * math.log(1e5)))
+    assert t.epsilon_zcdp < looser.epsilon_zcdp < 0.301 + 2 * math.sqrt(0.301 * math.log(1e9))
+    assert ledger.zcdp_to_dp(0.5, 1e-5) == pytest.approx(zcdp_epsilon(0.5, 1e-5))
     with pytest.raises(ParameterError, match="δ′"):
         ledger.compose([a], delta_prime=0)
 
@@ -351,11 +354,14 @@ def test_budget_show_prints_both_totals_and_what_budget_enforces(tmp_path: Path)
     text = _show("--ledger", path)
     assert "basic-composition total (enforced by --budget): ε = Σ ε_i = 3, δ = Σ δ_i = 3e-06" in text
     assert "ρ = Σ (ρ_i + ε_N,i²/2) = 0.301" in text
-    assert "ε = ρ + 2√(ρ·ln(1/δ′)) = 4.37946 at δ′ = 1e-06, δ = δ′ + Σ δ_out,i = 2.5e-06" in text
+    assert (
+        f"ε = {zcdp_epsilon(0.301, 1e-6):.6g} at δ′ = 1e-06 (Canonne–Kamath–Steinke), δ = δ′ + Σ δ_out,i = 2.5e-06"
+        in text
+    )
     assert "--budget enforces the basic-composition total" in text and "Σ ε_i" in text
     assert "ra" in text and "spent" in text
     other = _show("--ledger", path, "--delta-prime", "1e-9")
-    assert f"= {0.301 + 2 * math.sqrt(0.301 * math.log(1e9)):.6g} at δ′ = 1e-09" in other
+    assert f"ε = {zcdp_epsilon(0.301, 1e-9):.6g} at δ′ = 1e-09" in other
     assert "no entries" in _show("--ledger", path, "--dataset-id", "nothing")
     bad = CliRunner().invoke(app, ["budget", "show", "--ledger", str(path), "--delta-prime", "1.5"])
     assert bad.exit_code == 2 and "δ′ must be between 0 and 1" in bad.output
@@ -402,7 +408,7 @@ def test_dp_commands_record_their_spending_with_zcdp_costs(tmp_path: Path, comma
     assert result.exit_code == 0, result.output
     (entry,) = ledger.entries(book)
     assert (entry.command, entry.status, entry.epsilon) == (command, "spent", 1.5)
-    assert entry.rho == pytest.approx((math.sqrt(1.5 + math.log(2e6)) - math.sqrt(math.log(2e6))) ** 2)
+    assert entry.rho == pytest.approx(zcdp_rho(1.5, 1e-6 / 2))
     assert entry.epsilon_record_count == 0.0
     assert entry.delta_outside_zcdp == pytest.approx(entry.delta / 2)
     refused = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "o2"), "--budget", "2"])

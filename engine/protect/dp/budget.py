@@ -3,9 +3,10 @@ with exact formulas.
 
 Everything is released with zero-concentrated DP: the record count carries discrete Gaussian noise of variance
 1/(2ρ_N) at sensitivity 1 (ρ_N-zCDP), the R percentile selections are each ε_Q-DP (so ε_Q²/2-zCDP) and length k's
-counts carry discrete Gaussian noise of variance σ_k²·Δ_k at L2 sensitivity √Δ_k, i.e. 1/(2σ_k²)-zCDP; ρ-zCDP
-converts to (ε, δ/2)-DP because √ρ = √(ε + ln(2/δ)) − √(ln(2/δ)). The other δ/2 pays for the data-dependent domain
-of single attributes (threshold ρ_1). See docs/privacy.md for the whole argument.
+counts carry discrete Gaussian noise of variance σ_k²·Δ_k at L2 sensitivity √Δ_k, i.e. 1/(2σ_k²)-zCDP, and with
+`column_pairs` tree the choice of the tree takes ρ_sel; ρ is the largest that converts to (ε, δ/2)-DP
+(conversion.py). The other δ/2 pays for the data-dependent domain of single attributes (threshold ρ_1). See
+docs/privacy.md for the whole argument.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from statistics import NormalDist
 import numpy as np
 
 from sdsynth.errors import PrivacyParameterError
+from sdsynth.protect.dp.conversion import zcdp_rho
 from sdsynth.protect.dp.params import DpParameters, Threshold
 
 
@@ -30,6 +32,7 @@ class BudgetSplit:
     rho_records: float  # ρ_N, the record count's share (discrete Gaussian, sensitivity 1)
     epsilon_percentile: float  # ε_Q of each of the R percentile selections
     sigmas: tuple[float, ...]  # σ_k, k = 1..R
+    rho_selection: float = 0.0  # the choice of a tree of column pairs (dp/pair_tree.py), when asked for
 
     @property
     def reporting_length(self) -> int:
@@ -59,10 +62,14 @@ def split_budget(
     sigma_proportions: tuple[float, ...],
     delta: float,
     records_proportion: float,
+    selection_proportion: float = 0.0,
+    conversion: str = "tight",
 ) -> BudgetSplit:
-    """docs/method.md, "Budget split", given δ (already inferred if needed): ρ from (ε, δ/2), of which
+    """docs/method.md, "Budget split", given δ (already inferred if needed): ρ from (ε, δ/2) (`conversion`: "tight",
+    Canonne–Kamath–Steinke, or "reference", Bun–Steinke as the reference computes it), of which
     records_proportion·ρ goes to the record count, percentile_epsilon_proportion·ρ to the R percentile selections
-    and the rest to the R lengths."""
+    selection_proportion·ρ to the choice of a tree of column pairs (0: every pair is released) and the rest to the R
+    lengths."""
     R = reporting_length
     if len(sigma_proportions) != R:
         raise PrivacyParameterError("sigma proportions array size should match the reporting length")
@@ -70,20 +77,27 @@ def split_budget(
         raise PrivacyParameterError(f"delta value must be between 0 and 1, got {delta}")
     if not (0 <= records_proportion < 1):  # 0: no record count (the reference's test vectors of ε_M alone)
         raise PrivacyParameterError(f"the record count's share must be in [0, 1), got {records_proportion}")
-    L = math.log(2.0 / delta)
-    rho = (math.sqrt(epsilon + L) - math.sqrt(L)) ** 2
+    rho = zcdp_rho(epsilon, delta / 2.0) if conversion == "tight" else reference_rho(epsilon, delta)
     rho_records = records_proportion * rho
     qp = percentile_epsilon_proportion
-    if qp + records_proportion >= 1:
+    rho_selection = selection_proportion * rho
+    if qp + records_proportion + selection_proportion >= 1:
         raise PrivacyParameterError("the percentile's and the record count's shares leave no budget for the counts")
     eps_q = math.sqrt(2.0 * rho * qp / R)
     K = sum(1.0 / (p * p) for p in sigma_proportions)
-    sigma = math.sqrt(K / (2.0 * rho * (1.0 - qp - records_proportion)))
+    sigma = math.sqrt(K / (2.0 * rho * (1.0 - qp - records_proportion - selection_proportion)))
     sigmas = tuple(p * sigma for p in sigma_proportions)
-    spent = rho_records + R * eps_q**2 / 2.0 + sum(1.0 / (2.0 * s * s) for s in sigmas)
+    spent = rho_records + rho_selection + R * eps_q**2 / 2.0 + sum(1.0 / (2.0 * s * s) for s in sigmas)
     if not abs(spent - rho) <= consistency_tolerance(delta):
         raise PrivacyParameterError("something went wrong calculating DP sigmas (budget does not add up)")
-    return BudgetSplit(epsilon, delta, rho, rho_records, eps_q, sigmas)
+    return BudgetSplit(epsilon, delta, rho, rho_records, eps_q, sigmas, rho_selection)
+
+
+def reference_rho(epsilon: float, delta: float) -> float:
+    """The reference's ρ for (ε, δ/2): √ρ = √(ε + L) − √L with L = ln(2/δ) (Bun and Steinke's bound, looser than
+    `conversion.zcdp_rho`; kept for the reference's test vectors)."""
+    L = math.log(2.0 / delta)
+    return (math.sqrt(epsilon + L) - math.sqrt(L)) ** 2
 
 
 def budget_of(params: DpParameters) -> BudgetSplit:
@@ -91,6 +105,7 @@ def budget_of(params: DpParameters) -> BudgetSplit:
     return split_budget(
         params.epsilon, params.reporting_length, params.percentile_epsilon_proportion, params.sigma_proportions,
         params.resolved_delta, params.number_of_records_epsilon_proportion,
+        params.pair_selection_proportion if params.column_pairs == "tree" else 0.0,
     )  # fmt: skip
 
 
