@@ -36,6 +36,10 @@ Tools (each run a fresh process; its peak RSS is its own):
   params=AggregateSeededParameters(sampling_law=...)).fit(encode(path, schema))`, `sample_records(seed=1)`,
   `records_to_frame`. While `AggregateSeededParameters` has no `sampling_law`, the reference row runs with the
   default parameters (the reference law) and says so; the calibrated row reports the error.
+- `sdsynth-tree`: the calibrated law on a release of DP-chosen column pairs, as `--column-pairs tree` sets it:
+  `DpParameters.from_options(epsilon, reporting_length="auto", column_pairs="tree")` (length 2, balanced noise over
+  lengths 1 and 2, a tree and as many pairs again; R is ignored). `sdsynth-tree-only`: the tree alone
+  (`extra_column_pairs=0`); `sdsynth-tree2`: the tree and as many more pairs as expanded columns less one.
 - `pac-synth`: `Dataset.from_data_frame(real, multi_value_columns, sensitive_zeros=every column)` (the real table
   already holds absence as ""), `DpAggregateSeededSynthesizer` with `reporting_length(R).epsilon(ε)`, `fit`,
   `sample(get_dp_number_of_records(), join_multi_value_columns=True)`.
@@ -116,7 +120,15 @@ DATASETS: dict[str, tuple[str, str | int]] = {  # name: (schema, file name under
     "adult": ("adult-uci", "adult_uci_strings.csv"),
     "ctdc-170k": ("ctdc-victim-perpetrator", 170_000),
 }
-TOOLS = ["sdsynth-reference", "sdsynth-calibrated", "pac-synth", "mst", "mst-independent"]
+TOOLS = [
+    "sdsynth-reference",
+    "sdsynth-calibrated",
+    "sdsynth-tree",
+    "sdsynth-tree2",
+    "pac-synth",
+    "mst",
+    "mst-independent",
+]
 
 # --- child code (each string runs in a fresh process under _util.run_child; P holds its parameters) -----------
 
@@ -159,8 +171,14 @@ except TypeError:
     params = AggregateSeededParameters()
     note = "AggregateSeededParameters has no sampling_law: default parameters (the reference law)"
 auto = P["R"] == "auto"  # the rule of protect/dp/length_rule.py (at most 3), absent from older code
-dp = DpParameters(epsilon=P["eps"], reporting_length=3 if auto else P["R"], delta=P["delta"],
-                  **({"adaptive_length": True} if auto else {}))
+if P["tree"]:  # --column-pairs tree as the command line sets it (length 2, balanced noise)
+    extra = {"only": {"extra_column_pairs": 0}, "columns": {"extra_column_pairs": len(data.attributes.columns) - 1},
+             "default": {}}[P["tree"]]
+    dp = DpParameters.from_options(epsilon=P["eps"], reporting_length="auto", delta=P["delta"], column_pairs="tree",
+                                   **extra)
+else:
+    dp = DpParameters(epsilon=P["eps"], reporting_length=3 if auto else P["R"], delta=P["delta"],
+                      **({"adaptive_length": True} if auto else {}))
 synth = AggregateSeeded(dp=dp, params=params)
 _, fit_s = timed(lambda: synth.fit(data))
 records, sample_s = timed(lambda: synth.sample_records(seed=1))
@@ -410,8 +428,9 @@ def tool_child(
         "mv": info["multi_value"],
     }
     if tool.startswith("sdsynth-"):
-        law = tool.removeprefix("sdsynth-")
-        return SDSYNTH, {**params, "path": info["path"], "schema": DATASETS[dataset][0], "law": law}
+        tree = {"sdsynth-tree": "default", "sdsynth-tree-only": "only", "sdsynth-tree2": "columns"}.get(tool)
+        law = "calibrated" if tree else tool.removeprefix("sdsynth-")
+        return SDSYNTH, {**params, "path": info["path"], "schema": DATASETS[dataset][0], "law": law, "tree": tree}
     if tool == "pac-synth":
         return PAC, params
     return MST, {**params, "method": "sample" if tool == "mst-independent" else "round"}

@@ -119,6 +119,9 @@ def dp_parameters(values: dict[str, Any]) -> Any:
         fabrication_mode=fabrication,
         thresholds=thresholds,
         max_attributes_per_record=values.get("max_attributes_per_record"),
+        column_pairs=pairs.value if (pairs := values.get("column_pairs")) is not None else None,
+        pair_selection_proportion=values.get("pair_selection_proportion"),
+        extra_column_pairs=values.get("extra_column_pairs"),
     )
 
 

@@ -39,6 +39,11 @@ class AccuracyChoice(str, enum.Enum):
     custom = "custom"
 
 
+class ColumnPairsChoice(str, enum.Enum):
+    all = "all"
+    tree = "tree"
+
+
 class FabricationChoice(str, enum.Enum):
     uncontrolled = "uncontrolled"
     progressive = "progressive"
@@ -286,6 +291,25 @@ DP = _group(
         help="DP: at most N attributes per record (a record holding more keeps a random subset of N). Needed "
         "when a multi-value column's parts are not listed in the schema [default: one per column plus declared "
         "parts]",
+    ),
+    column_pairs=_opt(
+        ColumnPairsChoice | None,
+        "--column-pairs",
+        help="DP: the pairs of columns length 2 releases. all: every pair; tree: a spanning tree of column pairs "
+        "chosen with DP (as MST does), far less noise per pair at ε ≤ 1, but SQL users find only those pairs. tree "
+        "releases lengths 1 and 2 and synthesizes with the calibrated law [default: all]",
+    ),
+    pair_selection_proportion=_opt(
+        float | None,
+        "--pair-selection-proportion",
+        help="DP, with --column-pairs tree: share of the zCDP budget ρ spent choosing the tree [default: 0.1]",
+    ),
+    extra_column_pairs=_opt(
+        int | None,
+        "--extra-column-pairs",
+        min=0,
+        help="DP, with --column-pairs tree: this many more column pairs chosen after the tree, by the same "
+        "mechanism; 0 releases the tree alone [default: as many as the tree's edges]",
     ),
 )
 

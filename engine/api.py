@@ -44,7 +44,8 @@ from sdsynth.synth.output import records_to_frame
 
 _DP_OPTIONS = (
     "delta", "percentile", "percentile_epsilon_proportion", "record_count_epsilon_proportion", "accuracy_mode",
-    "sigma_proportions", "fabrication_mode", "thresholds", "max_attributes_per_record",
+    "sigma_proportions", "fabrication_mode", "thresholds", "max_attributes_per_record", "column_pairs",
+    "pair_selection_proportion", "extra_column_pairs",
 )  # fmt: skip
 _READ_OPTIONS = ("use_columns", "drop_columns", "sensitive_zeros", "multi_value", "subject_id", "record_limit",
                  "missing_values", "delimiter")  # fmt: skip
@@ -159,7 +160,8 @@ def create(
     `reporting_length`: a number, or "auto" (the default with `epsilon`: at most 3, chosen from public quantities,
     `protect.dp.length_rule`); 3 without.
     Further options as on the command line, by parameter name: `delta`, `max_attributes_per_record`,
-    `sampling_law`, `coverage`, `ledger` with `dataset_id` and `budget`, ... `engine` is a started
+    `column_pairs` ("tree": a DP-chosen tree of column pairs at length 2), `sampling_law`, `coverage`, `ledger` with
+    `dataset_id` and `budget`, ... `engine` is a started
     `backends.dask.engine.DaskEngine`.
 
     >>> create("row-seeded", resolution=5).settings.method

@@ -112,7 +112,7 @@ def categorical_tables(
 # figures computed from the released rows; everything else a release holds must be identical.
 DP_NOISY_INFO = frozenset({
     "record_count", "released_combinations", "synthetic_records", "release_id", "synthesis_streamed",
-    "sampling_law", "sampling_law_chosen_by", "reporting_length_signals",
+    "sampling_law", "sampling_law_chosen_by", "reporting_length_signals", "released_column_pairs",
 })  # fmt: skip
 DP_NOISY_LEVEL_COLUMNS = frozenset({"sensitivity", "noise_sd", "threshold", "candidates", "released_combinations"})
 KANON_ROW_INFO = frozenset({

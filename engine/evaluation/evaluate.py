@@ -274,7 +274,7 @@ def evaluate_public(
     """Synthetic data against the released aggregates only (safe to publish). `synthetic_counts`: the synthetic
     combinations up to the release's reporting length, when already counted."""
     R = aggregates.reporting_length
-    syn_counts = synthetic_counts or count_combinations(synthetic, R)
+    syn_counts = aggregates.within_release(synthetic_counts or count_combinations(synthetic, R))
     resolution = int(aggregates.parameters.get("resolution", 1)) if aggregates.mode == "k-anonymity" else 1
     sds = compare_combinations(aggregates, syn_counts, resolution, aggregates.record_count, synthetic.n_records)
     summary = {**sds.metrics, "released_records": aggregates.record_count, "synthetic_records": synthetic.n_records}

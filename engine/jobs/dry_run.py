@@ -8,7 +8,7 @@ inputs only (ε, δ, R, the schema and the options), as in the run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from sdsynth.errors import InputError, SdsynthError
 from sdsynth.jobs.common import check_dp_inputs, run_inputs, synthesis_memory
 from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
-from sdsynth.protect.dp.budget import budget_of
+from sdsynth.protect.dp.budget import BudgetSplit, budget_of
 from sdsynth.protect.dp.length_rule import ALWAYS_RELEASED, UNKNOWN_DOMAIN, at_length, choose_length, records_needed
+from sdsynth.protect.dp.pair_tree import round_epsilon
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.preview import PreviousLevels, preview_lengths
 from sdsynth.read.identifiers import about, identifier_like, identifier_warning
@@ -117,8 +118,14 @@ def dry_run_release(
                      f"ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip
         lines.append("  noise scale per length σ_k (× √Δ_k, Δ_k chosen at run time): "
                      + ", ".join(f"{k + 1}: {sig:.4g}" for k, sig in enumerate(b.sigmas)))  # fmt: skip
+        n_columns = len(per_column)
+        parts = [len(counts[i]) for i, col in enumerate(plan.columns) if col.multi_delimiter is not None]
+        if p.column_pairs == "tree":
+            lines += tree_lines(b, n_columns, parts, p.extra_column_pairs)
         if previous_release is not None:
             previous = _check(result, read_previous_levels, previous_release)
+            if isinstance(previous, PreviousLevels) and p.column_pairs == "tree" and 2 in previous.sensitivity:
+                previous = tree_bounded(previous, sum(tree_shape(n_columns, parts, p.extra_column_pairs)))
             if isinstance(previous, PreviousLevels):
                 lines.append(f"  with the contribution bounds of the previous release {previous_release}:")
                 at, split = p, b
@@ -162,6 +169,38 @@ def _check(result: DryRun, check: Any, *args: Any) -> Any:
         result.refusals.append(str(exc))
         return False
     return True if returned is None else returned
+
+
+def tree_lines(budget: BudgetSplit, n_columns: int, parts: list[int], extra: int | None = None) -> list[str]:
+    """What --column-pairs tree will spend and release, from public quantities (ρ, the expanded columns, the parts
+    of each multi-value column and the extra pairs asked for)."""
+    joined, rounds, more = tree_shape(n_columns, parts, extra)
+    pairs = joined + rounds + more
+    sigma_2 = budget.sigmas[1] if len(budget.sigmas) > 1 else float("nan")
+    extra_text = f", then {more} more pairs" if more else ""
+    return [
+        f"  column pairs: {pairs} of the {math.comb(n_columns, 2)} pairs of the {n_columns} expanded columns: the "
+        f"{joined} pairs of parts of one multi-value column, a tree of {rounds} more{extra_text}, chosen with ρ = "
+        f"{budget.rho_selection:.6g} ({rounds + more} rounds of the exponential mechanism, ε = "
+        f"{round_epsilon(budget.rho_selection, rounds + more):.4g} each)",
+        f"    length 2: Δ₂ ≤ {pairs} (one value pair per released column pair), so its noise SD is at most "
+        f"{sigma_2 * math.sqrt(max(pairs, 1)):.4g}",
+    ]
+
+
+def tree_shape(n_columns: int, parts: list[int], extra: int | None = None) -> tuple[int, int, int]:
+    """(pairs of parts of one multi-value column, edges of the tree that joins them all, extra pairs: None, as many
+    as the tree's edges) of a tree release."""
+    joined = sum(math.comb(p, 2) for p in parts)
+    rounds = max(n_columns - 1 - sum(max(p - 1, 0) for p in parts), 0)
+    wanted = rounds if extra is None else extra
+    return joined, rounds, max(0, min(wanted, math.comb(n_columns, 2) - joined - rounds))
+
+
+def tree_bounded(previous: PreviousLevels, pairs: int) -> PreviousLevels:
+    """A previous release's bounds as a tree release would meet them: Δ₂ at most one pair per released column pair."""
+    bounds = {**previous.sensitivity, 2: min(previous.sensitivity[2], max(pairs, 1))}
+    return replace(previous, sensitivity=bounds)
 
 
 def length_rule_lines(p: DpParameters, domain_sizes: list[int | None]) -> list[str]:

@@ -130,6 +130,14 @@ def resolve_sampling_law(
     output would be; the reference law draws `reference_pilot_records(target)` records, and both are compared on
     that many records (a random subset of the calibrated batch), so the choice costs about a tenth of a
     reference-law synthesis. `progress` shows the records drawn (a public number: at most the released count)."""
+    if aggs.column_pairs() is not None:  # chosen column pairs: the reference law needs every pair released
+        if params.sampling_law == "reference" or target is None:
+            raise ParameterError(
+                "this release holds chosen column pairs only (`column_pairs` tree), and the reference sampling law "
+                "(also used for a `--records` budget) needs every pair: use the calibrated law with a record count"
+            )
+        if params.sampling_law == "auto":
+            return replace(params, sampling_law="calibrated", chosen_by="auto: chosen column pairs were released"), None
     if params.sampling_law != "auto":
         return params, None
     if target is None:

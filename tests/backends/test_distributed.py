@@ -38,6 +38,7 @@ from sdsynth.protect.dp.marginals import (
     SensitivityJob,
     dp_marginals,
 )
+from sdsynth.protect.dp.pair_tree import pair_layout
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.random import DpRandom
 from sdsynth.sample_data import generate_ctdc
@@ -214,6 +215,10 @@ def test_dp_passes_give_the_local_sums(small_partitions: DaskEngine, ctdc_files:
         assert not np.array_equal(counts, other)
         full = BoundedCountJob(2, layout, ck, ci, len(cand), 10**6, buffer, PartitionStreams(bytes(32)))
         assert np.array_equal(remote.run(full), pairs.counts[layout.lengths(pairs.keys) == 2])
+        # the tables that score the pairs of `--column-pairs tree` add up across partitions too
+        tables = pair_layout(attributes.column_of, len(attributes.columns), np.arange(0, attributes.n_attributes, 2),
+                             np.ones(len(range(0, attributes.n_attributes, 2))))  # fmt: skip
+        assert np.array_equal(local.run(tables.job()), remote.run(tables.job()))
 
 
 def test_partition_streams_are_distinct() -> None:

@@ -108,6 +108,14 @@ def test_dp_release_with_the_reporting_length_chosen_by_rule(tmp_path: Path, sam
     assert info["reporting_length_auto"] == "true" and info["reporting_length"] == "2"  # 1,500 records: too few
 
 
+def test_dp_release_of_a_tree_of_column_pairs(tmp_path: Path, same_dp_stream: None) -> None:
+    """--column-pairs tree: the tree is a noisy output (the exponential mechanism's choice), the rest is not."""
+    inputs = _neighbours(tmp_path, OUTLIER)
+    a, b = _release_both(tmp_path, inputs, "--schema", "ctdc-victim-perpetrator", "--dp", "--epsilon", "1",
+                         "--column-pairs", "tree")  # fmt: skip
+    assert public_differences(a, b) == []
+
+
 def test_dp_release_with_undeclared_parts_and_an_explicit_bound(tmp_path: Path, same_dp_stream: None) -> None:
     outlier = dict(OUTLIER, IP_Relation="Sibling;Neighbour", IP_ageBroad="90 +", gender="Other")
     inputs = _neighbours(tmp_path, outlier)

@@ -47,6 +47,17 @@ from sdsynth.protect.dp.kernels import (
     sensitivities_and_counts,
 )
 from sdsynth.protect.dp.length_rule import at_length, choose_length
+from sdsynth.protect.dp.pair_tree import (
+    EPSILON_DENOMINATOR,
+    choose_tree,
+    extra_rounds,
+    in_column_pairs,
+    pair_layout,
+    pair_scores,
+    round_epsilon,
+    sibling_pairs,
+    tree_rounds,
+)
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.percentile import select_percentile
 from sdsynth.protect.dp.postprocess import post_process
@@ -450,15 +461,29 @@ def declared_attributes(attributes: AttributeTable) -> np.ndarray:
     return public[source_of[attributes.column_of]] if len(attributes.column_of) else np.zeros(0, dtype=bool)
 
 
+def _column_pair_tree(run: _Run, singles: np.ndarray, noisy: np.ndarray, n_protected: int) -> list[tuple[int, int]]:
+    """The DP tree of column pairs (`column_pairs` tree, dp/pair_tree.py), scored against the released singles."""
+    attributes = run.runner.attributes
+    n_columns = len(attributes.columns)
+    ids = run.layout.unpack(singles, 1)[:, 0].astype(np.int64)
+    layout = pair_layout(attributes.column_of, n_columns, ids, noisy)
+    tables = run.pass_over(run.over_records(layout.job()), "DP: scoring column pairs")
+    scores = pair_scores(layout, tables, n_protected)
+    extra = run.params.extra_column_pairs
+    return choose_tree(scores, n_columns, run.budget.rho_selection, run.main, sibling_pairs(attributes), extra)
+
+
 def _levels(
-    run: _Run, length_hist: np.ndarray, longest: int
-) -> tuple[list[np.ndarray], list[np.ndarray], list[LevelReport]]:
+    run: _Run, length_hist: np.ndarray, longest: int, n_protected: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[LevelReport], list[tuple[int, int]] | None]:
     """The per-length loop (docs/method.md, "Differential privacy"): candidates, a DP contribution bound, bounded
-    counts, noise, threshold, retention; stops at the first length that keeps nothing."""
+    counts, noise, threshold, retention; stops at the first length that keeps nothing. With `column_pairs` tree,
+    length 2 holds the pairs of a DP-chosen tree of columns only (returned; None: every pair)."""
     params, budget, layout, attributes = run.params, run.budget, run.layout, run.runner.attributes
     retained_keys: list[np.ndarray] = []
     retained_noisy: list[np.ndarray] = []
     levels: list[LevelReport] = []
+    tree: list[tuple[int, int]] | None = None
     for k in range(1, run.loop_length + 1):
         sigma_k = budget.sigmas[k - 1]
         bound = min(math.comb(run.W, k), MAX_PERCENTILE_CANDIDATES)
@@ -466,6 +491,10 @@ def _levels(
             cand_keys = np.array([layout.pack([a]) for a in range(attributes.n_attributes)], dtype=np.uint64)
         else:
             cand_keys = candidate_keys(retained_keys[-1], np.concatenate(retained_keys), attributes, layout, k)
+            if k == 2 and params.column_pairs == "tree":
+                tree = _column_pair_tree(run, retained_keys[0], retained_noisy[0], n_protected)
+                cand_keys = cand_keys[in_column_pairs(cand_keys, tree, attributes, layout)]
+                bound = min(bound, len(tree))  # a record holds at most one value pair per chosen column pair
             if len(cand_keys) == 0:
                 break
         n_candidates = len(cand_keys) if k > 1 else None  # the length-1 domain is data-dependent: not released
@@ -501,7 +530,24 @@ def _levels(
             break
         retained_keys.append(cand_keys[idx])
         retained_noisy.append(vals)
-    return retained_keys, retained_noisy, levels
+    return retained_keys, retained_noisy, levels, tree
+
+
+def _tree_parameters(run: _Run, tree: list[tuple[int, int]]) -> dict[str, Any]:
+    """What the tree's choice used and chose, for release_info (all public)."""
+    attributes = run.runner.attributes
+    names = [c.name for c in attributes.columns]
+    siblings = sibling_pairs(attributes)
+    rounds = tree_rounds(len(names), siblings) + extra_rounds(len(names), siblings, run.params.extra_column_pairs)
+    eps_round = math.floor(round_epsilon(run.budget.rho_selection, rounds) * EPSILON_DENOMINATOR)
+    return {
+        "rho_column_pairs": run.budget.rho_selection,
+        "column_pair_rounds": rounds,
+        "column_pairs_always_released": "the pairs of parts of one multi-value column",
+        "epsilon_column_pairs_each": eps_round / EPSILON_DENOMINATOR,
+        "column_pair_score": "L1 distance to independence of the released singles (sensitivity 1)",
+        "released_column_pairs": [[names[a], names[b]] for a, b in tree],
+    }
 
 
 def _release_parameters(run: _Run) -> dict[str, Any]:
@@ -551,7 +597,7 @@ def dp_marginals(
     if params.adaptive_length:  # post-processing of the released count: the run's shape may shrink, never grow
         length_choice = choose_length(params, [s.domain_size for s in run.runner.attributes.sources], n_protected)
         run = _with_params(run, at_length(params, length_choice.length))
-    retained_keys, retained_noisy, levels = _levels(run, length_hist, longest)
+    retained_keys, retained_noisy, levels, tree = _levels(run, length_hist, longest, n_protected)
     if retained_keys:
         keys = np.concatenate(retained_keys)
         noisy_all = np.concatenate(retained_noisy)
@@ -570,7 +616,11 @@ def dp_marginals(
         reporting_length=run.loop_length,
         mode="dp",
         record_count=n_protected,
-        parameters={**_release_parameters(run), **(length_choice.describe() if length_choice else {})},
+        parameters={
+            **_release_parameters(run),
+            **(length_choice.describe() if length_choice else {}),
+            **(_tree_parameters(run, tree) if tree is not None else {}),
+        },
         levels=[lvl.as_row() for lvl in levels],
     )
     private = {"records_cut_to_max_attributes": n_longer} if run.cut_key is not None else {}

@@ -177,6 +177,9 @@ class DpParameters:
     fabrication_mode: FabricationMode = field(default_factory=FabricationMode.uncontrolled)
     max_attributes_per_record: int | None = None  # explicit W; longer records keep a random subset (dp/truncate.py)
     adaptive_length: bool = False  # reporting_length is the most released; the run may stop sooner (length_rule.py)
+    column_pairs: str = "all"  # "tree": length 2 holds only a DP-chosen tree of column pairs (dp/pair_tree.py)
+    pair_selection_proportion: float = 0.1  # with "tree": the share of ρ that chooses the tree
+    extra_column_pairs: int | None = None  # with "tree": more pairs chosen after the tree (None: as many again)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -218,6 +221,31 @@ class DpParameters:
             raise PrivacyParameterError(
                 "`percentile_epsilon_proportion` and `record_count_epsilon_proportion` leave no budget for the counts"
             )
+        if self.column_pairs not in COLUMN_PAIRS:
+            raise PrivacyParameterError(
+                f"`column_pairs` must be one of {', '.join(COLUMN_PAIRS)}, got {self.column_pairs!r}"
+            )
+        if self.column_pairs == "tree":
+            if self.reporting_length != 2 or self.adaptive_length:
+                raise PrivacyParameterError(
+                    "`column_pairs` tree releases single values and a tree of column pairs: it needs "
+                    f"`reporting_length` 2 (or auto, which then means 2), got {self.reporting_length}"
+                )
+            extra = self.extra_column_pairs
+            if extra is not None and (not isinstance(extra, int) or isinstance(extra, bool) or extra < 0):
+                raise PrivacyParameterError(
+                    f"`extra_column_pairs` must be a whole number >= 0, got {self.extra_column_pairs}"
+                )
+            if not (0 < self.pair_selection_proportion < 1) or (
+                self.pair_selection_proportion
+                + self.percentile_epsilon_proportion
+                + self.number_of_records_epsilon_proportion
+                >= 1
+            ):
+                raise PrivacyParameterError(
+                    "`pair_selection_proportion` must be > 0 and leave budget for the counts, got "
+                    f"{self.pair_selection_proportion}"
+                )
         self.sigma_proportions  # noqa: B018 - validates custom proportions
         self.threshold  # noqa: B018 - validates custom thresholds
 
@@ -236,6 +264,9 @@ class DpParameters:
         fabrication_mode: str | None = None,
         thresholds: Mapping[int, float] | None = None,
         max_attributes_per_record: int | None = None,
+        column_pairs: str | None = None,
+        pair_selection_proportion: float | None = None,
+        extra_column_pairs: int | None = None,
     ) -> DpParameters | None:
         """The parameters from options given one by one (None: not given), or None without `dp` (then none of them
         may be given): the one place that knows which options go together."""
@@ -244,7 +275,8 @@ class DpParameters:
             "percentile_epsilon_proportion": percentile_epsilon_proportion,
             "record_count_epsilon_proportion": record_count_epsilon_proportion, "accuracy_mode": accuracy_mode,
             "sigma_proportions": sigma_proportions, "fabrication_mode": fabrication_mode, "thresholds": thresholds,
-            "max_attributes_per_record": max_attributes_per_record,
+            "max_attributes_per_record": max_attributes_per_record, "column_pairs": column_pairs,
+            "pair_selection_proportion": pair_selection_proportion, "extra_column_pairs": extra_column_pairs,
         }  # fmt: skip
         if not dp:
             used = [f"`{name}`" for name, value in given.items() if value is not None]
@@ -254,12 +286,25 @@ class DpParameters:
             return None
         if epsilon is None:
             raise PrivacyParameterError("`dp` needs `epsilon` (the privacy budget), e.g. 4")
+        for name, value in (("pair_selection_proportion", pair_selection_proportion),
+                            ("extra_column_pairs", extra_column_pairs)):  # fmt: skip
+            if value is not None and column_pairs != "tree":
+                raise PrivacyParameterError(f"`{name}` goes with `column_pairs` tree")
         defaults = cls.__dataclass_fields__
-        adaptive = reporting_length == AUTO_LENGTH
+        tree = column_pairs == "tree"
+        adaptive = reporting_length == AUTO_LENGTH and not tree  # a tree of pairs is released at length 2
+        length = (2 if tree else MAX_AUTO_LENGTH) if reporting_length == AUTO_LENGTH else reporting_length
         return cls(
             epsilon=epsilon,
-            reporting_length=MAX_AUTO_LENGTH if adaptive else reporting_length,  # type: ignore[arg-type]
+            reporting_length=length,  # type: ignore[arg-type]
             adaptive_length=adaptive,
+            column_pairs=column_pairs or "all",
+            pair_selection_proportion=(
+                pair_selection_proportion
+                if pair_selection_proportion is not None
+                else defaults["pair_selection_proportion"].default
+            ),
+            extra_column_pairs=extra_column_pairs,
             delta=delta,
             percentile_percentage=percentile if percentile is not None else defaults["percentile_percentage"].default,
             percentile_epsilon_proportion=(
@@ -272,7 +317,10 @@ class DpParameters:
                 if record_count_epsilon_proportion is not None
                 else defaults["number_of_records_epsilon_proportion"].default
             ),
-            accuracy_mode=_accuracy_mode(accuracy_mode, sigma_proportions),
+            # a tree has few pairs: even noise over lengths 1 and 2 fits better (docs/synthesis.md, "A tree of pairs")
+            accuracy_mode=_accuracy_mode(
+                accuracy_mode or ("balanced" if tree and sigma_proportions is None else None), sigma_proportions
+            ),
             fabrication_mode=_fabrication_mode(fabrication_mode, thresholds),
             max_attributes_per_record=max_attributes_per_record,
         )
@@ -292,6 +340,10 @@ class DpParameters:
     def threshold(self) -> Threshold:
         return self.fabrication_mode.threshold(self.reporting_length)
 
+    def _tree_options(self) -> dict[str, Any]:
+        return {"pair_selection_proportion": self.pair_selection_proportion,
+                "extra_column_pairs": self.extra_column_pairs}  # fmt: skip
+
     def describe(self) -> dict[str, Any]:
         """The parameters as released in `release_info` (JSON-friendly)."""
         return {
@@ -305,9 +357,12 @@ class DpParameters:
             "sigma_proportions": list(self.sigma_proportions),
             "fabrication_mode": self.fabrication_mode.name,
             "threshold": self.threshold.to_json(),
+            "column_pairs": self.column_pairs,
+            **(self._tree_options() if self.column_pairs == "tree" else {}),
         }
 
 
+COLUMN_PAIRS = ("all", "tree")
 ACCURACY_MODES = ("prioritize-long", "prioritize-short", "balanced", "custom")
 FABRICATION_MODES = ("uncontrolled", "progressive", "balanced", "minimize", "custom-fixed", "custom-adaptive")
 

@@ -35,13 +35,16 @@ class BalanceTables:
 
 
 def balance_tables(model: ReleaseModel) -> BalanceTables:
-    """Every single column and, when pairs were released (R ≥ 2), every pair of columns whose table has at most
-    `max_balance_cells` cells, as shares of the records."""
-    n_columns = model.released.n_columns
-    tables = [(c, -1) for c in range(n_columns)]
+    """Every single column and, when pairs were released (R ≥ 2), every released pair of columns (all, or those of
+    a released tree) whose table has at most `max_balance_cells` cells, as shares of the records."""
+    released = model.released
+    tables = [(c, -1) for c in range(released.n_columns)]
     if model.max_parents >= 1:
         limit = model.parameters.max_balance_cells
-        tables += [pair for pair in itertools.combinations(range(n_columns), 2) if model.cells(pair) <= limit]
+        tables += [
+            pair for pair in itertools.combinations(range(released.n_columns), 2)
+            if model.cells(pair) <= limit and released.pair_released(*pair)
+        ]  # fmt: skip
     cells = [shares(model.table([a] if b < 0 else [a, b]).ravel()) for a, b in tables]
     sizes = np.array([len(x) for x in cells], dtype=np.int64)
     return BalanceTables(

@@ -78,7 +78,30 @@ def _extension_bits(
             ok = parent >= 0
             v = rows[ok, drop]
             np.bitwise_or.at(ext, (parent[ok], v // 64), np.left_shift(np.uint64(1), (v % 64).astype(np.uint64)))
+    pairs = aggs.column_pairs()
+    if pairs is not None:  # a released tree of column pairs: values of two columns it does not join are free
+        _free_outside_tree(aggs, pairs, ext, single, n_words)
     return ext, empty
+
+
+def _free_outside_tree(
+    aggs: Aggregates, pairs: frozenset[tuple[int, int]], ext: np.ndarray, single: np.ndarray, n_words: int
+) -> None:
+    """ext[{a}] gains every released value of the columns that no released pair joins to a's column: the release
+    says nothing about those pairs, so no value of them is blocked (only the tree's pairs are kept to released
+    combinations). Only at R = 2, the one length a tree is released at."""
+    column_of = aggs.attributes.column_of.astype(np.int64)
+    n_columns = len(aggs.attributes.columns)
+    by_column = np.zeros((n_columns, n_words), dtype=np.uint64)
+    bit = np.left_shift(np.uint64(1), (single % 64).astype(np.uint64))
+    np.bitwise_or.at(by_column, (column_of[single], single // 64), bit)
+    joined = np.eye(n_columns, dtype=bool)
+    for a, b in pairs:
+        joined[a, b] = joined[b, a] = True
+    free = np.zeros((n_columns, n_words), dtype=np.uint64)
+    for c in range(n_columns):
+        free[c] = np.bitwise_or.reduce(by_column[~joined[c]], axis=0) if (~joined[c]).any() else 0
+    ext[np.flatnonzero(aggs.lengths == 1)] |= free[column_of[single]]  # `single`: the same keys, in the same order
 
 
 def _direct_index(aggs: Aggregates, max_attributes: int) -> tuple[np.ndarray, np.ndarray]:

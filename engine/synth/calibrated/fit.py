@@ -1,5 +1,6 @@
 """How close records are to a release: the mean total variation distance of their 1-way and 2-way distributions over
-expanded columns (empty cells included) to the tables the calibrated law derives from the released counts (step 1).
+expanded columns (empty cells included) to the tables the calibrated law derives from the released counts (step 1);
+2-way over the pairs the release holds (all, or those of a released tree of column pairs).
 
 It is computed from public information only, so the law may use it to choose between candidates: the pilot chooses
 the column order by it (step 4), and the `auto` sampling law chooses between the calibrated and the reference law.
@@ -50,5 +51,5 @@ def model_fit(model: ReleaseModel, records: EncodedData) -> tuple[float, float]:
         return 0.5 * float(np.abs(seen - expected / expected.sum()).sum())
 
     one = np.mean([tvd([c]) for c in range(n_columns)])
-    pairs = [tvd([a, b]) for a, b in itertools.combinations(range(n_columns), 2)]
+    pairs = [tvd([a, b]) for a, b in itertools.combinations(range(n_columns), 2) if released.pair_released(a, b)]
     return float(one), float(np.mean(pairs)) if pairs else 0.0

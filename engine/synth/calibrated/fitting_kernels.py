@@ -116,3 +116,60 @@ def calibration_factors_in_parts(
 
     run_ranges(n_parts, work, pieces=n_parts)
     return out
+
+
+@njit(cache=True, nogil=True)
+def least_squares_table(
+    x: np.ndarray, cells: np.ndarray, rows: np.ndarray, columns: np.ndarray, total: float, w_cell: float,
+    w_single: float, w_total: float, iterations: int, tolerance: float,
+) -> np.ndarray:  # fmt: skip
+    """The non-negative table x (rows and columns: category 0 = empty, then values) closest, in the weighted sum of
+    squares, to the noisy measurements of a DP release: every value cell (`cells[1:, 1:]`, weight w_cell), every
+    row and column sum over values (`rows[1:]`, `columns[1:]`, w_single) and the total (w_total); the empty cells
+    are only measured through the sums. Accelerated projected gradient (FISTA) from `x`, at most `iterations`
+    steps, stopping when no cell moves by more than `tolerance`; returns the new table."""
+    na, nb = x.shape
+    step = 1.0 / (2.0 * (w_cell + w_single * (na + nb) + w_total * na * nb))  # 1 / Lipschitz constant
+    z = x.copy()
+    previous = x.copy()
+    t = 1.0
+    grad = np.empty_like(x)
+    row_gap = np.empty(na)
+    column_gap = np.empty(nb)
+    for _ in range(iterations):
+        whole = 0.0
+        for i in range(na):
+            row_gap[i] = 0.0
+        for j in range(nb):
+            column_gap[j] = 0.0
+        for i in range(na):
+            for j in range(nb):
+                row_gap[i] += z[i, j]
+                column_gap[j] += z[i, j]
+                whole += z[i, j]
+        for i in range(1, na):
+            row_gap[i] = 2.0 * w_single * (row_gap[i] - rows[i])
+        for j in range(1, nb):
+            column_gap[j] = 2.0 * w_single * (column_gap[j] - columns[j])
+        row_gap[0] = 0.0
+        column_gap[0] = 0.0
+        total_gap = 2.0 * w_total * (whole - total)
+        moved = 0.0
+        t_next = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        momentum = (t - 1.0) / t_next
+        for i in range(na):
+            for j in range(nb):
+                g = row_gap[i] + column_gap[j] + total_gap
+                if i > 0 and j > 0:
+                    g += 2.0 * w_cell * (z[i, j] - cells[i, j])
+                new = max(z[i, j] - step * g, 0.0)
+                moved = max(moved, abs(new - previous[i, j]))
+                grad[i, j] = new  # the new iterate, kept here until z is updated
+        for i in range(na):
+            for j in range(nb):
+                z[i, j] = grad[i, j] + momentum * (grad[i, j] - previous[i, j])
+                previous[i, j] = grad[i, j]
+        t = t_next
+        if moved <= tolerance:
+            break
+    return previous

@@ -24,6 +24,12 @@ class CalibratedParameters:
     completion_iterations: int = 20
     #: records: a sweep that moves no cell by more stops the fitting
     completion_tolerance: float = 0.05
+    #: DP, lengths 1 and 2 released: steps of the least-squares estimate of each released pair's table (0: the
+    #: completion alone); on NIST national at ε 1 the pair tables' mean TVD to the real ones fell from 0.079 to
+    #: 0.068 (0.13 s for 231 pairs)
+    least_squares_iterations: int = 500
+    #: records: a step that moves no cell by more stops the least-squares estimate
+    least_squares_tolerance: float = 0.01
 
     # Step 2, structure; step 4, the free order's parent sets.
     #: a column's second (and later) parent is searched among its this many best single parents (by mutual
