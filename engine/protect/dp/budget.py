@@ -82,7 +82,9 @@ def split_budget(
     qp = percentile_epsilon_proportion
     rho_selection = selection_proportion * rho
     if qp + records_proportion + selection_proportion >= 1:
-        raise PrivacyParameterError("the percentile's and the record count's shares leave no budget for the counts")
+        raise PrivacyParameterError(
+            "the shares of the percentiles, the record count and the pairs' choice leave no budget for the counts"
+        )
     eps_q = math.sqrt(2.0 * rho * qp / R)
     K = sum(1.0 / (p * p) for p in sigma_proportions)
     sigma = math.sqrt(K / (2.0 * rho * (1.0 - qp - records_proportion - selection_proportion)))

@@ -317,7 +317,7 @@ class DpParameters:
                 if record_count_epsilon_proportion is not None
                 else defaults["number_of_records_epsilon_proportion"].default
             ),
-            # a tree has few pairs: even noise over lengths 1 and 2 fits better (docs/synthesis.md, "A tree of pairs")
+            # chosen pairs are few: even noise over lengths 1 and 2 fits better (docs/synthesis.md, issue 27, item 7)
             accuracy_mode=_accuracy_mode(
                 accuracy_mode or ("balanced" if tree and sigma_proportions is None else None), sigma_proportions
             ),
