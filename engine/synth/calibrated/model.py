@@ -36,13 +36,13 @@ class _Released:
     groups: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]  # columns → (categories (n, |cols|), counts)
     record_count: int
     unreleased_bound: tuple[float, ...]  # per length − 1 (to R + 1): records an unreleased combination may hold
-    column_pairs: frozenset[tuple[int, int]] | None = None  # a released tree of column pairs (None: every pair)
+    column_pairs: frozenset[tuple[int, int]] | None = None  # chosen column pairs released (None: every pair)
     pair_noise_sd: float = 0.0  # DP: the noise SD of a released pair cell (0: none, or k-anonymity)
     single_noise_sd: float = 0.0  # DP: the noise SD of a released single count
     count_noise_sd: float = 0.0  # DP: the noise SD of the released record count
 
     def pair_released(self, a: int, b: int) -> bool:
-        """Whether the release counted the value pairs of columns a and b (every pair unless a tree was chosen)."""
+        """Whether the release counted the value pairs of columns a and b (every pair unless pairs were chosen)."""
         return self.column_pairs is None or (min(a, b), max(a, b)) in self.column_pairs
 
 
@@ -139,7 +139,7 @@ class ReleaseModel:
         (`_inverted`) where an unreleased combination of all of `cols` has a true count of 0, else completed from
         the margins (`_completed`)."""
         bounds = self.released.unreleased_bound
-        if len(cols) == 2 and not self.released.pair_released(*cols):  # outside a released tree: along its path
+        if len(cols) == 2 and not self.released.pair_released(*cols):  # not a chosen pair: along the chosen ones
             return self._along_tree(cols)
         if not 2 <= len(cols) <= len(bounds) or bounds[len(cols) - 1] <= 0:
             table = self._inverted(cols)
@@ -155,7 +155,8 @@ class ReleaseModel:
         (CTDC-like 17 k at ε 4, R = 3, four releases each: k-marginal 960.2 against 969.0 without)."""
         released = self.released
         return (
-            len(cols) == 2 and self.parameters.least_squares_iterations > 0 and len(released.unreleased_bound) == 3
+            len(cols) == 2 and self.parameters.least_squares_iterations > 0
+            and len(released.unreleased_bound) == 3  # R = 2: the bounds of lengths 1, 2 and 3
             and released.pair_noise_sd > 0 and released.single_noise_sd > 0 and released.pair_released(*cols)
         )  # fmt: skip
 
@@ -184,10 +185,10 @@ class ReleaseModel:
         )  # fmt: skip
 
     def _along_tree(self, cols: tuple[int, ...]) -> np.ndarray:
-        """The joint table of two columns a release of a tree of column pairs does not join, as the tree implies
-        it (the Chow–Liu model of the release): the table of the first edge of the path between them, times the
-        conditional table of each next edge. Independence would lose every dependence that passes through other
-        columns, and the tables that are completed from these (two parents) with it."""
+        """The joint table of two columns a release of chosen column pairs does not join, as the chosen pairs imply
+        it: the table of the first pair on the shortest path between them, times the conditional table of each next
+        pair (with a tree, the Chow–Liu model of the release). Independence would lose every dependence that passes
+        through other columns, and the tables that are completed from these (two parents) with it."""
         path = self._tree_path(*cols)
         if path is None:  # no path (a release with no pair of these columns' components): independence
             a, b = self.joint(cols[:1]), self.joint(cols[1:])
@@ -201,7 +202,7 @@ class ReleaseModel:
         return table
 
     def _tree_path(self, a: int, b: int) -> list[int] | None:
-        """The columns on the released tree's path from a to b (None: not connected)."""
+        """The columns on a shortest path from a to b through the chosen pairs (None: not connected)."""
         pairs = self.released.column_pairs or frozenset()
         neighbours: dict[int, list[int]] = {}
         for u, v in sorted(pairs):
