@@ -172,6 +172,7 @@ def test_a_tree_release_holds_the_pairs_of_its_tree_only() -> None:
     assert extra == rounds  # by default as many pairs again as the tree's edges
     assert pairs is not None and set(siblings) <= pairs and len(pairs) == len(siblings) + rounds + extra
     assert aggs.parameters["column_pairs"] == "tree" and aggs.parameters["column_pair_rounds"] == rounds + extra
+    assert aggs.parameters["extra_column_pairs"] == extra
     assert len(aggs.parameters["released_column_pairs"]) == len(pairs)
     ab = aggs.layout.unpack(aggs.keys[aggs.lengths == 2], 2).astype(np.int64)
     column_of = data.attributes.column_of.astype(np.int64)

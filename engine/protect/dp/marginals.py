@@ -538,10 +538,12 @@ def _tree_parameters(run: _Run, tree: list[tuple[int, int]]) -> dict[str, Any]:
     attributes = run.runner.attributes
     names = [c.name for c in attributes.columns]
     siblings = sibling_pairs(attributes)
-    rounds = tree_rounds(len(names), siblings) + extra_rounds(len(names), siblings, run.params.extra_column_pairs)
+    extra = extra_rounds(len(names), siblings, run.params.extra_column_pairs)
+    rounds = tree_rounds(len(names), siblings) + extra
     eps_round = math.floor(round_epsilon(run.budget.rho_selection, rounds) * EPSILON_DENOMINATOR)
     return {
         "rho_column_pairs": run.budget.rho_selection,
+        "extra_column_pairs": extra,  # as resolved (None asks for as many as the tree's edges)
         "column_pair_rounds": rounds,
         "column_pairs_always_released": "the pairs of parts of one multi-value column",
         "epsilon_column_pairs_each": eps_round / EPSILON_DENOMINATOR,
