@@ -131,6 +131,17 @@ def _cards(items: list[tuple[str, str]]) -> str:
     )
 
 
+def _chosen_pairs_in_words(privacy: dict[str, Any]) -> str:
+    """With --column-pairs tree: which pairs of columns the release holds, and why so few."""
+    pairs = privacy.get("released_column_pairs")
+    if not pairs:
+        return ""
+    return (
+        f" Pairs of values are published for {len(pairs)} chosen pairs of columns only (themselves chosen with the "
+        "same protection, listed in release_info as released_column_pairs): fewer pairs, less noise on each."
+    )
+
+
 def privacy_in_words(privacy: dict[str, Any]) -> str:
     """The privacy parameters, explained for a reader who is not a specialist."""
     mode = privacy.get("mode")
@@ -144,7 +155,7 @@ def privacy_in_words(privacy: dict[str, Any]) -> str:
             f"been almost as likely without it: no outcome becomes more than e<sup>ε</sup> ≈ {_exp(eps)} times more "
             f"likely, except with probability δ. Every count carries random noise (standard deviation per "
             f"combination length in the table below); the number of records is noisy too{count_sd}. Smaller ε means "
-            "more noise and stronger protection.</p>"
+            f"more noise and stronger protection.{_chosen_pairs_in_words(privacy)}</p>"
         )
     if mode == "k-anonymity":
         k = privacy.get("resolution")

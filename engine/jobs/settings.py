@@ -147,7 +147,9 @@ class JobSettings:
     def privacy(self, aggs: Aggregates) -> dict[str, Any]:
         """How the release was protected, as the evaluation reports it."""
         if self.dp is not None:
+            pairs = aggs.parameters.get("released_column_pairs")
             return {"mode": "dp", "epsilon": self.dp.epsilon, "delta": aggs.parameters.get("delta"),
-                    "variance_record_count": aggs.parameters.get("variance_record_count")}  # fmt: skip
+                    "variance_record_count": aggs.parameters.get("variance_record_count"),
+                    **({"released_column_pairs": pairs} if pairs is not None else {})}  # fmt: skip
         return {"mode": "k-anonymity", "resolution": self.k, "synthesis_method": self.method,
                 "reporting_length": aggs.reporting_length}  # fmt: skip

@@ -101,6 +101,8 @@ def test_a_tree_release_from_the_command_line(tmp_path: Path) -> None:
     assert set(levels) == {1, 2}
     # against the release, pairs of columns outside the tree are neither missing nor made up: none is fabricated
     assert evaluation["fabricated_combinations"] == 0 and evaluation["target_combinations"] > 0
+    report = (out / "report.html").read_text()
+    assert f"published for {len(info['released_column_pairs'].split('], ['))} chosen pairs of columns" in report
     again = invoke("synthesize", "--aggregates", out, "--records", "300", "--out", tmp_path / "again", "--seed", "1",
                    "--quiet")  # fmt: skip
     assert again.exit_code == 0, again.output
