@@ -7,6 +7,7 @@ inputs only (ε, δ, R, the schema and the options), as in the run.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import BudgetSplit, budget_of
 from sdsynth.protect.dp.length_rule import ALWAYS_RELEASED, UNKNOWN_DOMAIN, at_length, choose_length, records_needed
-from sdsynth.protect.dp.pair_tree import round_epsilon
+from sdsynth.protect.dp.pair_tree import extra_rounds, round_epsilon, tree_rounds
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.preview import PreviousLevels, preview_lengths
 from sdsynth.read.identifiers import about, identifier_like, identifier_warning
@@ -189,12 +190,13 @@ def tree_lines(budget: BudgetSplit, n_columns: int, parts: list[int], extra: int
 
 
 def tree_shape(n_columns: int, parts: list[int], extra: int | None = None) -> tuple[int, int, int]:
-    """(pairs of parts of one multi-value column, edges of the tree that joins them all, extra pairs: None, as many
-    as the tree's edges) of a tree release."""
-    joined = sum(math.comb(p, 2) for p in parts)
-    rounds = max(n_columns - 1 - sum(max(p - 1, 0) for p in parts), 0)
-    wanted = rounds if extra is None else extra
-    return joined, rounds, max(0, min(wanted, math.comb(n_columns, 2) - joined - rounds))
+    """(pairs of parts of one multi-value column, edges of the tree that joins them all, extra pairs) of a tree
+    release, as the run counts them (the parts' columns numbered side by side: only their number matters)."""
+    joined, start = [], 0
+    for p in parts:
+        joined += [(start + i, start + j) for i, j in itertools.combinations(range(p), 2)]
+        start += p
+    return len(joined), tree_rounds(n_columns, joined), extra_rounds(n_columns, joined, extra)
 
 
 def tree_bounded(previous: PreviousLevels, pairs: int) -> PreviousLevels:
