@@ -38,7 +38,7 @@ from sdsynth.protect.dp.marginals import (
     SensitivityJob,
     dp_marginals,
 )
-from sdsynth.protect.dp.pair_tree import pair_layout
+from sdsynth.protect.dp.pair_tree import in_column_pairs, pair_layout, sibling_pairs
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.random import DpRandom
 from sdsynth.sample_data import generate_ctdc
@@ -237,6 +237,17 @@ def test_counting_job_partitions_add_up() -> None:
     whole = count_combinations(data, 3)
     assert n == 3000 and np.array_equal(keys, whole.keys) and np.array_equal(counts, whole.counts)
     assert merge_sorted_counts([])[0].size == 0
+
+
+def test_a_tree_of_column_pairs_on_a_cluster(small_partitions: DaskEngine, ctdc_files: dict[str, Path]) -> None:
+    """--column-pairs tree on Dask partitions: the pairs' scoring pass runs where the records are, and the release
+    holds the chosen pairs only, with the sibling parts' pairs among them."""
+    params = DpParameters(epsilon=2.0, reporting_length=2, column_pairs="tree")
+    aggs = dp_marginals_distributed(ctdc_files["parquet"], CTDC, params, small_partitions).aggregates
+    pairs = aggs.column_pairs()
+    assert pairs is not None and set(sibling_pairs(aggs.attributes)) <= pairs
+    twos = aggs.keys[aggs.lengths == 2]
+    assert len(twos) and in_column_pairs(twos, pairs, aggs.attributes, aggs.layout).all()
 
 
 def test_dp_release_matches_local_in_distribution(small_partitions: DaskEngine, ctdc_files: dict[str, Path]) -> None:
