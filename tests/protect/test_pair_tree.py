@@ -197,3 +197,11 @@ def test_tree_parameters_are_checked() -> None:
     auto = DpParameters.from_options(epsilon=1.0, reporting_length="auto", column_pairs="tree")
     assert auto is not None and auto.reporting_length == 2 and not auto.adaptive_length
     assert issubclass(PrivacyParameterError, ParameterError)
+
+
+def test_too_many_cells_to_score_is_refused_with_the_way_out() -> None:
+    """The scoring pass holds every pair's table once per thread: past a public cap the run stops before reading."""
+    column_of = np.repeat(np.arange(3), 3000)
+    singles = np.arange(len(column_of))
+    with pytest.raises(PrivacyParameterError, match="bin the widest columns"):
+        pair_layout(column_of, 3, singles, np.ones(len(singles)))

@@ -40,7 +40,7 @@ from sdsynth.kernels.keys import KeyLayout
 from sdsynth.protect.dp.random import bernoulli_exp
 
 EPSILON_DENOMINATOR = 1 << 20
-MAX_TABLE_CELLS = 1 << 27  # public cap on the cells of all pair tables together (1 GiB of counts)
+MAX_TABLE_CELLS = 1 << 24  # public cap on the cells of all pair tables together (128 MiB of counts per thread)
 
 
 @njit(cache=True, nogil=True)
