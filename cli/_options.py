@@ -295,9 +295,11 @@ DP = _group(
     column_pairs=_opt(
         ColumnPairsChoice | None,
         "--column-pairs",
-        help="DP: the pairs of columns length 2 releases. all: every pair; tree: a spanning tree of column pairs "
-        "chosen with DP (as MST does), far less noise per pair at ε ≤ 1, but SQL users find only those pairs. tree "
-        "releases lengths 1 and 2 and synthesizes with the calibrated law [default: all]",
+        help="DP: the pairs of columns length 2 releases. all: every pair; tree: pairs chosen with DP (those of "
+        "one multi-value column's parts, a spanning tree as MST chooses it, and as many more), far less noise per "
+        "pair on wide tables at ε ≤ 1; SQL users find only those pairs, and synthetic records keep to released "
+        "combinations within them only. tree releases lengths 1 and 2 and synthesizes with the calibrated law "
+        "[default: all]",
     ),
     pair_selection_proportion=_opt(
         float | None,
