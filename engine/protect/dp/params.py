@@ -165,12 +165,13 @@ DEFAULT_DELTA = 1e-6  # a public constant: δ must not depend on the data (docs/
 @dataclass(frozen=True)
 class DpParameters:
     """Everything that defines a DP aggregation; defaults are pac-synth's (docs/method.md, "Parameters"), except δ (see
-    `resolved_delta`) and the optional explicit bound on attributes per record."""
+    `resolved_delta`), the percentile of the contribution bounds (95 where pac-synth takes 99: docs/synthesis.md,
+    "Strong privacy at low ε", item 8) and the optional explicit bound on attributes per record."""
 
     epsilon: float = 4.0
     reporting_length: int = 3
     delta: float | None = None  # None: DEFAULT_DELTA
-    percentile_percentage: int = 99
+    percentile_percentage: int = 95  # pac-synth: 99 (docs/deviations.md)
     percentile_epsilon_proportion: float = 0.01
     number_of_records_epsilon_proportion: float = 0.005
     accuracy_mode: AccuracyMode = field(default_factory=AccuracyMode.prioritize_long_combinations)
