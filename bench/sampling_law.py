@@ -177,8 +177,9 @@ if P["tree"]:  # --column-pairs tree as the command line sets it (length 2, bala
     dp = DpParameters.from_options(epsilon=P["eps"], reporting_length="auto", delta=P["delta"], column_pairs="tree",
                                    **extra)
 else:
+    rule = {"adaptive_percentile": True} if "adaptive_percentile" in DpParameters.__dataclass_fields__ else {}
     dp = DpParameters(epsilon=P["eps"], reporting_length=3 if auto else P["R"], delta=P["delta"],
-                      **({"adaptive_length": True} if auto else {}))
+                      **({"adaptive_length": True} if auto else {}), **rule)  # the command line's defaults
 synth = AggregateSeeded(dp=dp, params=params)
 _, fit_s = timed(lambda: synth.fit(data))
 records, sample_s = timed(lambda: synth.sample_records(seed=1))

@@ -27,6 +27,7 @@ from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import BudgetSplit, budget_of
 from sdsynth.protect.dp.length_rule import ALWAYS_RELEASED, UNKNOWN_DOMAIN, at_length, choose_length, records_needed
+from sdsynth.protect.dp.marginals import MAX_PERCENTILE_CANDIDATES
 from sdsynth.protect.dp.pair_tree import extra_rounds, round_epsilon, tree_rounds
 from sdsynth.protect.dp.params import DpParameters
 from sdsynth.protect.dp.preview import PreviousLevels, preview_lengths
@@ -114,6 +115,12 @@ def dry_run_release(
         lines.append(f"  at most {W} attributes per record ({how})")
         if p.adaptive_length:
             lines += length_rule_lines(p, domain_sizes)
+        if p.adaptive_percentile:
+            candidates = min(math.comb(W, 2), MAX_PERCENTILE_CANDIDATES)
+            needed = math.ceil(100 * 2.0 / b.epsilon_percentile * math.log(max(candidates, 2)))
+            lines.append(f"  contribution bounds: the 99th percentile when the released record count is at least "
+                         f"{needed:,} (at reporting length {p.reporting_length}), else the 95th (auto; --percentile "
+                         "sets one)")  # fmt: skip
         lines.append(f"  zCDP budget ρ = {b.rho:.6g}; record count: ρ_N = {b.rho_records:.6g}, noise SD "
                      f"{math.sqrt(b.records_variance):.4g} (discrete Gaussian); each of the {R} contribution bounds "
                      f"ε_Q = {b.epsilon_percentile:.6g}")  # fmt: skip

@@ -104,9 +104,9 @@ def test_invalid_parameters_get_one_clear_error(kwargs: dict, message: str) -> N
         DpParameters(**kwargs)
 
 
-def test_pac_synth_defaults_but_the_percentile() -> None:
+def test_pac_synth_defaults() -> None:
     p = DpParameters()
-    assert (p.epsilon, p.reporting_length, p.delta, p.percentile_percentage) == (4.0, 3, None, 95)  # pac-synth: 99
+    assert (p.epsilon, p.reporting_length, p.delta, p.percentile_percentage) == (4.0, 3, None, 99)
     assert (p.percentile_epsilon_proportion, p.number_of_records_epsilon_proportion) == (0.01, 0.005)
     assert p.sigma_proportions == pytest.approx((1, 0.5, 1 / 3))
     assert p.threshold.to_json() == {"type": "Adaptive", "valuesByLen": {"2": 1.0, "3": 1.0}}

@@ -3,13 +3,22 @@ mechanism's output distribution."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sdsynth.protect.dp.percentile import r8_quantile, rank_distance_scores, reference_quality_scores, select_percentile
+from sdsynth.protect.dp.params import DpParameters
+from sdsynth.protect.dp.percentile import (
+    percentile_by_rule,
+    r8_quantile,
+    rank_distance_scores,
+    reference_quality_scores,
+    select_percentile,
+)
 from sdsynth.protect.dp.random import DpRandom
 
 SPEC_VECTORS = [
@@ -92,3 +101,21 @@ def test_selection_concentrates_as_epsilon_grows() -> None:
     picks = [select_percentile(hist, 90, 20.0, state) for _ in range(200)]
     assert np.mean(np.abs(np.array(picks) - 90)) < 1.5
     assert select_percentile(np.zeros(5, dtype=np.int64), 90, 1.0, state) == 0
+
+
+def test_the_percentile_rule_takes_the_99th_only_where_its_tail_outweighs_the_mechanism_error() -> None:
+    """99th when N̂/100 ≥ (2/ε_Q)·ln(range), else 95th: the boundary, and the two cases measured in
+    docs/synthesis.md (17 k records at ε 0.5: 95th; 170 k records at ε 4, R = 3: 99th)."""
+    eps, candidates = 0.05, 351
+    boundary = 100 * 2 / eps * math.log(candidates)
+    assert percentile_by_rule(math.ceil(boundary), eps, candidates) == 99
+    assert percentile_by_rule(math.floor(boundary) - 1, eps, candidates) == 95
+    assert percentile_by_rule(17_000, 0.0079, 351) == 95
+    assert percentile_by_rule(170_000, 0.0444, 351) == 99
+
+
+def test_the_command_line_default_is_the_rule_and_a_given_percentile_is_kept() -> None:
+    auto = DpParameters.from_options(epsilon=1.0, reporting_length=2)
+    given = DpParameters.from_options(epsilon=1.0, reporting_length=2, percentile=99)
+    assert auto is not None and auto.adaptive_percentile and auto.describe()["percentile_auto"] is True
+    assert given is not None and not given.adaptive_percentile and given.percentile_percentage == 99

@@ -205,3 +205,12 @@ def test_too_many_cells_to_score_is_refused_with_the_way_out() -> None:
     singles = np.arange(len(column_of))
     with pytest.raises(PrivacyParameterError, match="bin the widest columns"):
         pair_layout(column_of, 3, singles, np.ones(len(singles)))
+
+
+def test_the_release_records_the_percentile_the_rule_chose() -> None:
+    """3,000 records at ε 1: the 1 % tail (30 records) is thinner than the mechanism's rank error, so the 95th."""
+    data = encode(generate_ctdc(3000, seed=2), IngestOptions(schema=load_schema("ctdc-victim-perpetrator")))
+    params = DpParameters.from_options(epsilon=1.0, reporting_length=2)
+    aggs = dp_marginals(data, params, rng=DpRandom._seeded_for_tests(1, 3)).aggregates
+    assert aggs.parameters["percentile_percentage"] == 95 and aggs.parameters["percentile_auto"] is True
+    assert "percentile_rule" in aggs.parameters

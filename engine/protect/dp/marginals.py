@@ -59,7 +59,7 @@ from sdsynth.protect.dp.pair_tree import (
     tree_rounds,
 )
 from sdsynth.protect.dp.params import DpParameters
-from sdsynth.protect.dp.percentile import select_percentile
+from sdsynth.protect.dp.percentile import percentile_by_rule, select_percentile
 from sdsynth.protect.dp.postprocess import post_process
 from sdsynth.protect.dp.random import DpRandom
 from sdsynth.protect.dp.truncate import TruncatedJob
@@ -552,6 +552,13 @@ def _tree_parameters(run: _Run, tree: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
+def _percentile_rule(params: DpParameters) -> dict[str, str]:
+    """How the percentile was chosen, when by rule (release_info)."""
+    if not params.adaptive_percentile:
+        return {}
+    return {"percentile_rule": "auto: the 99th when N̂/100 ≥ (2/ε_Q)·ln(range of length 2), else the 95th"}
+
+
 def _release_parameters(run: _Run) -> dict[str, Any]:
     """Every parameter the run used, for release_info (all public)."""
     params, budget, delta = run.params, run.budget, run.params.resolved_delta
@@ -574,6 +581,7 @@ def _release_parameters(run: _Run) -> dict[str, Any]:
         "noise": "discrete Gaussian (exact sampler, ChaCha20 keyed from OS entropy)",
         "record_count_noise": "discrete Gaussian",
         "percentile_score": "rank distance (sensitivity 1) over a public range",
+        **_percentile_rule(params),
         "unit_of_privacy": "one record (one victim after subject-id joining)",
         "software": f"sdsynth {__version__}",
     }
@@ -599,6 +607,10 @@ def dp_marginals(
     if params.adaptive_length:  # post-processing of the released count: the run's shape may shrink, never grow
         length_choice = choose_length(params, [s.domain_size for s in run.runner.attributes.sources], n_protected)
         run = _with_params(run, at_length(params, length_choice.length))
+    if params.adaptive_percentile:  # post-processing of the released count, as the length rule
+        candidates = min(math.comb(run.W, min(2, run.loop_length)), MAX_PERCENTILE_CANDIDATES)
+        chosen = percentile_by_rule(n_protected, run.budget.epsilon_percentile, candidates)
+        run = replace(run, params=replace(run.params, percentile_percentage=chosen))
     retained_keys, retained_noisy, levels, tree = _levels(run, length_hist, longest, n_protected)
     if retained_keys:
         keys = np.concatenate(retained_keys)

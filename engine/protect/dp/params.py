@@ -165,13 +165,13 @@ DEFAULT_DELTA = 1e-6  # a public constant: δ must not depend on the data (docs/
 @dataclass(frozen=True)
 class DpParameters:
     """Everything that defines a DP aggregation; defaults are pac-synth's (docs/method.md, "Parameters"), except δ (see
-    `resolved_delta`), the percentile of the contribution bounds (95 where pac-synth takes 99: docs/synthesis.md,
-    "Strong privacy at low ε", item 8) and the optional explicit bound on attributes per record."""
+    `resolved_delta`) and the optional explicit bound on attributes per record. `from_options` (the command line and
+    the Python API) also chooses the percentile by rule unless one is given (`adaptive_percentile`)."""
 
     epsilon: float = 4.0
     reporting_length: int = 3
     delta: float | None = None  # None: DEFAULT_DELTA
-    percentile_percentage: int = 95  # pac-synth: 99 (docs/deviations.md)
+    percentile_percentage: int = 99
     percentile_epsilon_proportion: float = 0.01
     number_of_records_epsilon_proportion: float = 0.005
     accuracy_mode: AccuracyMode = field(default_factory=AccuracyMode.prioritize_long_combinations)
@@ -181,6 +181,7 @@ class DpParameters:
     column_pairs: str = "all"  # "tree": length 2 holds only a DP-chosen tree of column pairs (dp/pair_tree.py)
     pair_selection_proportion: float = 0.1  # with "tree": the share of ρ that chooses the tree
     extra_column_pairs: int | None = None  # with "tree": more pairs chosen after the tree (None: as many again)
+    adaptive_percentile: bool = False  # the percentile chosen by rule from the released count (percentile.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -308,6 +309,7 @@ class DpParameters:
             extra_column_pairs=extra_column_pairs,
             delta=delta,
             percentile_percentage=percentile if percentile is not None else defaults["percentile_percentage"].default,
+            adaptive_percentile=percentile is None,
             percentile_epsilon_proportion=(
                 percentile_epsilon_proportion
                 if percentile_epsilon_proportion is not None
@@ -352,6 +354,7 @@ class DpParameters:
             "reporting_length": self.reporting_length,
             "reporting_length_auto": self.adaptive_length,
             "percentile_percentage": self.percentile_percentage,
+            "percentile_auto": self.adaptive_percentile,
             "percentile_epsilon_proportion": self.percentile_epsilon_proportion,
             "number_of_records_epsilon_proportion": self.number_of_records_epsilon_proportion,
             "accuracy_mode": self.accuracy_mode.name,

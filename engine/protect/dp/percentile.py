@@ -128,6 +128,23 @@ def _exponential_mechanism(state: np.ndarray, t100: np.ndarray, eps_num: np.int6
             return i
 
 
+STEADY_PERCENTILE = 99  # pac-synth's, when the DP choice of it is steady
+UNSTEADY_PERCENTILE = 95  # otherwise
+
+
+def percentile_by_rule(n_protected: int, epsilon: float, candidates: int) -> int:
+    """The percentile of the contribution bounds, from public quantities (the released record count N̂, ε_Q and the
+    size of the candidate range): the 99th when the 1 % tail above it, N̂/100 records, holds at least the rank error
+    of the exponential mechanism, (2/ε_Q)·ln(range); else the 95th. Where the tail is thinner, the DP choice of the
+    99th percentile wanders from one release to the next (Δ₂ from 137 to 277 on CTDC-like 17 k at ε 0.5–1) and the
+    95th is steadier; where it is thick, the 99th is steady and truncates fewer records (docs/synthesis.md,
+    "Strong privacy at low ε", item 8)."""
+    if epsilon <= 0 or candidates < 2:
+        return STEADY_PERCENTILE
+    steady = n_protected * (100 - STEADY_PERCENTILE) / 100 >= 2.0 / epsilon * math.log(candidates)
+    return STEADY_PERCENTILE if steady else UNSTEADY_PERCENTILE
+
+
 def select_percentile(histogram: np.ndarray, percentage: int, epsilon: float, state: np.ndarray) -> int:
     """ε-DP choice of the `percentage`-th percentile of the sensitivities summarised by `histogram`."""
     if len(histogram) == 0 or int(np.sum(histogram)) == 0:
