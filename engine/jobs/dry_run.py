@@ -27,9 +27,9 @@ from sdsynth.jobs.settings import JobSettings
 from sdsynth.protect import ledger
 from sdsynth.protect.dp.budget import BudgetSplit, budget_of
 from sdsynth.protect.dp.length_rule import ALWAYS_RELEASED, UNKNOWN_DOMAIN, at_length, choose_length, records_needed
-from sdsynth.protect.dp.marginals import MAX_PERCENTILE_CANDIDATES
 from sdsynth.protect.dp.pair_tree import extra_rounds, round_epsilon, tree_rounds
 from sdsynth.protect.dp.params import DpParameters
+from sdsynth.protect.dp.percentile import steady_records
 from sdsynth.protect.dp.preview import PreviousLevels, preview_lengths
 from sdsynth.read.identifiers import about, identifier_like, identifier_warning
 from sdsynth.read.normalize import iter_normalized
@@ -116,8 +116,7 @@ def dry_run_release(
         if p.adaptive_length:
             lines += length_rule_lines(p, domain_sizes)
         if p.adaptive_percentile:
-            candidates = min(math.comb(W, 2), MAX_PERCENTILE_CANDIDATES)
-            needed = math.ceil(100 * 2.0 / b.epsilon_percentile * math.log(max(candidates, 2)))
+            needed = math.ceil(steady_records(b.epsilon_percentile, W))
             lines.append(f"  contribution bounds: the 99th percentile when the released record count is at least "
                          f"{needed:,} (at reporting length {p.reporting_length}), else the 95th (auto; --percentile "
                          "sets one)")  # fmt: skip

@@ -18,6 +18,7 @@ from sdsynth.protect.dp.percentile import (
     rank_distance_scores,
     reference_quality_scores,
     select_percentile,
+    steady_records,
 )
 from sdsynth.protect.dp.random import DpRandom
 
@@ -106,12 +107,13 @@ def test_selection_concentrates_as_epsilon_grows() -> None:
 def test_the_percentile_rule_takes_the_99th_only_where_its_tail_outweighs_the_mechanism_error() -> None:
     """99th when N̂/100 ≥ (2/ε_Q)·ln(range), else 95th: the boundary, and the two cases measured in
     docs/synthesis.md (17 k records at ε 0.5: 95th; 170 k records at ε 4, R = 3: 99th)."""
-    eps, candidates = 0.05, 351
-    boundary = 100 * 2 / eps * math.log(candidates)
-    assert percentile_by_rule(math.ceil(boundary), eps, candidates) == 99
-    assert percentile_by_rule(math.floor(boundary) - 1, eps, candidates) == 95
-    assert percentile_by_rule(17_000, 0.0079, 351) == 95
-    assert percentile_by_rule(170_000, 0.0444, 351) == 99
+    eps, width = 0.05, 27  # the bundled sample's 27 attributes per record at most: C(27, 2) = 351 candidates
+    boundary = 100 * 2 / eps * math.log(351)
+    assert steady_records(eps, width) == pytest.approx(boundary)
+    assert percentile_by_rule(math.ceil(boundary), eps, width) == 99
+    assert percentile_by_rule(math.floor(boundary) - 1, eps, width) == 95
+    assert percentile_by_rule(17_000, 0.0079, width) == 95
+    assert percentile_by_rule(170_000, 0.0444, width) == 99
 
 
 def test_the_command_line_default_is_the_rule_and_a_given_percentile_is_kept() -> None:

@@ -59,13 +59,12 @@ from sdsynth.protect.dp.pair_tree import (
     tree_rounds,
 )
 from sdsynth.protect.dp.params import DpParameters
-from sdsynth.protect.dp.percentile import percentile_by_rule, select_percentile
+from sdsynth.protect.dp.percentile import MAX_PERCENTILE_CANDIDATES, percentile_by_rule, select_percentile
 from sdsynth.protect.dp.postprocess import post_process
 from sdsynth.protect.dp.random import DpRandom
 from sdsynth.protect.dp.truncate import TruncatedJob
 from sdsynth.read.escape import unescape
 
-MAX_PERCENTILE_CANDIDATES = 1 << 20  # public cap on Δ_k's candidate range
 ZERO_FAST_PATH_MIN = 4096  # from this many zero-count candidates on, sample their noise in bulk
 
 
@@ -608,8 +607,7 @@ def dp_marginals(
         length_choice = choose_length(params, [s.domain_size for s in run.runner.attributes.sources], n_protected)
         run = _with_params(run, at_length(params, length_choice.length))
     if params.adaptive_percentile:  # post-processing of the released count, as the length rule
-        candidates = min(math.comb(run.W, min(2, run.loop_length)), MAX_PERCENTILE_CANDIDATES)
-        chosen = percentile_by_rule(n_protected, run.budget.epsilon_percentile, candidates)
+        chosen = percentile_by_rule(n_protected, run.budget.epsilon_percentile, run.W, min(2, run.loop_length))
         run = replace(run, params=replace(run.params, percentile_percentage=chosen))
     retained_keys, retained_noisy, levels, tree = _levels(run, length_hist, longest, n_protected)
     if retained_keys:

@@ -42,6 +42,7 @@ from sdsynth.kernels.chacha import uniform_below
 from sdsynth.protect.dp.random import bernoulli_exp
 
 EPSILON_DENOMINATOR = 1 << 20
+MAX_PERCENTILE_CANDIDATES = 1 << 20  # public cap on Δ_k's candidate range
 
 
 def r8_quantile(sorted_values: np.ndarray | list[float], q: float) -> float:
@@ -132,16 +133,20 @@ STEADY_PERCENTILE = 99  # pac-synth's, when the DP choice of it is steady
 UNSTEADY_PERCENTILE = 95  # otherwise
 
 
-def percentile_by_rule(n_protected: int, epsilon: float, candidates: int) -> int:
+def steady_records(epsilon: float, max_attributes: int, length: int = 2) -> float:
+    """The released record count from which the DP 99th percentile is steady: its 1 % tail, N̂/100 records, holds at
+    least the exponential mechanism's rank error (2/ε_Q)·ln(range), the range of length `length` (public)."""
+    candidates = max(min(math.comb(max_attributes, length), MAX_PERCENTILE_CANDIDATES), 2)
+    return math.inf if epsilon <= 0 else 100 / (100 - STEADY_PERCENTILE) * 2.0 / epsilon * math.log(candidates)
+
+
+def percentile_by_rule(n_protected: int, epsilon: float, max_attributes: int, length: int = 2) -> int:
     """The percentile of the contribution bounds, from public quantities (the released record count N̂, ε_Q and the
-    size of the candidate range): the 99th when the 1 % tail above it, N̂/100 records, holds at least the rank error
-    of the exponential mechanism, (2/ε_Q)·ln(range); else the 95th. Where the tail is thinner, the DP choice of the
-    99th percentile wanders from one release to the next (Δ₂ from 137 to 277 on CTDC-like 17 k at ε 0.5–1) and the
-    95th is steadier; where it is thick, the 99th is steady and truncates fewer records (docs/synthesis.md,
-    "Strong privacy at low ε", item 8)."""
-    if epsilon <= 0 or candidates < 2:
-        return STEADY_PERCENTILE
-    steady = n_protected * (100 - STEADY_PERCENTILE) / 100 >= 2.0 / epsilon * math.log(candidates)
+    bound on attributes per record): the 99th from `steady_records` on, else the 95th. Where the tail is thinner, the
+    DP choice of the 99th percentile wanders from one release to the next (Δ₂ from 137 to 277 on CTDC-like 17 k at
+    ε 0.5–1) and the 95th is steadier; where it is thick, the 99th is steady and truncates fewer records
+    (docs/synthesis.md, "Strong privacy at low ε", item 8)."""
+    steady = n_protected >= steady_records(epsilon, max_attributes, length)
     return STEADY_PERCENTILE if steady else UNSTEADY_PERCENTILE
 
 
