@@ -186,13 +186,25 @@ def sibling_pairs(attributes: AttributeTable) -> list[tuple[int, int]]:
     return [pair for parts in by_source.values() for pair in itertools.combinations(parts, 2)]
 
 
+def _components(n_columns: int, joined: Collection[tuple[int, int]]) -> np.ndarray:
+    """Per column, a label of its component once the `joined` pairs connect columns."""
+    component = np.arange(n_columns)
+    for a, b in joined:
+        component[component == component[b]] = component[a]
+    return component
+
+
+def pair_matrix(pairs: Collection[tuple[int, int]], n_columns: int) -> np.ndarray:
+    """A symmetric boolean matrix: whether columns a and b form one of `pairs`."""
+    matrix = np.zeros((n_columns, n_columns), dtype=bool)
+    for a, b in pairs:
+        matrix[a, b] = matrix[b, a] = True
+    return matrix
+
+
 def tree_rounds(n_columns: int, joined: Collection[tuple[int, int]]) -> int:
     """Edges the tree adds to the `joined` pairs to connect every column: one per round of the choice."""
-    component = list(range(n_columns))
-    for a, b in joined:
-        old, new = component[b], component[a]
-        component = [new if x == old else x for x in component]
-    return len(set(component)) - 1 if n_columns else 0
+    return len(np.unique(_components(n_columns, joined))) - 1 if n_columns else 0
 
 
 def round_epsilon(rho_selection: float, rounds: int) -> float:
@@ -220,9 +232,7 @@ def choose_tree(
     pairs = list(itertools.combinations(range(n_columns), 2))
     a_of = np.array([a for a, _ in pairs], dtype=np.int64)
     b_of = np.array([b for _, b in pairs], dtype=np.int64)
-    component = np.arange(n_columns)
-    for a, b in joined:
-        component[component == component[b]] = component[a]
+    component = _components(n_columns, joined)
     chosen = sorted(set(joined))
     if rounds + extra == 0:
         return chosen
@@ -251,10 +261,7 @@ def in_column_pairs(
     keys: np.ndarray, pairs: Collection[tuple[int, int]], attributes: AttributeTable, layout: KeyLayout
 ) -> np.ndarray:
     """Which length-2 `keys` join the two columns of one of `pairs`."""
-    n_columns = len(attributes.columns)
-    chosen = np.zeros((n_columns, n_columns), dtype=bool)
-    for a, b in pairs:
-        chosen[a, b] = chosen[b, a] = True
+    chosen = pair_matrix(pairs, len(attributes.columns))
     ab = layout.unpack(keys, 2).astype(np.int64)
     column_of = attributes.column_of.astype(np.int64)
     return chosen[column_of[ab[:, 0]], column_of[ab[:, 1]]]

@@ -18,6 +18,7 @@ from sdsynth.encode.records import EncodedData
 from sdsynth.kernels.counting import build_lookup_table, table_lookup
 from sdsynth.kernels.csr import build_csr, category_codes
 from sdsynth.protect.aggregates import Aggregates
+from sdsynth.protect.dp.pair_tree import pair_matrix
 from sdsynth.synth.calibrated.drawing_kernels import sample_categories
 from sdsynth.synth.calibrated.network import Network
 from sdsynth.synth.calibrated.parameters import CalibratedParameters
@@ -95,9 +96,7 @@ def _free_outside_tree(
     by_column = np.zeros((n_columns, n_words), dtype=np.uint64)
     bit = np.left_shift(np.uint64(1), (single % 64).astype(np.uint64))
     np.bitwise_or.at(by_column, (column_of[single], single // 64), bit)
-    joined = np.eye(n_columns, dtype=bool)
-    for a, b in pairs:
-        joined[a, b] = joined[b, a] = True
+    joined = pair_matrix(pairs, n_columns) | np.eye(n_columns, dtype=bool)
     free = np.zeros((n_columns, n_words), dtype=np.uint64)
     for c in range(n_columns):
         free[c] = np.bitwise_or.reduce(by_column[~joined[c]], axis=0) if (~joined[c]).any() else 0

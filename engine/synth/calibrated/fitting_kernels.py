@@ -133,7 +133,7 @@ def least_squares_table(
     z = x.copy()
     previous = x.copy()
     t = 1.0
-    grad = np.empty_like(x)
+    stepped = np.empty_like(x)  # the next iterate, before the momentum step
     row_gap = np.empty(na)
     column_gap = np.empty(nb)
     for _ in range(iterations):
@@ -164,11 +164,11 @@ def least_squares_table(
                     g += 2.0 * w_cell * (z[i, j] - cells[i, j])
                 new = max(z[i, j] - step * g, 0.0)
                 moved = max(moved, abs(new - previous[i, j]))
-                grad[i, j] = new  # the new iterate, kept here until z is updated
+                stepped[i, j] = new
         for i in range(na):
             for j in range(nb):
-                z[i, j] = grad[i, j] + momentum * (grad[i, j] - previous[i, j])
-                previous[i, j] = grad[i, j]
+                z[i, j] = stepped[i, j] + momentum * (stepped[i, j] - previous[i, j])
+                previous[i, j] = stepped[i, j]
         t = t_next
         if moved <= tolerance:
             break

@@ -17,7 +17,7 @@ import itertools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -201,13 +201,18 @@ class ReleaseModel:
             table = table @ np.where(rows > 0, edge / np.where(rows > 0, rows, 1.0), fallback)
         return table
 
-    def _tree_path(self, a: int, b: int) -> list[int] | None:
-        """The columns on a shortest path from a to b through the chosen pairs (None: not connected)."""
-        pairs = self.released.column_pairs or frozenset()
+    @cached_property
+    def _neighbours(self) -> dict[int, list[int]]:
+        """The columns each column is paired with in the release's chosen pairs (computed once)."""
         neighbours: dict[int, list[int]] = {}
-        for u, v in sorted(pairs):
+        for u, v in sorted(self.released.column_pairs or frozenset()):
             neighbours.setdefault(u, []).append(v)
             neighbours.setdefault(v, []).append(u)
+        return neighbours
+
+    def _tree_path(self, a: int, b: int) -> list[int] | None:
+        """The columns on a shortest path from a to b through the chosen pairs (None: not connected)."""
+        neighbours = self._neighbours
         previous = {a: a}
         queue = [a]
         for u in queue:
